@@ -1,0 +1,117 @@
+"""The scanner protocol and the registry that builds scanners by type name from a policy."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from guards.errors import PolicyError
+from guards.types import Stage, Verdict
+
+
+@dataclass(frozen=True, slots=True)
+class ScanContext:
+    """What a scanner may know about the text it scans, besides the text."""
+
+    stage: Stage = Stage.INPUT
+
+
+@runtime_checkable
+class Scanner(Protocol):
+    """Detects; never decides. Returns scores and findings in [0, 1] and holds no thresholds."""
+
+    id: str
+
+    def scan(self, text: str, ctx: ScanContext) -> Verdict:
+        """Scan one text."""
+        ...
+
+
+@runtime_checkable
+class BatchScanner(Scanner, Protocol):
+    """A scanner that scores many texts at once (classifier scanners)."""
+
+    def score_batch(self, texts: Sequence[str]) -> list[Verdict]:
+        """Scan many texts in one batched pass."""
+        ...
+
+
+class ScannerBase:
+    """Shared plumbing for scanners: the id and typed parameters from the policy.
+
+    Subclasses set ``type_name``, ``labels`` (the labels they can emit, for policy validation),
+    ``spans`` (whether findings locate text, so REDACT is meaningful) and implement ``scan``.
+    """
+
+    type_name: ClassVar[str]
+    labels: ClassVar[frozenset[str] | None] = None
+    spans: ClassVar[bool] = True
+
+    def __init__(self, scanner_id: str, params: Mapping[str, Any] | None = None) -> None:
+        self.id = scanner_id
+        self.params: Mapping[str, Any] = dict(params or {})
+
+    def score_batch(self, texts: Sequence[str]) -> list[Verdict]:
+        """Scan many texts one after another (classifier scanners override this with a real batch)."""
+        ctx = ScanContext()
+        return [self.scan(t, ctx) for t in texts]
+
+    def scan(self, text: str, ctx: ScanContext) -> Verdict:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def warmup(self) -> None:
+        """Load models now instead of on the first scan (no-op for pattern scanners)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScannerType:
+    """A registered scanner type: where its class lives, imported only when a policy uses it."""
+
+    name: str
+    target: str
+    description: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def load(self) -> type[ScannerBase]:
+        """Import and return the scanner class."""
+        module_name, _, class_name = self.target.partition(":")
+        cls = getattr(importlib.import_module(module_name), class_name)
+        if not (isinstance(cls, type) and issubclass(cls, ScannerBase)):
+            raise PolicyError(f"scanner type {self.name!r} points at {self.target}, which is not a ScannerBase")
+        return cls
+
+
+_REGISTRY: dict[str, ScannerType] = {}
+
+
+def register(name: str, target: str, description: str = "") -> None:
+    """Register a scanner type by name, lazily: ``target`` is ``"module:Class"``."""
+    _REGISTRY[name] = ScannerType(name=name, target=target, description=description)
+
+
+def scanner_types() -> Mapping[str, ScannerType]:
+    """Every registered scanner type by name."""
+    return dict(_REGISTRY)
+
+
+def scanner_class(name: str) -> type[ScannerBase]:
+    """The class registered under ``name``; PolicyError naming the known types otherwise."""
+    try:
+        entry = _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY))
+        raise PolicyError(f"unknown scanner type {name!r} (known: {known})") from None
+    return entry.load()
+
+
+ScannerFactory = Callable[[str, Mapping[str, Any]], ScannerBase]
+
+register("hygiene", "guards.scanners.hygiene:HygieneScanner", "invisible/bidi Unicode, control bytes, oversize")
+register("pii", "guards.scanners.pii:PiiScanner", "personal data with presidio + spaCy and custom entities")
+register("secrets", "guards.scanners.secrets:SecretsScanner", "API keys, tokens, private keys, passwords")
+register("regex", "guards.scanners.patterns:PatternScanner", "custom regex patterns and deny-lists")
+register("toxicity", "guards.scanners.classifiers:ToxicityScanner", "toxic, hateful, offensive text")
+register("bias", "guards.scanners.classifiers:BiasScanner", "text that stereotypes a social group")
+register("injection", "guards.scanners.classifiers:InjectionScanner", "prompt injection and jailbreaks")
