@@ -1,4 +1,7 @@
-"""The small interface through which the guard hands decisions to an audit store (``guards`` never imports ``audit``)."""
+"""The small interface through which the guard hands decisions to an audit store.
+
+``guards`` never imports ``audit``: a database URL is resolved through the ``ombud.sinks`` entry point.
+"""
 
 from __future__ import annotations
 

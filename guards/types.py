@@ -184,7 +184,11 @@ class Decision:
             "stage": self.stage.value,
             "action": self.action.value,
             "text": self.text,
-            "policy": {"name": self.policy.name, "version": self.policy.version, "sha256": self.policy.sha256},
+            "policy": {
+                "name": self.policy.name,
+                "version": self.policy.version,
+                "sha256": self.policy.sha256,
+            },
             "latency_ms": round(self.latency_ms, 3),
             "rules": [
                 {

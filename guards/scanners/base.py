@@ -61,8 +61,11 @@ class ScannerBase:
     def scan(self, text: str, ctx: ScanContext) -> Verdict:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def validate(self) -> None:
+        """Check the policy's params cheaply at guard construction; raise PolicyError when they are wrong."""
+
     def warmup(self) -> None:
-        """Load models now instead of on the first scan (no-op for pattern scanners)."""
+        """Load models now instead of on the first scan; idempotent and cheap once loaded (no-op for patterns)."""
 
 
 @dataclass(frozen=True, slots=True)

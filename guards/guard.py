@@ -1,0 +1,240 @@
+"""The Guard: scanners detect, the policy decides, actions transform, the sink records — around any model call."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from guards.actions import OperatorKeys, Operators, Vault
+from guards.errors import GuardError, ScannerError, SinkError
+from guards.policy import Policy, PolicyDecision, decide, load_policy
+from guards.runner import run_scanner
+from guards.scanners.base import ScanContext, ScannerBase, scanner_class
+from guards.sink import Sink, resolve_sink
+from guards.text import coerce_text
+from guards.types import Action, CallContext, Decision, Stage, Verdict
+
+if TYPE_CHECKING:
+    from guards.session import GuardSession
+
+logger = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """Scanners' verdicts and the policy's decision for one text, before anything is recorded."""
+
+    text: str
+    stage: Stage
+    verdicts: tuple[Verdict, ...]
+    decision: PolicyDecision
+    errors: tuple[ScannerError, ...]
+    latency_ms: float
+
+
+class Guard:
+    """Checks texts against a policy and guards model calls.
+
+    >>> guard = Guard.from_policy("default")
+    >>> decision = guard.check("My card is 4111 1111 1111 1111")
+    >>> decision.action, decision.text
+    (<Action.REDACT: 'redact'>, 'My card is **** **** **** 1111')
+    """
+
+    def __init__(
+        self,
+        policy: Policy,
+        *,
+        audit: Sink | str | None = None,
+        application: str | None = None,
+        model: str | None = None,
+    ) -> None:
+        self.policy = policy
+        self.sink = resolve_sink(audit)
+        self.application = application
+        self.model = model
+        self.scanners: dict[str, ScannerBase] = {
+            spec.id: scanner_class(spec.type)(spec.id, spec.params) for spec in policy.model.scanners if spec.enabled
+        }
+        self._specs = {spec.id: spec for spec in policy.model.scanners if spec.enabled}
+        self.operators = Operators(policy.model.operators, OperatorKeys.from_env(policy.model.operators))
+        self.operators.check_available(_operators_in(policy), policy.source)
+        for scanner in self.scanners.values():
+            scanner.validate()
+        if self.sink is not None:
+            self.sink.register_policy(policy.ref, policy.document)
+
+    @classmethod
+    def from_policy(
+        cls,
+        policy: str | Path | Policy = "default",
+        *,
+        audit: Sink | str | None = None,
+        application: str | None = None,
+        model: str | None = None,
+    ) -> Guard:
+        """A guard for a shipped policy name, a policy file path, or a loaded Policy."""
+        loaded = policy if isinstance(policy, Policy) else load_policy(policy)
+        return cls(loaded, audit=audit, application=application, model=model)
+
+    def warmup(self) -> Guard:
+        """Load every scanner's model now, so the first call is not slow."""
+        for scanner in self.scanners.values():
+            scanner.warmup()
+        return self
+
+    # -- checking -------------------------------------------------------------------------------
+
+    def evaluate(
+        self, text: str | bytes, stage: Stage | str = Stage.INPUT, *, vault: Vault | None = None
+    ) -> Evaluation:
+        """Scan and decide without recording anything (used by streams for their intermediate windows)."""
+        stage = Stage(stage)
+        started = time.perf_counter()
+        lenient = any(self.scanners[i].type_name == "hygiene" and stage in s.stages for i, s in self._specs.items())
+        value = coerce_text(text, lenient=lenient)
+        ctx = ScanContext(stage=stage)
+        verdicts: list[Verdict] = []
+        errors: list[ScannerError] = []
+        for scanner_id, spec in self._specs.items():
+            if stage not in spec.stages:
+                continue
+            verdict, error = run_scanner(self.scanners[scanner_id], value, ctx, spec.timeout_ms)
+            verdicts.append(verdict)
+            if error is not None:
+                errors.append(error)
+            if self.policy.model.fail_fast and decide(self.policy.model, [verdict]).action is Action.BLOCK:
+                break
+        policy_decision = decide(self.policy.model, verdicts)
+        latency = (time.perf_counter() - started) * 1000
+        return Evaluation(value, stage, tuple(verdicts), policy_decision, tuple(errors), latency)
+
+    def check(
+        self,
+        text: str | bytes,
+        stage: Stage | str = Stage.INPUT,
+        *,
+        context: CallContext | None = None,
+        vault: Vault | None = None,
+    ) -> Decision:
+        """Check one text: scan, decide, transform, record. Never raises Blocked; inspect ``decision.action``."""
+        return self._record(self.evaluate(text, stage, vault=vault), context, vault)
+
+    async def acheck(
+        self,
+        text: str | bytes,
+        stage: Stage | str = Stage.INPUT,
+        *,
+        context: CallContext | None = None,
+        vault: Vault | None = None,
+    ) -> Decision:
+        """``check`` for async code: the same logic, run in a worker thread so the event loop stays free."""
+        return await asyncio.to_thread(self.check, text, stage, context=context, vault=vault)
+
+    def transform(self, evaluation: Evaluation, vault: Vault | None, *, upto: int | None = None) -> str:
+        """The caller's text for ``evaluation`` (optionally only its first ``upto`` characters)."""
+        text = evaluation.text if upto is None else evaluation.text[:upto]
+        redactions = [r for r in evaluation.decision.redactions if upto is None or r.end <= upto]
+        return self.operators.apply(text, redactions, vault, restorable=evaluation.stage is Stage.INPUT)
+
+    def _record(self, evaluation: Evaluation, context: CallContext | None, vault: Vault | None) -> Decision:
+        pd = evaluation.decision
+        if pd.action is Action.BLOCK:
+            text = self.policy.model.block_message
+        elif pd.action is Action.REDACT:
+            text = self.transform(evaluation, vault)
+        else:
+            text = evaluation.text
+        ctx = (context or CallContext()).with_ids()
+        if ctx.application is None and ctx.model is None and (self.application or self.model):
+            ctx = CallContext(ctx.request_id, ctx.session_id, self.application, self.model, ctx.subject, ctx.outcome)
+        decision = Decision(
+            action=pd.action,
+            stage=evaluation.stage,
+            text=text,
+            safe_text=self._safe_text(evaluation),
+            verdicts=evaluation.verdicts,
+            rules=pd.rules,
+            policy=self.policy.ref,
+            context=ctx,
+            latency_ms=evaluation.latency_ms,
+            original=evaluation.text if self.policy.model.audit.store_raw_text else "",
+            original_length=len(evaluation.text),
+        )
+        self._write(decision)
+        return decision
+
+    def _safe_text(self, evaluation: Evaluation) -> str:
+        """The text that may be stored: every located finding replaced; withheld whole if a span scanner failed."""
+        failed = [v.scanner for v in evaluation.verdicts if v.failed and self.scanners[v.scanner].spans]
+        if failed:
+            return f"[text withheld: scanner {', '.join(failed)} failed, {len(evaluation.text)} characters]"
+        return self.operators.apply(evaluation.text, evaluation.decision.audit_redactions, None)
+
+    def _write(self, decision: Decision) -> None:
+        if self.sink is None:
+            return
+        try:
+            self.sink.write(decision)
+        except Exception as exc:
+            if self.policy.model.audit.on_error == "block":
+                raise SinkError(f"the audit store did not accept decision {decision.id}: {exc}") from exc
+            logger.error("audit sink failed for decision %s (policy allows continuing): %s", decision.id, exc)
+
+    def close(self) -> None:
+        """Flush the audit sink."""
+        if self.sink is not None:
+            self.sink.flush()
+
+    # -- guarding model calls -------------------------------------------------------------------
+
+    def session(self, prompt: str | bytes | None = None, *, context: CallContext | None = None) -> GuardSession:
+        """A guarded exchange: ``with guard.session(prompt) as s: answer = s.output(llm(s.prompt))``."""
+        from guards.session import GuardSession
+
+        return GuardSession(self, prompt, context=context)
+
+    def wrap(self, fn: F | None = None, *, prompt_arg: str | None = None, context: CallContext | None = None) -> Any:
+        """Guard a sync or async model call: check its prompt, call it, check its answer (also streamed answers).
+
+        Usable as ``guard.wrap(fn)``, ``@guard.wrap`` or ``@guard``. ``prompt_arg`` names the argument holding
+        the prompt when it is not the first positional string, ``prompt=`` or ``messages=``.
+        """
+        if fn is None:
+            return functools.partial(self.wrap, prompt_arg=prompt_arg, context=context)
+        from guards.wrapping import wrap_callable
+
+        return wrap_callable(self, fn, prompt_arg=prompt_arg, context=context)
+
+    __call__ = wrap
+
+    def stream(self, chunks: Iterable[str], *, context: CallContext | None = None) -> Iterator[str]:
+        """Guard a stream of answer chunks on its own (no prompt): yields safe text, never a split PII value."""
+        with self.session(context=context) as s:
+            yield from s.stream(chunks)
+
+    async def astream(self, chunks: AsyncIterable[str], *, context: CallContext | None = None) -> AsyncIterator[str]:
+        """``stream`` for async iterators."""
+        async with self.session(context=context) as s:
+            async for piece in s.astream(chunks):
+                yield piece
+
+    def __repr__(self) -> str:
+        ref = self.policy.ref
+        return f"Guard(policy={ref.name!r} v{ref.version} {ref.sha256[:12]}, scanners={list(self.scanners)})"
+
+
+def _operators_in(policy: Policy) -> set[str]:
+    specs = policy.model.scanners
+    return {s.operator for s in specs} | {r.operator for s in specs for r in s.labels.values() if r.operator}
+
+
+__all__ = ["Evaluation", "Guard", "GuardError"]

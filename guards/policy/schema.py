@@ -1,0 +1,120 @@
+"""The validated shape of a policy file: which scanners run, on which stages, with what thresholds and actions."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from guards.types import Action, Stage
+
+OperatorName = Literal["replace", "mask", "hash", "encrypt", "pseudonymize", "remove"]
+ErrorMode = Literal["block", "flag", "allow"]
+Score = float
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LabelRule(_Strict):
+    """Overrides for one label (for PII: one entity type) of a scanner."""
+
+    action: Action | None = None
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    thresholds: dict[Action, float] | None = None
+    operator: OperatorName | None = None
+
+
+class ScannerSpec(_Strict):
+    """One scanner entry of a policy.
+
+    A finding fires the strictest action whose threshold its score reaches: ``thresholds``
+    (e.g. ``{flag: 0.5, block: 0.85}``) or the ``threshold`` + ``action`` shorthand.
+    ``labels`` override any of these per label.
+    """
+
+    id: str = ""
+    type: str
+    enabled: bool = True
+    stages: tuple[Stage, ...] = (Stage.INPUT, Stage.OUTPUT)
+    action: Action = Action.FLAG
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    thresholds: dict[Action, float] | None = None
+    operator: OperatorName = "replace"
+    labels: dict[str, LabelRule] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict)
+    on_error: ErrorMode | None = None
+    timeout_ms: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _default_id(self) -> ScannerSpec:
+        if not self.id:
+            object.__setattr__(self, "id", self.type)
+        return self
+
+    @field_validator("thresholds")
+    @classmethod
+    def _thresholds_in_range(cls, value: dict[Action, float] | None) -> dict[Action, float] | None:
+        for action, threshold in (value or {}).items():
+            if not 0.0 <= threshold <= 1.0:
+                raise ValueError(f"threshold for {action.value!r} must be in [0, 1], got {threshold}")
+        return value
+
+    @field_validator("stages")
+    @classmethod
+    def _stages_not_empty(cls, value: tuple[Stage, ...]) -> tuple[Stage, ...]:
+        if not value:
+            raise ValueError("a scanner needs at least one stage (input, output)")
+        return value
+
+
+class OperatorSettings(_Strict):
+    """Secrets and shapes for the text operators; secrets are read from the named environment variables."""
+
+    hash_salt_env: str = "OMBUD_HASH_SALT"
+    encryption_key_env: str = "OMBUD_ENCRYPTION_KEY"
+    mask_char: str = Field(default="*", min_length=1, max_length=1)
+    mask_keep_last: int = Field(default=4, ge=0)
+
+
+class AuditSettings(_Strict):
+    """What the audit store keeps and for how long."""
+
+    retention_days: int = Field(default=183, ge=1)
+    store_raw_text: bool = False
+    on_error: ErrorMode = "block"
+
+
+class FairnessSettings(_Strict):
+    """Thresholds that turn fairness metrics into pass / fail findings."""
+
+    min_group_size: int = Field(default=30, ge=1)
+    demographic_parity_ratio_min: float = Field(default=0.8, ge=0.0, le=1.0)
+    equalized_odds_difference_max: float = Field(default=0.1, ge=0.0, le=1.0)
+
+
+class PolicyModel(_Strict):
+    """A whole policy document."""
+
+    name: str = Field(min_length=1)
+    version: str = "1"
+    description: str = ""
+    on_error: ErrorMode = "block"
+    fail_fast: bool = True
+    on_block: Literal["raise", "message"] = "raise"
+    block_message: str = "Sorry, I can't help with that request."
+    restore_pseudonyms: bool = True
+    scanners: tuple[ScannerSpec, ...]
+    operators: OperatorSettings = OperatorSettings()
+    audit: AuditSettings = AuditSettings()
+    fairness: FairnessSettings = FairnessSettings()
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> PolicyModel:
+        seen: set[str] = set()
+        for spec in self.scanners:
+            if spec.id in seen:
+                raise ValueError(f"two scanners share the id {spec.id!r}: give each an explicit `id`")
+            seen.add(spec.id)
+        return self

@@ -1,0 +1,45 @@
+"""Runs scanners with per-scanner timeouts, turning failures into error verdicts instead of exceptions."""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import replace
+
+from guards.errors import ScannerError
+from guards.scanners.base import ScanContext, ScannerBase
+from guards.types import Verdict
+
+logger = logging.getLogger(__name__)
+
+_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ombud-scanner")
+
+
+def run_scanner(
+    scanner: ScannerBase, text: str, ctx: ScanContext, timeout_ms: float | None
+) -> tuple[Verdict, ScannerError | None]:
+    """Scan ``text``; on an exception or timeout return an error verdict and the ScannerError (original as cause)."""
+    started = time.perf_counter()
+    try:
+        scanner.warmup()  # loading a model is not scanning: it does not count against the timeout
+        started = time.perf_counter()
+        if timeout_ms is None:
+            verdict = scanner.scan(text, ctx)
+        else:
+            verdict = _POOL.submit(scanner.scan, text, ctx).result(timeout=timeout_ms / 1000)
+    except FutureTimeout as exc:
+        error = ScannerError(scanner.id, f"timed out after {timeout_ms:g} ms")
+        error.__cause__ = exc
+        return _failed(scanner, started, str(error)), error
+    except Exception as exc:
+        logger.warning("scanner %s failed: %s", scanner.id, type(exc).__name__, exc_info=True)
+        error = ScannerError(scanner.id, f"{type(exc).__name__}: {exc}")
+        error.__cause__ = exc
+        return _failed(scanner, started, str(error)), error
+    return replace(verdict, latency_ms=(time.perf_counter() - started) * 1000), None
+
+
+def _failed(scanner: ScannerBase, started: float, message: str) -> Verdict:
+    return Verdict(scanner.id, 0.0, (), (time.perf_counter() - started) * 1000, error=message)

