@@ -1,0 +1,298 @@
+"""The SHA-256 hash chains: canonical form of a record, appending under a lock, and verification.
+
+Each record's hash is ``sha256(canonical JSON [format, chain, seq, prev_hash, *fields])``; ``prev_hash`` is the
+hash of record ``seq - 1`` (or of the purge checkpoint the chain starts at, or 64 zeros). The chain head
+(``audit_chain``: last seq and hash) is updated in the same transaction, under the write lock, so concurrent
+writers - threads, processes, servers - always extend one chain.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import Connection, Table, insert, select, update
+
+from audit import keys
+from audit.records import dumps, finding_index
+from audit.schema import CHAIN_TABLE, CHECKPOINT_TABLE, DECISION_TABLE, FEEDBACK_TABLE, FINDING_TABLE
+
+FORMAT = 1
+GENESIS = "0" * 64
+_STREAM = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class ChainSpec:
+    """A hash chain: its name, table, and the hashed columns in canonical order (``seq``, ``prev_hash`` first)."""
+
+    name: str
+    table: Table
+    fields: tuple[str, ...]
+
+    def digest(self, values: Sequence[Any]) -> str:
+        """The hash of a record given its hashed column values in ``fields`` order."""
+        return hashlib.sha256(dumps([FORMAT, self.name, *values]).encode()).hexdigest()
+
+
+DECISIONS = ChainSpec(
+    "decision",
+    DECISION_TABLE,
+    (
+        "seq", "prev_hash", "id", "ts_us", "stage", "action", "request_id", "session_id", "application", "model",
+        "policy_name", "policy_version", "policy_sha256", "latency_ms", "safe_text", "original_length",
+        "original_enc", "subject", "outcome", "rules", "verdicts",
+    ),
+)  # fmt: skip
+FEEDBACK = ChainSpec(
+    "feedback",
+    FEEDBACK_TABLE,
+    ("seq", "prev_hash", "id", "decision_id", "ts_us", "label", "reviewer", "note"),
+)
+CHAINS = (DECISIONS, FEEDBACK)
+_HEAD = CHAIN_TABLE
+_FINDINGS = FINDING_TABLE
+
+
+def append(conn: Connection, spec: ChainSpec, rows: list[dict[str, Any]]) -> int:
+    """Number, link, hash and insert ``rows`` at the end of the chain; returns the new head seq.
+
+    Must run inside the caller's write transaction; the head row is locked (``FOR UPDATE``; on SQLite the
+    transaction already holds the database write lock from ``BEGIN IMMEDIATE``).
+    """
+    seq, prev = conn.execute(select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.name == spec.name).with_for_update()).one()
+    for row in rows:
+        seq += 1
+        row["seq"] = seq
+        row["prev_hash"] = prev
+        row["hash"] = prev = spec.digest([row[f] for f in spec.fields])
+    conn.execute(insert(spec.table), rows)
+    if spec is DECISIONS:
+        index = [
+            {
+                "decision_seq": row["seq"],
+                "ord": o,
+                "scanner": s,
+                "label": lb,
+                "score": sc,
+                "span_start": a,
+                "span_end": b,
+            }
+            for row in rows
+            if '"findings":[{' in row["verdicts"]
+            for (o, s, lb, sc, a, b) in finding_index(json.loads(row["verdicts"]))
+        ]
+        if index:
+            conn.execute(insert(_FINDINGS), index)
+    conn.execute(update(_HEAD).where(_HEAD.c.name == spec.name).values(seq=seq, hash=prev))
+    return seq
+
+
+class Problem(enum.StrEnum):
+    """What verification found wrong with the first bad record."""
+
+    EDITED = "edited"
+    DELETED = "deleted"
+    INSERTED = "inserted"
+    REORDERED = "reordered"
+    CHECKPOINT = "checkpoint"
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    """The result of verifying one chain. ``seq``/``record_id`` name the first bad record when not ``ok``."""
+
+    chain: str
+    checked: int
+    first_seq: int | None
+    last_seq: int | None
+    start_checkpoint: int | None
+    problem: Problem | None = None
+    seq: int | None = None
+    record_id: str | None = None
+    message: str = "ok"
+
+    @property
+    def ok(self) -> bool:
+        """True when the whole chain is intact."""
+        return self.problem is None
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    """The result of verifying every chain of a store."""
+
+    chains: tuple[ChainReport, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when every chain is intact."""
+        return all(c.ok for c in self.chains)
+
+    @property
+    def first_problem(self) -> ChainReport | None:
+        """The first chain report with a problem, if any."""
+        return next((c for c in self.chains if not c.ok), None)
+
+
+def checkpoint_message(chain: str, seq: int, hash_: str, created_us: int, purged: int) -> bytes:
+    """The exact bytes a purge checkpoint signs."""
+    return dumps(["ombud-audit-checkpoint", FORMAT, chain, seq, hash_, created_us, purged]).encode()
+
+
+def verify(conn: Connection, public_key: Ed25519PublicKey | None) -> VerifyReport:
+    """Verify every chain on ``conn`` (which should hold one consistent snapshot)."""
+    return VerifyReport(tuple(_Verifier(conn, spec, public_key).run() for spec in CHAINS))
+
+
+class _Verifier:
+    def __init__(self, conn: Connection, spec: ChainSpec, public_key: Ed25519PublicKey | None) -> None:
+        self.conn, self.spec, self.public_key = conn, spec, public_key
+        self.table = spec.table
+        self.checked = 0
+        self.first_seq: int | None = None
+        self.start: int | None = None
+
+    def report(self, problem: Problem | None = None, seq: int | None = None, message: str = "ok") -> ChainReport:
+        record_id = None
+        if seq is not None:
+            record_id = self.conn.execute(select(self.table.c.id).where(self.table.c.seq == seq)).scalar()
+        last = self.first_seq + self.checked - 1 if self.first_seq is not None else None
+        return ChainReport(
+            self.spec.name, self.checked, self.first_seq, last, self.start, problem, seq, record_id, message
+        )
+
+    def run(self) -> ChainReport:
+        name = self.spec.name
+        head_seq, head_hash = self.conn.execute(select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.name == name)).one()
+        cp = CHECKPOINT_TABLE
+        checkpoint = self.conn.execute(
+            select(cp.c.seq, cp.c.hash, cp.c.created_us, cp.c.purged, cp.c.signature)
+            .where(cp.c.chain == name)
+            .order_by(cp.c.seq.desc())
+            .limit(1)
+        ).first()
+        expected, prev = 1, GENESIS
+        if checkpoint is not None:
+            self.start = checkpoint.seq
+            if self.public_key is None:
+                return self.report(Problem.CHECKPOINT, None, keys.MISSING_VERIFY_KEY)
+            message = checkpoint_message(name, *checkpoint[:4])
+            if not keys.signature_valid(self.public_key, message, checkpoint.signature):
+                return self.report(
+                    Problem.CHECKPOINT,
+                    None,
+                    f"the checkpoint at seq {checkpoint.seq} has an invalid signature",
+                )
+            expected, prev = checkpoint.seq + 1, checkpoint.hash
+
+        failure = self._walk(expected, prev)
+        if failure is not None:
+            return failure
+        expected += self.checked
+        prev = self._last_hash or prev
+        last = expected - 1
+        if head_seq > last:
+            return self.report(Problem.DELETED, last + 1, f"records {last + 1}..{head_seq} were deleted (tail)")
+        if head_seq < last:
+            return self.report(
+                Problem.INSERTED, head_seq + 1, f"record {head_seq + 1} was appended outside the chain head"
+            )
+        if head_hash != prev:
+            return self.report(Problem.EDITED, last, f"record {last} does not match the chain head")
+        return self.report()
+
+    _last_hash: str | None = None
+
+    def _rows(self) -> Iterator[Any]:
+        cols = [self.table.c[f] for f in self.spec.fields] + [self.table.c.hash]
+        stmt = select(*cols).order_by(self.table.c.seq)
+        yield from self.conn.execution_options(stream_results=True, yield_per=_STREAM).execute(stmt)
+
+    def _findings(self) -> Iterator[tuple[Any, ...]]:
+        f = _FINDINGS.c
+        stmt = select(f.decision_seq, f.ord, f.scanner, f.label, f.score, f.span_start, f.span_end).order_by(
+            f.decision_seq, f.ord
+        )
+        for row in self.conn.execution_options(stream_results=True, yield_per=_STREAM).execute(stmt):
+            yield tuple(row)
+
+    def _walk(self, expected: int, prev: str) -> ChainReport | None:
+        digest = self.spec.digest
+        findings = self._findings() if self.spec is DECISIONS else None
+        pending: tuple[Any, ...] | None = next(findings, None) if findings is not None else None
+        vi = self.spec.fields.index("verdicts") if self.spec is DECISIONS else -1
+        bad: tuple[str, tuple[Any, ...]] | None = None
+        for row in self._rows():
+            values = tuple(row)
+            seq, prev_hash, stored = values[0], values[1], values[-1]
+            if self.first_seq is None:
+                self.first_seq = seq
+            if seq != expected:
+                bad = ("gap", values)
+                break
+            if digest(values[:-1]) != stored:
+                bad = ("hash", values)
+                break
+            if prev_hash != prev:
+                bad = ("link", values)
+                break
+            if findings is not None:
+                actual = []
+                while pending is not None and pending[0] <= seq:
+                    actual.append(pending if pending[0] == seq else None)
+                    pending = next(findings, None)
+                verdicts = values[vi]
+                wanted = finding_index(json.loads(verdicts)) if '"findings":[{' in verdicts else []
+                if [a[1:] if a else None for a in actual] != wanted:
+                    bad = ("index", values)
+                    break
+            prev = stored
+            expected += 1
+            self.checked += 1
+        self._last_hash = prev if self.checked else None
+        if bad is None:
+            if pending is not None:
+                return self.report(Problem.INSERTED, None, f"findings index rows exist for missing record {pending[0]}")
+            return None
+        kind, values = bad
+        return self._classify(kind, values, expected, prev)
+
+    def _seq_of_hash(self, hash_: str) -> int | None:
+        return self.conn.execute(select(self.table.c.seq).where(self.table.c.hash == hash_).limit(1)).scalar()
+
+    def _classify(self, kind: str, values: Sequence[Any], expected: int, prev: str) -> ChainReport:
+        seq, prev_hash = values[0], values[1]
+        if kind == "gap":
+            if seq > expected:
+                span = f"record {expected}" if seq == expected + 1 else f"records {expected}..{seq - 1}"
+                return self.report(Problem.DELETED, expected, f"{span} deleted (the chain jumps to {seq})")
+            return self.report(Problem.INSERTED, seq, f"record {seq} lies before the checkpoint the chain starts at")
+        if kind == "index":
+            return self.report(
+                Problem.EDITED, seq, f"record {seq} was edited: its findings index differs from the record"
+            )
+        predecessor = self._seq_of_hash(prev_hash)
+        if predecessor is not None and predecessor != seq - 1:
+            return self.report(
+                Problem.REORDERED,
+                seq,
+                f"record {seq} is out of order: it was chained after record {predecessor}",
+            )
+        if kind == "hash":
+            return self.report(Problem.EDITED, seq, f"record {seq} was edited: its content does not match its hash")
+        nxt = self.conn.execute(
+            select(self.table.c.prev_hash).where(self.table.c.seq > seq).order_by(self.table.c.seq).limit(1)
+        ).scalar()
+        if nxt == prev:
+            return self.report(Problem.INSERTED, seq, f"record {seq} was inserted: its successor skips it")
+        return self.report(
+            Problem.INSERTED,
+            seq - 1,
+            f"record {seq - 1} was inserted or replaced: record {seq} was chained to another",
+        )

@@ -1,0 +1,83 @@
+"""Turns a database URL (argument or ``OMBUD_DATABASE_URL``) into a configured SQLAlchemy engine."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.pool import StaticPool
+
+from audit.errors import AuditConfigError
+
+log = logging.getLogger(__name__)
+
+DATABASE_URL_ENV = "OMBUD_DATABASE_URL"
+DEFAULT_DATABASE_URL = "sqlite:///ombud.db"
+IMMEDIATE = "ombud_immediate"
+"""Execution option: on SQLite, start the transaction with ``BEGIN IMMEDIATE`` (takes the write lock at once)."""
+
+_URL_HINT = "use sqlite:///path/to/ombud.db or postgresql+psycopg://user:password@host:5432/dbname"
+
+
+def database_url(url: str | None = None) -> str:
+    """The URL to use: ``url``, else ``$OMBUD_DATABASE_URL``, else ``sqlite:///ombud.db``."""
+    return url or os.environ.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL
+
+
+def safe_url(url: str) -> str:
+    """``url`` with any password masked, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable URL>"
+
+
+def make_engine(url: str, *, durable: bool = False) -> Engine:
+    """An engine for ``url`` (SQLite file in WAL mode, or PostgreSQL through psycopg 3).
+
+    ``durable`` makes SQLite fsync every commit (``synchronous=FULL``) so a commit also survives power loss.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise AuditConfigError(f"invalid audit database URL {url!r}: {_URL_HINT}") from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(parsed.database, url, durable=durable)
+    if backend in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+        return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    raise AuditConfigError(f"unsupported audit database {safe_url(url)!r}: {_URL_HINT}")
+
+
+def _sqlite_engine(database: str | None, url: str, *, durable: bool) -> Engine:
+    kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 60}}
+    memory = not database or database == ":memory:" or database.startswith("file::memory:")
+    if not database or memory:
+        kwargs["poolclass"] = StaticPool
+    else:
+        Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, **kwargs)
+    synchronous = "FULL" if durable else "NORMAL"
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (see _on_begin)
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA busy_timeout = 60000")
+        if not memory:
+            cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute(f"PRAGMA synchronous = {synchronous}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get(IMMEDIATE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine

@@ -1,0 +1,13 @@
+"""Errors of the audit store; all derive from ``guards.errors.SinkError`` so the guard can fail closed on them."""
+
+from __future__ import annotations
+
+from guards.errors import SinkError
+
+
+class AuditConfigError(SinkError):
+    """The store cannot be opened or used as configured: a bad URL, an unreachable database, a missing key."""
+
+
+class AuditKeyError(AuditConfigError):
+    """A key the operation needs (encryption or checkpoint signing) is missing or malformed."""

@@ -1,0 +1,1 @@
+"""Revision scripts of the audit schema, oldest first."""

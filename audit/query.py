@@ -1,0 +1,242 @@
+"""Read side for reports and the dashboard: filters, SQL aggregates, paged listing, pandas export."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import ColumnElement, Connection, Select, exists, func, select
+from sqlalchemy.dialects.postgresql import JSONB
+
+from audit.records import AuditRecord, Feedback, from_us, record_from_row, to_us
+from audit.schema import (
+    CHAIN_TABLE,
+    CHECKPOINT_TABLE,
+    DECISION_TABLE,
+    FEEDBACK_TABLE,
+    FINDING_TABLE,
+    POLICY_TABLE,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+D = DECISION_TABLE.c
+F = FINDING_TABLE.c
+FB = FEEDBACK_TABLE.c
+_DAY_US = 86_400_000_000
+GROUPS = ("day", "action", "stage", "application", "model", "policy", "policy_version", "scanner", "label")
+"""What ``counts`` can group by."""
+UNKNOWN_GROUP = "cannot group audit counts by {name!r}; choose from " + ", ".join(GROUPS)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Filters:
+    """Which decisions a query covers; every field narrows the selection, ``None`` means any.
+
+    ``start`` is inclusive and ``end`` exclusive (naive datetimes are UTC). ``action``/``stage`` take one value or a
+    tuple. ``scanner``/``label`` keep decisions with a finding of that scanner/label. ``subject`` keeps decisions
+    whose subject attributes include all the given key/value pairs.
+    """
+
+    start: datetime | None = None
+    end: datetime | None = None
+    action: str | tuple[str, ...] | None = None
+    stage: str | tuple[str, ...] | None = None
+    scanner: str | None = None
+    label: str | None = None
+    policy: str | None = None
+    policy_sha256: str | None = None
+    application: str | None = None
+    model: str | None = None
+    session_id: str | None = None
+    subject: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of decisions, newest first, and the cursor of the next page (None at the end)."""
+
+    items: tuple[AuditRecord, ...]
+    next_before: int | None
+
+
+def _one_or_many(column: Any, value: str | tuple[str, ...]) -> ColumnElement[bool]:
+    return column.in_(value) if isinstance(value, tuple) else column == value
+
+
+def _conditions(conn: Connection, f: Filters) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if f.start is not None:
+        where.append(D.ts_us >= to_us(f.start))
+    if f.end is not None:
+        where.append(D.ts_us < to_us(f.end))
+    if f.action is not None:
+        where.append(_one_or_many(D.action, f.action))
+    if f.stage is not None:
+        where.append(_one_or_many(D.stage, f.stage))
+    for column, value in (
+        (D.policy_name, f.policy),
+        (D.policy_sha256, f.policy_sha256),
+        (D.application, f.application),
+        (D.model, f.model),
+        (D.session_id, f.session_id),
+    ):
+        if value is not None:
+            where.append(column == value)
+    if f.scanner is not None or f.label is not None:
+        sub = [F.decision_seq == D.seq]
+        if f.scanner is not None:
+            sub.append(F.scanner == f.scanner)
+        if f.label is not None:
+            sub.append(F.label == f.label)
+        where.append(exists(select(1).where(*sub)))
+    for key, value in f.subject.items():
+        where.append(_subject_attr(conn, key) == value)
+    return where
+
+
+def _subject_attr(conn: Connection, key: str) -> ColumnElement[Any]:
+    if conn.dialect.name == "postgresql":
+        return D.subject.cast(JSONB)[key].astext
+    return func.json_extract(D.subject, "$." + json.dumps(key))
+
+
+def _filtered(conn: Connection, stmt: Select[Any], f: Filters) -> Select[Any]:
+    where = _conditions(conn, f)
+    return stmt.where(*where) if where else stmt
+
+
+def count(conn: Connection, f: Filters) -> int:
+    """How many decisions match ``f``."""
+    return conn.scalar(_filtered(conn, select(func.count()).select_from(DECISION_TABLE), f)) or 0
+
+
+def counts(conn: Connection, by: Sequence[str], f: Filters) -> dict[tuple[Any, ...], int]:
+    """Decision counts grouped by ``by`` (see ``GROUPS``), computed in SQL; ``day`` keys are ``date``s."""
+    columns: list[Any] = []
+    join_findings = False
+    for name in by:
+        if name == "day":
+            columns.append(D.ts_us // _DAY_US)
+        elif name in ("scanner", "label"):
+            columns.append(F[name])
+            join_findings = True
+        elif name in ("action", "stage", "application", "model", "policy_version"):
+            columns.append(D[name])
+        elif name == "policy":
+            columns.append(D.policy_name)
+        else:
+            raise ValueError(UNKNOWN_GROUP.format(name=name))
+    total = func.count(D.seq.distinct()) if join_findings else func.count()
+    base = DECISION_TABLE
+    source = base.join(FINDING_TABLE, F.decision_seq == D.seq) if join_findings else base
+    stmt = _filtered(conn, select(*columns, total).select_from(source), f).group_by(*columns).order_by(*columns)
+    out: dict[tuple[Any, ...], int] = {}
+    for row in conn.execute(stmt):
+        key = tuple(_day(v) if name == "day" else v for name, v in zip(by, row[:-1], strict=True))
+        out[key] = row[-1]
+    return out
+
+
+def _day(day_number: int) -> date:
+    return from_us(int(day_number) * _DAY_US).date()
+
+
+def latency_percentiles(conn: Connection, f: Filters, percentiles: Sequence[float]) -> dict[float, float]:
+    """Percentiles (0-100) of decision latency in ms; empty dict when nothing matches."""
+    import numpy as np
+
+    values = np.fromiter(conn.scalars(_filtered(conn, select(D.latency_ms), f)), dtype=float)
+    if not len(values):
+        return {}
+    return {p: float(v) for p, v in zip(percentiles, np.percentile(values, list(percentiles)), strict=True)}
+
+
+def feedback(conn: Connection, decision_id: str | None) -> list[Feedback]:
+    """Reviewer feedback, oldest first (for one decision, or all)."""
+    stmt = select(FEEDBACK_TABLE).order_by(FB.seq)
+    if decision_id is not None:
+        stmt = stmt.where(FB.decision_id == decision_id)
+    return [
+        Feedback(r.id, r.decision_id, r.label, r.reviewer, r.note, from_us(r.ts_us), r.seq) for r in conn.execute(stmt)
+    ]
+
+
+def get_decision(conn: Connection, decision_id: str) -> AuditRecord | None:
+    """One stored decision with its feedback, or None."""
+    row = conn.execute(select(DECISION_TABLE).where(D.id == decision_id)).first()
+    return None if row is None else record_from_row(row, tuple(feedback(conn, decision_id)))
+
+
+def page(conn: Connection, f: Filters, *, limit: int, before_seq: int | None) -> Page:
+    """Up to ``limit`` decisions older than ``before_seq`` (keyset paging on the chain sequence)."""
+    stmt = _filtered(conn, select(DECISION_TABLE), f)
+    if before_seq is not None:
+        stmt = stmt.where(D.seq < before_seq)
+    rows = conn.execute(stmt.order_by(D.seq.desc()).limit(limit + 1)).all()
+    items = tuple(record_from_row(r) for r in rows[:limit])
+    return Page(items, items[-1].seq if len(rows) > limit else None)
+
+
+_FRAME_COLUMNS = (
+    "seq", "id", "ts_us", "stage", "action", "request_id", "session_id", "application", "model", "policy_name",
+    "policy_version", "policy_sha256", "latency_ms", "original_length", "subject", "outcome",
+)  # fmt: skip
+
+
+def to_frame(conn: Connection, f: Filters, *, scores: bool) -> pd.DataFrame:
+    """Matching decisions as a DataFrame ordered by ``seq``.
+
+    Columns: the record fields (``timestamp`` as UTC datetimes), ``subject.<key>`` and ``outcome.<key>`` for every
+    attribute seen, ``feedback`` (the latest reviewer label or None), ``n_findings``, and with ``scores`` a
+    ``score.<scanner>`` column per scanner.
+    """
+    import pandas as pd
+
+    latest = select(FB.decision_id, func.max(FB.seq).label("fb_seq")).group_by(FB.decision_id).subquery("latest")
+    fb = FEEDBACK_TABLE.alias("fb")
+    nf = select(F.decision_seq, func.count().label("n")).group_by(F.decision_seq).subquery("nf")
+    cols: list[Any] = [D[c] for c in _FRAME_COLUMNS] + [
+        fb.c.label.label("feedback"),
+        func.coalesce(nf.c.n, 0),
+    ]
+    if scores:
+        cols.append(D.verdicts)
+    source = (
+        DECISION_TABLE.outerjoin(latest, latest.c.decision_id == D.id)
+        .outerjoin(fb, fb.c.seq == latest.c.fb_seq)
+        .outerjoin(nf, nf.c.decision_seq == D.seq)
+    )
+    rows = conn.execute(_filtered(conn, select(*cols).select_from(source), f).order_by(D.seq)).all()
+    names = [*_FRAME_COLUMNS, "feedback", "n_findings"] + (["verdicts"] if scores else [])
+    frame = pd.DataFrame.from_records(rows, columns=names)
+    frame.insert(2, "timestamp", pd.to_datetime(frame.pop("ts_us"), unit="us", utc=True))
+    parts = [frame.drop(columns=["subject", "outcome"] + (["verdicts"] if scores else []))]
+    for column in ("subject", "outcome"):
+        expanded = pd.DataFrame.from_records([json.loads(s) for s in frame[column]], index=frame.index)
+        parts.append(expanded.add_prefix(f"{column}."))
+    if scores:
+        per_scanner = [{v["scanner"]: v["score"] for v in json.loads(s)} for s in frame["verdicts"]]
+        parts.append(pd.DataFrame.from_records(per_scanner, index=frame.index).add_prefix("score."))
+    return pd.concat(parts, axis=1)
+
+
+def stats(conn: Connection) -> dict[str, Any]:
+    """Row counts, time span, chain heads and checkpoints of the store."""
+    span = conn.execute(select(func.min(D.ts_us), func.max(D.ts_us), func.count())).one()
+    heads = {r.name: {"seq": r.seq, "hash": r.hash} for r in conn.execute(select(CHAIN_TABLE))}
+    return {
+        "decisions": span[2],
+        "first": from_us(span[0]).isoformat() if span[0] is not None else None,
+        "last": from_us(span[1]).isoformat() if span[1] is not None else None,
+        "findings": conn.scalar(select(func.count()).select_from(FINDING_TABLE)),
+        "feedback": conn.scalar(select(func.count()).select_from(FEEDBACK_TABLE)),
+        "policies": conn.scalar(select(func.count()).select_from(POLICY_TABLE)),
+        "checkpoints": conn.scalar(select(func.count()).select_from(CHECKPOINT_TABLE)),
+        "chains": heads,
+    }

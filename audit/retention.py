@@ -1,0 +1,84 @@
+"""Retention: delete the expired prefix of each chain and leave a signed checkpoint so the rest still verifies."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Connection, delete, func, insert, select
+
+from audit import keys
+from audit.chain import CHAINS, DECISIONS, checkpoint_message
+from audit.errors import AuditConfigError
+from audit.records import to_us
+from audit.schema import CHAIN_TABLE, CHECKPOINT_TABLE, FINDING_TABLE
+
+log = logging.getLogger(__name__)
+
+_HEAD = CHAIN_TABLE
+_CHECKPOINT = CHECKPOINT_TABLE
+_FINDINGS = FINDING_TABLE
+
+
+@dataclass(frozen=True, slots=True)
+class PurgedChain:
+    """What a purge did to one chain: records deleted and the seq of the new signed checkpoint (if any)."""
+
+    chain: str
+    purged: int
+    checkpoint_seq: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeReport:
+    """What a purge did to every chain."""
+
+    chains: tuple[PurgedChain, ...]
+
+    @property
+    def purged(self) -> int:
+        """Records deleted over all chains."""
+        return sum(c.purged for c in self.chains)
+
+
+def purge(conn: Connection, *, cutoff_us: int, signing_key: Ed25519PrivateKey) -> PurgeReport:
+    """Delete, in each chain, the longest prefix of records older than ``cutoff_us``; sign a checkpoint at its end.
+
+    Runs in the caller's write transaction. Only a contiguous prefix is removed, so a record newer than the
+    cutoff keeps every later record (even an older one written by a slower writer) until it expires too.
+    """
+    public_id = keys.key_id(signing_key.public_key())
+    done = []
+    for spec in CHAINS:
+        table = spec.table
+        start = conn.scalar(select(func.max(_CHECKPOINT.c.seq)).where(_CHECKPOINT.c.chain == spec.name)) or 0
+        head = conn.execute(select(_HEAD.c.seq).where(_HEAD.c.name == spec.name).with_for_update()).scalar_one()
+        first_kept = conn.scalar(select(func.min(table.c.seq)).where(table.c.ts_us >= cutoff_us))
+        end = first_kept - 1 if first_kept is not None else head
+        if end <= start:
+            done.append(PurgedChain(spec.name, 0, None))
+            continue
+        end_hash = conn.scalar(select(table.c.hash).where(table.c.seq == end))
+        if end_hash is None:
+            raise AuditConfigError(f"cannot purge the {spec.name} chain: record {end} is missing (run verify)")
+        purged = conn.execute(delete(table).where(table.c.seq <= end)).rowcount
+        if spec is DECISIONS:
+            conn.execute(delete(_FINDINGS).where(_FINDINGS.c.decision_seq <= end))
+        created = to_us(datetime.now(UTC))
+        message = checkpoint_message(spec.name, end, end_hash, created, purged)
+        conn.execute(
+            insert(_CHECKPOINT).values(
+                chain=spec.name,
+                seq=end,
+                hash=end_hash,
+                created_us=created,
+                purged=purged,
+                key_id=public_id,
+                signature=keys.sign(signing_key, message),
+            )
+        )
+        log.info("purged %d %s records up to seq %d", purged, spec.name, end)
+        done.append(PurgedChain(spec.name, purged, end))
+    return PurgeReport(tuple(done))

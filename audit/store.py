@@ -1,0 +1,293 @@
+"""``AuditStore``: the guard's audit sink on SQL, plus feedback, verification, purge and queries."""
+
+from __future__ import annotations
+
+import atexit
+import difflib
+import logging
+import os
+import time
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from audit import chain, keys, query, retention
+from audit.config import IMMEDIATE, database_url, make_engine, safe_url
+from audit.errors import AuditConfigError, AuditKeyError
+from audit.migrate import upgrade
+from audit.records import AuditRecord, Feedback, PolicyVersion, decision_values, from_us, to_us
+from audit.schema import DECISION_TABLE, POLICY_TABLE, PolicyRow
+from audit.writer import BatchWriter
+from guards.types import Decision, PolicyRef
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RETENTION_DAYS = 183
+_POLICY = POLICY_TABLE
+_DECISION = DECISION_TABLE
+
+
+class AuditStore:
+    """A tamper-evident audit log of guard decisions in SQLite (default) or PostgreSQL.
+
+    Implements the guard's ``Sink``: ``write`` queues the decision and returns; a background thread commits
+    batches, each appended to the hash chain under the database write lock. ``durable=True`` makes ``write``
+    return only once the decision is committed (and makes SQLite fsync each commit). Pending records are
+    flushed at interpreter exit.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        durable: bool = False,
+        max_queue: int = 100_000,
+        max_batch: int = 2_000,
+        commit_timeout: float = 30.0,
+    ) -> None:
+        self.url = database_url(url)
+        self.durable = durable
+        self.commit_timeout = commit_timeout
+        self.engine = make_engine(self.url, durable=durable)
+        try:
+            upgrade(self.engine)
+        except SQLAlchemyError as exc:
+            self.engine.dispose()
+            reason = getattr(exc, "orig", None) or exc
+            raise AuditConfigError(f"cannot open the audit database {safe_url(self.url)}: {reason}") from exc
+        self._fernet = keys.fernet_from_env()
+        self._max_queue, self._max_batch = max_queue, max_batch
+        self._pid = os.getpid()
+        self._writer = self._start_writer()
+        atexit.register(self.close)
+
+    def _start_writer(self) -> BatchWriter[Decision]:
+        return BatchWriter(
+            self._commit, max_queue=self._max_queue, max_batch=self._max_batch, name="ombud-audit-writer"
+        )
+
+    def __repr__(self) -> str:
+        return f"AuditStore({safe_url(self.url)!r}, durable={self.durable})"
+
+    def __enter__(self) -> AuditStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- Sink -----------------------------------------------------------------------------------------------
+
+    def write(self, decision: Decision) -> None:
+        """Accept one decision: queue it (default) or commit it before returning (``durable=True``).
+
+        Raises ``SinkError`` when the queue is full (database away for long), and ``AuditKeyError`` when the
+        decision carries raw text but ``OMBUD_AUDIT_KEY`` is not set.
+        """
+        if decision.original and self._fernet is None:
+            raise AuditKeyError(keys.MISSING_ENCRYPTION_KEY)
+        if os.getpid() != self._pid:  # forked: the parent's thread and connections are not ours
+            self._pid = os.getpid()
+            self.engine.dispose(close=False)
+            self._writer = self._start_writer()
+        self._writer.submit(decision, wait=self.durable, timeout=self.commit_timeout)
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Block until every decision accepted so far is committed."""
+        self._writer.flush(timeout)
+
+    def register_policy(self, policy: PolicyRef, document: str) -> None:
+        """Keep the canonical document of a policy version; first/last seen times are maintained."""
+        now = to_us(datetime.now(UTC))
+        values = {
+            "sha256": policy.sha256,
+            "name": policy.name,
+            "version": policy.version,
+            "document": document,
+        }
+        for _ in range(2):  # a concurrent first registration makes the insert fail once
+            try:
+                with self.engine.begin() as conn:
+                    updated = conn.execute(
+                        update(_POLICY).where(_POLICY.c.sha256 == policy.sha256).values(last_seen_us=now)
+                    ).rowcount
+                    if not updated:
+                        conn.execute(insert(_POLICY).values(**values, first_seen_us=now, last_seen_us=now))
+                return
+            except IntegrityError:
+                continue
+
+    def close(self, timeout: float | None = 30.0) -> None:
+        """Flush pending decisions (waiting at most ``timeout`` seconds), stop the writer, release connections."""
+        atexit.unregister(self.close)
+        lost = self._writer.close(timeout)
+        if lost:
+            log.error("audit store closed with %d decisions not committed", lost)
+        self.engine.dispose()
+
+    def _commit(self, batch: list[Decision]) -> None:
+        fernet = self._fernet
+        encrypt = (lambda text: fernet.encrypt(text.encode()).decode()) if fernet else None
+        unique = {d.id: d for d in batch}
+        rows = [decision_values(d, encrypt) for d in unique.values()]
+        try:
+            self._append(rows)
+        except IntegrityError:
+            with self.engine.connect() as conn:
+                known = set(conn.scalars(select(_DECISION.c.id).where(_DECISION.c.id.in_(list(unique)))))
+            log.warning("skipping %d audit decisions already stored (duplicate ids)", len(known))
+            rest = [row for row in rows if row["id"] not in known]
+            if rest:
+                self._append(rest)
+
+    def _append(self, rows: list[dict[str, Any]]) -> None:
+        last_seen: dict[str, int] = {}
+        for row in rows:
+            last_seen[row["policy_sha256"]] = max(last_seen.get(row["policy_sha256"], 0), row["ts_us"])
+        with self._write_conn() as conn, conn.begin():
+            chain.append(conn, chain.DECISIONS, rows)
+            for sha, ts in last_seen.items():
+                conn.execute(
+                    update(_POLICY).where(_POLICY.c.sha256 == sha, _POLICY.c.last_seen_us < ts).values(last_seen_us=ts)
+                )
+
+    def _write_conn(self) -> Connection:
+        return self.engine.connect().execution_options(**{IMMEDIATE: True})
+
+    # -- feedback, policies ---------------------------------------------------------------------------------
+
+    def add_feedback(self, decision_id: str, *, label: str, reviewer: str, note: str = "") -> Feedback:
+        """Record a reviewer's verdict on a decision as its own hash-chained record (committed on return)."""
+        if self.get_decision(decision_id) is None:
+            self.flush(self.commit_timeout)
+            if self.get_decision(decision_id) is None:
+                raise LookupError(f"no audited decision with id {decision_id!r}")
+        row: dict[str, Any] = {
+            "id": uuid.uuid4().hex,
+            "decision_id": decision_id,
+            "ts_us": to_us(datetime.now(UTC)),
+            "label": label,
+            "reviewer": reviewer,
+            "note": note,
+        }
+        with self._write_conn() as conn, conn.begin():
+            chain.append(conn, chain.FEEDBACK, [row])
+        return Feedback(row["id"], decision_id, label, reviewer, note, from_us(row["ts_us"]), row["seq"])
+
+    def list_policies(self, name: str | None = None) -> list[PolicyVersion]:
+        """Every policy version seen, newest first (optionally only those named ``name``)."""
+        stmt = select(PolicyRow).order_by(PolicyRow.first_seen_us.desc())
+        if name is not None:
+            stmt = stmt.where(PolicyRow.name == name)
+        with self.engine.connect() as conn:
+            return [
+                PolicyVersion(
+                    r.name, r.version, r.sha256, r.document, from_us(r.first_seen_us), from_us(r.last_seen_us)
+                )
+                for r in conn.execute(stmt)
+            ]
+
+    def policy_diff(self, old_sha256: str, new_sha256: str) -> str:
+        """A unified diff between two stored policy documents."""
+        docs = {p.sha256: p for p in self.list_policies() if p.sha256 in (old_sha256, new_sha256)}
+        missing = [s for s in (old_sha256, new_sha256) if s not in docs]
+        if missing:
+            raise LookupError(f"unknown policy version(s): {', '.join(missing)}")
+        old, new = docs[old_sha256], docs[new_sha256]
+        return "".join(
+            difflib.unified_diff(
+                old.document.splitlines(keepends=True),
+                new.document.splitlines(keepends=True),
+                f"{old.name}@{old.version} ({old_sha256[:12]})",
+                f"{new.name}@{new.version} ({new_sha256[:12]})",
+            )
+        )
+
+    # -- integrity and retention ----------------------------------------------------------------------------
+
+    def verify(self) -> chain.VerifyReport:
+        """Check every hash chain from its start (or signed checkpoint) to the head."""
+        opts: dict[str, Any] = (
+            {"isolation_level": "REPEATABLE READ"} if self.engine.dialect.name == "postgresql" else {}
+        )
+        with self.engine.connect().execution_options(**opts) as conn, conn.begin():
+            return chain.verify(conn, keys.verify_key_from_env())
+
+    def purge(self, *, older_than_days: float = DEFAULT_RETENTION_DAYS) -> retention.PurgeReport:
+        """Delete records older than the retention period, leaving a signed checkpoint of the purged prefix."""
+        private = keys.signing_key_from_env()
+        if private is None:
+            raise AuditKeyError(keys.MISSING_SIGNING_KEY)
+        cutoff = to_us(datetime.now(UTC)) - int(older_than_days * 86_400_000_000)
+        with self._write_conn() as conn, conn.begin():
+            return retention.purge(conn, cutoff_us=cutoff, signing_key=private)
+
+    # -- queries --------------------------------------------------------------------------------------------
+
+    def get_decision(self, decision_id: str) -> AuditRecord | None:
+        """The stored decision with its feedback, or None."""
+        with self.engine.connect() as conn:
+            return query.get_decision(conn, decision_id)
+
+    def original_text(self, decision_id: str) -> str | None:
+        """Decrypt the raw text kept for a decision (policy opted in); needs ``OMBUD_AUDIT_KEY``."""
+        with self.engine.connect() as conn:
+            token = conn.scalar(select(_DECISION.c.original_enc).where(_DECISION.c.id == decision_id))
+        if token is None:
+            return None
+        if self._fernet is None:
+            raise AuditKeyError(keys.MISSING_ENCRYPTION_KEY)
+        return keys.decrypt(self._fernet, token)
+
+    def feedback(self, decision_id: str | None = None) -> list[Feedback]:
+        """Reviewer feedback, oldest first (for one decision, or all)."""
+        with self.engine.connect() as conn:
+            return query.feedback(conn, decision_id)
+
+    def decisions(
+        self, filters: query.Filters | None = None, *, limit: int = 50, before_seq: int | None = None
+    ) -> query.Page:
+        """One page of decisions, newest first; pass ``page.next_before`` as ``before_seq`` for the next page."""
+        with self.engine.connect() as conn:
+            return query.page(conn, filters or query.Filters(), limit=limit, before_seq=before_seq)
+
+    def count(self, filters: query.Filters | None = None) -> int:
+        """How many decisions match."""
+        with self.engine.connect() as conn:
+            return query.count(conn, filters or query.Filters())
+
+    def counts(self, *by: str, filters: query.Filters | None = None) -> dict[tuple[Any, ...], int]:
+        """Decision counts grouped in SQL by any of ``query.GROUPS`` (e.g. ``counts("day", "action")``)."""
+        with self.engine.connect() as conn:
+            return query.counts(conn, by, filters or query.Filters())
+
+    def latency_percentiles(
+        self, filters: query.Filters | None = None, *, percentiles: tuple[float, ...] = (50, 90, 99)
+    ) -> dict[float, float]:
+        """Percentiles of the guard's total latency (ms) over the matching decisions."""
+        with self.engine.connect() as conn:
+            return query.latency_percentiles(conn, filters or query.Filters(), percentiles)
+
+    def to_frame(self, filters: query.Filters | None = None, *, scores: bool = False) -> pd.DataFrame:
+        """The matching decisions as a pandas DataFrame (one row each; subject and outcome expanded)."""
+        with self.engine.connect() as conn:
+            return query.to_frame(conn, filters or query.Filters(), scores=scores)
+
+    def stats(self) -> Mapping[str, Any]:
+        """Record counts, time span and chain heads, for ``ombud audit stats``."""
+        with self.engine.connect() as conn:
+            return query.stats(conn)
+
+
+def open_store(url: str) -> AuditStore:
+    """Entry point ``ombud.sinks: sql``: open (creating and migrating if needed) the store at ``url``."""
+    started = time.perf_counter()
+    store = AuditStore(url)
+    log.debug("opened %r in %.1f ms", store, (time.perf_counter() - started) * 1000)
+    return store

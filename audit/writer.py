@@ -1,0 +1,156 @@
+"""A background thread that commits queued items in batches, retrying with backoff while the database is away."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from guards.errors import SinkError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+QUEUE_FULL = "the audit queue is full ({size} records): the database has been unreachable for a while"
+CLOSED = "the audit store is closed"
+_MAX_BACKOFF_S = 5.0
+
+
+def retryable(exc: BaseException) -> bool:
+    """True for errors that may go away by themselves: lost connection, server restart, locked database."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+@dataclass(slots=True)
+class _Ticket:
+    done: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+
+
+class BatchWriter(Generic[T]):
+    """Queue items and commit them with ``commit(batch)`` on one daemon thread, in arrival order.
+
+    ``submit`` never blocks unless asked to wait for the commit; it raises ``SinkError`` when the bounded queue is
+    full. A failing commit that looks transient is retried (backoff 50 ms doubling to 5 s) with the batch kept.
+    """
+
+    def __init__(self, commit: Callable[[list[T]], None], *, max_queue: int, max_batch: int, name: str) -> None:
+        self._commit = commit
+        self._max_batch = max_batch
+        self._queue: queue.Queue[tuple[T, _Ticket | None] | None] = queue.Queue(maxsize=max_queue)
+        self._cond = threading.Condition()
+        self._accepted = 0
+        self._settled = 0
+        self._closed = False
+        self._wake = threading.Event()
+        self.failed = 0
+        """Items dropped because their commit failed permanently (logged)."""
+        self.last_error: BaseException | None = None
+        """The last commit error, kept for diagnostics (``None`` once a commit succeeds again)."""
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    @property
+    def pending(self) -> int:
+        """Items accepted but not yet committed or dropped."""
+        with self._cond:
+            return self._accepted - self._settled
+
+    def submit(self, item: T, *, wait: bool = False, timeout: float | None = None) -> None:
+        """Queue ``item``; with ``wait``, return only once it is committed (``SinkError`` on failure or timeout)."""
+        ticket = _Ticket() if wait else None
+        with self._cond:
+            if self._closed:
+                raise SinkError(CLOSED)
+            self._accepted += 1
+        try:
+            self._queue.put_nowait((item, ticket))
+        except queue.Full:
+            with self._cond:
+                self._accepted -= 1
+            raise SinkError(QUEUE_FULL.format(size=self._queue.maxsize)) from None
+        if ticket is None:
+            return
+        if not ticket.done.wait(timeout):
+            raise SinkError(f"the audit record was not committed within {timeout} s; it stays queued") from (
+                self.last_error
+            )
+        if ticket.error is not None:
+            raise SinkError(f"the audit record could not be stored: {ticket.error}") from ticket.error
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Block until everything accepted so far is committed (or dropped); ``SinkError`` on timeout."""
+        with self._cond:
+            target = self._accepted
+            if not self._cond.wait_for(lambda: self._settled >= target, timeout):
+                raise SinkError(
+                    f"audit flush timed out with {target - self._settled} records still queued"
+                ) from self.last_error
+
+    def close(self, timeout: float | None = None) -> int:
+        """Flush, stop the thread, and return how many records were still queued (lost) when it gave up."""
+        with self._cond:
+            if self._closed:
+                return 0
+            self._closed = True
+        try:
+            self.flush(timeout)
+        except SinkError as exc:
+            log.error("%s", exc)
+        self._queue.put(None)
+        self._wake.set()
+        self._thread.join(timeout)
+        return self.pending
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < self._max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            self._commit_with_retry(batch)
+            if stop:
+                return
+
+    def _commit_with_retry(self, batch: list[tuple[T, _Ticket | None]]) -> None:
+        delay = 0.05
+        error: BaseException | None = None
+        while True:
+            try:
+                self._commit([item for item, _ in batch])
+                self.last_error = None
+                break
+            except Exception as exc:
+                self.last_error = exc
+                if not retryable(exc) or (self._closed and self._wake.is_set()):
+                    log.exception("dropping %d audit records after a commit error", len(batch))
+                    self.failed += len(batch)
+                    error = exc
+                    break
+                log.warning("audit database unavailable (%s); retrying in %.2f s", exc, delay)
+                self._wake.wait(delay)
+                delay = min(delay * 2, _MAX_BACKOFF_S)
+        for _, ticket in batch:
+            if ticket is not None:
+                ticket.error = error
+                ticket.done.set()
+        with self._cond:
+            self._settled += len(batch)
+            self._cond.notify_all()
