@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Connection, Table, insert, select, update
+from sqlalchemy import Connection, Table, select, update
 
 from audit import keys
-from audit.records import dumps, finding_index
+from audit.records import DECISION_COLUMNS, FEEDBACK_COLUMNS, Prepared, dumps
 from audit.schema import CHAIN_TABLE, CHECKPOINT_TABLE, DECISION_TABLE, FEEDBACK_TABLE, FINDING_TABLE
 
 FORMAT = 1
@@ -34,63 +33,56 @@ class ChainSpec:
     name: str
     table: Table
     fields: tuple[str, ...]
+    indexed: bool = False
+    """Whether the record's ``audit_finding`` rows are part of its canonical form."""
 
-    def digest(self, values: Sequence[Any]) -> str:
-        """The hash of a record given its hashed column values in ``fields`` order."""
-        return hashlib.sha256(dumps([FORMAT, self.name, *values]).encode()).hexdigest()
+    def digest(self, values: Sequence[Any], index: Sequence[Sequence[Any]] = ()) -> str:
+        """The hash of a record given its column values in ``fields`` order (and its findings index rows)."""
+        canonical = [FORMAT, self.name, *values, index] if self.indexed else [FORMAT, self.name, *values]
+        return hashlib.sha256(dumps(canonical).encode()).hexdigest()
 
 
-DECISIONS = ChainSpec(
-    "decision",
-    DECISION_TABLE,
-    (
-        "seq", "prev_hash", "id", "ts_us", "stage", "action", "request_id", "session_id", "application", "model",
-        "policy_name", "policy_version", "policy_sha256", "latency_ms", "safe_text", "original_length",
-        "original_enc", "subject", "outcome", "rules", "verdicts",
-    ),
-)  # fmt: skip
-FEEDBACK = ChainSpec(
-    "feedback",
-    FEEDBACK_TABLE,
-    ("seq", "prev_hash", "id", "decision_id", "ts_us", "label", "reviewer", "note"),
-)
+DECISIONS = ChainSpec("decision", DECISION_TABLE, ("seq", "prev_hash", *DECISION_COLUMNS), indexed=True)
+FEEDBACK = ChainSpec("feedback", FEEDBACK_TABLE, ("seq", "prev_hash", *FEEDBACK_COLUMNS))
 CHAINS = (DECISIONS, FEEDBACK)
 _HEAD = CHAIN_TABLE
 _FINDINGS = FINDING_TABLE
+_INDEX_COLUMNS = ("decision_seq", "ord", "scanner", "label", "score", "span_start", "span_end")
 
 
-def append(conn: Connection, spec: ChainSpec, rows: list[dict[str, Any]]) -> int:
-    """Number, link, hash and insert ``rows`` at the end of the chain; returns the new head seq.
+def append(conn: Connection, spec: ChainSpec, records: list[Prepared]) -> int:
+    """Number, link, hash and insert ``records`` at the end of the chain; returns the new head seq.
 
     Must run inside the caller's write transaction; the head row is locked (``FOR UPDATE``; on SQLite the
     transaction already holds the database write lock from ``BEGIN IMMEDIATE``).
     """
     seq, prev = conn.execute(select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.name == spec.name).with_for_update()).one()
-    for row in rows:
+    rows: list[tuple[Any, ...]] = []
+    index: list[tuple[Any, ...]] = []
+    for record in records:
         seq += 1
-        row["seq"] = seq
-        row["prev_hash"] = prev
-        row["hash"] = prev = spec.digest([row[f] for f in spec.fields])
-    conn.execute(insert(spec.table), rows)
-    if spec is DECISIONS:
-        index = [
-            {
-                "decision_seq": row["seq"],
-                "ord": o,
-                "scanner": s,
-                "label": lb,
-                "score": sc,
-                "span_start": a,
-                "span_end": b,
-            }
-            for row in rows
-            if '"findings":[{' in row["verdicts"]
-            for (o, s, lb, sc, a, b) in finding_index(json.loads(row["verdicts"]))
-        ]
-        if index:
-            conn.execute(insert(_FINDINGS), index)
+        row = (seq, prev, *record.values)
+        prev = spec.digest(row, record.index)
+        rows.append((*row, prev))
+        index.extend((seq, *i) for i in record.index)
+    bulk_insert(conn, spec.table, (*spec.fields, "hash"), rows)
+    if index:
+        bulk_insert(conn, _FINDINGS, _INDEX_COLUMNS, index)
     conn.execute(update(_HEAD).where(_HEAD.c.name == spec.name).values(seq=seq, hash=prev))
     return seq
+
+
+def bulk_insert(conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    """Insert many rows fast: ``COPY`` on PostgreSQL, one prepared ``executemany`` elsewhere."""
+    names = ", ".join(columns)
+    if conn.dialect.name == "postgresql":
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    marks = ", ".join("?" * len(columns))
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
 
 
 class Problem(enum.StrEnum):
@@ -216,17 +208,14 @@ class _Verifier:
 
     def _findings(self) -> Iterator[tuple[Any, ...]]:
         f = _FINDINGS.c
-        stmt = select(f.decision_seq, f.ord, f.scanner, f.label, f.score, f.span_start, f.span_end).order_by(
-            f.decision_seq, f.ord
-        )
+        stmt = select(*(f[c] for c in _INDEX_COLUMNS)).order_by(f.decision_seq, f.ord)
         for row in self.conn.execution_options(stream_results=True, yield_per=_STREAM).execute(stmt):
             yield tuple(row)
 
     def _walk(self, expected: int, prev: str) -> ChainReport | None:
         digest = self.spec.digest
-        findings = self._findings() if self.spec is DECISIONS else None
-        pending: tuple[Any, ...] | None = next(findings, None) if findings is not None else None
-        vi = self.spec.fields.index("verdicts") if self.spec is DECISIONS else -1
+        findings = self._findings() if self.spec.indexed else iter(())
+        pending = next(findings, None)
         bad: tuple[str, tuple[Any, ...]] | None = None
         for row in self._rows():
             values = tuple(row)
@@ -236,29 +225,25 @@ class _Verifier:
             if seq != expected:
                 bad = ("gap", values)
                 break
-            if digest(values[:-1]) != stored:
+            if pending is not None and pending[0] < seq:
+                return self.report(Problem.INSERTED, None, f"findings exist for a missing record {pending[0]}")
+            index = []
+            while pending is not None and pending[0] == seq:
+                index.append(pending[1:])
+                pending = next(findings, None)
+            if digest(values[:-1], index) != stored:
                 bad = ("hash", values)
                 break
             if prev_hash != prev:
                 bad = ("link", values)
                 break
-            if findings is not None:
-                actual = []
-                while pending is not None and pending[0] <= seq:
-                    actual.append(pending if pending[0] == seq else None)
-                    pending = next(findings, None)
-                verdicts = values[vi]
-                wanted = finding_index(json.loads(verdicts)) if '"findings":[{' in verdicts else []
-                if [a[1:] if a else None for a in actual] != wanted:
-                    bad = ("index", values)
-                    break
             prev = stored
             expected += 1
             self.checked += 1
         self._last_hash = prev if self.checked else None
         if bad is None:
             if pending is not None:
-                return self.report(Problem.INSERTED, None, f"findings index rows exist for missing record {pending[0]}")
+                return self.report(Problem.INSERTED, None, f"findings exist for a missing record {pending[0]}")
             return None
         kind, values = bad
         return self._classify(kind, values, expected, prev)

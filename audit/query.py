@@ -221,7 +221,7 @@ def to_frame(conn: Connection, f: Filters, *, scores: bool) -> pd.DataFrame:
         expanded = pd.DataFrame.from_records([json.loads(s) for s in frame[column]], index=frame.index)
         parts.append(expanded.add_prefix(f"{column}."))
     if scores:
-        per_scanner = [{v["scanner"]: v["score"] for v in json.loads(s)} for s in frame["verdicts"]]
+        per_scanner = [{v[0]: v[1] for v in json.loads(s)} for s in frame["verdicts"]]
         parts.append(pd.DataFrame.from_records(per_scanner, index=frame.index).add_prefix("score."))
     return pd.concat(parts, axis=1)
 

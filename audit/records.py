@@ -27,73 +27,77 @@ def from_us(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
 
 
-def dumps(value: Any) -> str:
-    """Canonical JSON: sorted keys, no whitespace, UTF-8 text (used for stored JSON and for hashing)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+dumps: Callable[[Any], str] = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+).encode
+"""Canonical JSON: sorted keys, no whitespace, UTF-8 text (used for stored JSON and for hashing)."""
 
 
-def _verdict_json(v: Verdict) -> dict[str, Any]:
-    return {
-        "scanner": v.scanner,
-        "score": v.score,
-        "latency_ms": v.latency_ms,
-        "error": v.error,
-        "findings": [
-            {"label": f.label, "score": f.score, "start": f.start, "end": f.end, "detail": dict(f.detail)}
-            for f in v.findings
-        ],
-    }
+def _verdict_json(v: Verdict) -> list[Any]:
+    findings = [[f.label, f.score, f.start, f.end, dict(f.detail) if f.detail else {}] for f in v.findings]
+    return [v.scanner, v.score, v.latency_ms, v.error, findings]
 
 
-def _rule_json(r: RuleHit) -> dict[str, Any]:
-    return {
-        "scanner": r.scanner,
-        "label": r.label,
-        "score": r.score,
-        "threshold": r.threshold,
-        "action": r.action.value,
-        "operator": r.operator,
-        "reason": r.reason,
-    }
+def _rule_json(r: RuleHit) -> list[Any]:
+    return [r.scanner, r.label, r.score, r.threshold, r.action.value, r.operator, r.reason]
 
 
 IndexRow = tuple[int, str, str, float, int | None, int | None]
-"""One ``audit_finding`` row: ord, scanner, label, score, start, end."""
+"""One ``audit_finding`` row without its decision seq: ord, scanner, label, score, start, end."""
 
 
-def finding_index(verdicts: list[dict[str, Any]]) -> list[IndexRow]:
-    """The ``audit_finding`` rows implied by a decision's verdicts."""
+def finding_index(decision: Decision) -> list[IndexRow]:
+    """The ``audit_finding`` rows of a decision, in verdict then finding order."""
     rows: list[IndexRow] = []
-    for v in verdicts:
-        for f in v["findings"]:
-            rows.append((len(rows), v["scanner"], f["label"], f["score"], f["start"], f["end"]))
+    for v in decision.verdicts:
+        for f in v.findings:
+            rows.append((len(rows), v.scanner, f.label, f.score, f.start, f.end))
     return rows
 
 
-def decision_values(decision: Decision, encrypt: Callable[[str], str] | None) -> dict[str, Any]:
-    """The stored column values of ``decision`` (without seq and hashes). Raw text appears only encrypted."""
+DECISION_COLUMNS = (
+    "id", "ts_us", "stage", "action", "request_id", "session_id", "application", "model", "policy_name",
+    "policy_version", "policy_sha256", "latency_ms", "safe_text", "original_length", "original_enc", "subject",
+    "outcome", "rules", "verdicts",
+)  # fmt: skip
+"""The stored decision columns in canonical order (after ``seq`` and ``prev_hash``, before ``hash``)."""
+FEEDBACK_COLUMNS = ("id", "decision_id", "ts_us", "label", "reviewer", "note")
+"""The stored feedback columns in canonical order (after ``seq`` and ``prev_hash``, before ``hash``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A record ready to be chained: its column values in canonical order and its findings index rows."""
+
+    values: tuple[Any, ...]
+    index: list[IndexRow]
+
+
+def prepare_decision(decision: Decision, encrypt: Callable[[str], str] | None) -> Prepared:
+    """The stored values of ``decision`` in ``DECISION_COLUMNS`` order; raw text appears only encrypted."""
     ctx = decision.context
-    return {
-        "id": decision.id,
-        "ts_us": to_us(decision.timestamp),
-        "stage": Stage(decision.stage).value,
-        "action": Action(decision.action).value,
-        "request_id": ctx.request_id,
-        "session_id": ctx.session_id,
-        "application": ctx.application,
-        "model": ctx.model,
-        "policy_name": decision.policy.name,
-        "policy_version": decision.policy.version,
-        "policy_sha256": decision.policy.sha256,
-        "latency_ms": float(decision.latency_ms),
-        "safe_text": decision.safe_text,
-        "original_length": decision.original_length or len(decision.original),
-        "original_enc": encrypt(decision.original) if decision.original and encrypt else None,
-        "subject": dumps(dict(ctx.subject)),
-        "outcome": dumps(dict(ctx.outcome)),
-        "rules": dumps([_rule_json(r) for r in decision.rules]),
-        "verdicts": dumps([_verdict_json(v) for v in decision.verdicts]),
-    }
+    values = (
+        decision.id,
+        to_us(decision.timestamp),
+        Stage(decision.stage).value,
+        Action(decision.action).value,
+        ctx.request_id,
+        ctx.session_id,
+        ctx.application,
+        ctx.model,
+        decision.policy.name,
+        decision.policy.version,
+        decision.policy.sha256,
+        float(decision.latency_ms),
+        decision.safe_text,
+        decision.original_length or len(decision.original),
+        encrypt(decision.original) if decision.original and encrypt else None,
+        dumps(dict(ctx.subject)) if ctx.subject else "{}",
+        dumps(dict(ctx.outcome)) if ctx.outcome else "{}",
+        dumps([_rule_json(r) for r in decision.rules]),
+        dumps([_verdict_json(v) for v in decision.verdicts]),
+    )
+    return Prepared(values, finding_index(decision))
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,18 +156,15 @@ class PolicyVersion:
     last_seen: datetime
 
 
-def _verdict(v: Mapping[str, Any]) -> Verdict:
-    findings = tuple(
-        Finding(f["label"], f["score"], f["start"], f["end"], MappingProxyType(f.get("detail") or {}))
-        for f in v["findings"]
-    )
-    return Verdict(v["scanner"], v["score"], findings, v["latency_ms"], v["error"])
+def _verdict(v: list[Any]) -> Verdict:
+    scanner, score, latency_ms, error, findings = v
+    found = tuple(Finding(lb, sc, a, b, MappingProxyType(detail)) for lb, sc, a, b, detail in findings)
+    return Verdict(scanner, score, found, latency_ms, error)
 
 
-def _rule(r: Mapping[str, Any]) -> RuleHit:
-    return RuleHit(
-        r["scanner"], r["label"], r["score"], r["threshold"], Action(r["action"]), r["operator"], r["reason"]
-    )
+def _rule(r: list[Any]) -> RuleHit:
+    scanner, label, score, threshold, action, operator, reason = r
+    return RuleHit(scanner, label, score, threshold, Action(action), operator, reason)
 
 
 def record_from_row(row: Any, feedback: tuple[Feedback, ...] = ()) -> AuditRecord:

@@ -19,7 +19,16 @@ from audit import chain, keys, query, retention
 from audit.config import IMMEDIATE, database_url, make_engine, safe_url
 from audit.errors import AuditConfigError, AuditKeyError
 from audit.migrate import upgrade
-from audit.records import AuditRecord, Feedback, PolicyVersion, decision_values, from_us, to_us
+from audit.records import (
+    DECISION_COLUMNS,
+    AuditRecord,
+    Feedback,
+    PolicyVersion,
+    Prepared,
+    from_us,
+    prepare_decision,
+    to_us,
+)
 from audit.schema import DECISION_TABLE, POLICY_TABLE, PolicyRow
 from audit.writer import BatchWriter
 from guards.types import Decision, PolicyRef
@@ -32,6 +41,7 @@ log = logging.getLogger(__name__)
 DEFAULT_RETENTION_DAYS = 183
 _POLICY = POLICY_TABLE
 _DECISION = DECISION_TABLE
+_SHA, _TS = DECISION_COLUMNS.index("policy_sha256"), DECISION_COLUMNS.index("ts_us")
 
 
 class AuditStore:
@@ -135,23 +145,24 @@ class AuditStore:
         fernet = self._fernet
         encrypt = (lambda text: fernet.encrypt(text.encode()).decode()) if fernet else None
         unique = {d.id: d for d in batch}
-        rows = [decision_values(d, encrypt) for d in unique.values()]
+        records = [prepare_decision(d, encrypt) for d in unique.values()]
         try:
-            self._append(rows)
+            self._append(records)
         except IntegrityError:
             with self.engine.connect() as conn:
                 known = set(conn.scalars(select(_DECISION.c.id).where(_DECISION.c.id.in_(list(unique)))))
             log.warning("skipping %d audit decisions already stored (duplicate ids)", len(known))
-            rest = [row for row in rows if row["id"] not in known]
+            rest = [r for r in records if r.values[0] not in known]
             if rest:
                 self._append(rest)
 
-    def _append(self, rows: list[dict[str, Any]]) -> None:
+    def _append(self, records: list[Prepared]) -> None:
         last_seen: dict[str, int] = {}
-        for row in rows:
-            last_seen[row["policy_sha256"]] = max(last_seen.get(row["policy_sha256"], 0), row["ts_us"])
+        for r in records:
+            sha, ts = r.values[_SHA], r.values[_TS]
+            last_seen[sha] = max(last_seen.get(sha, 0), ts)
         with self._write_conn() as conn, conn.begin():
-            chain.append(conn, chain.DECISIONS, rows)
+            chain.append(conn, chain.DECISIONS, records)
             for sha, ts in last_seen.items():
                 conn.execute(
                     update(_POLICY).where(_POLICY.c.sha256 == sha, _POLICY.c.last_seen_us < ts).values(last_seen_us=ts)
@@ -168,17 +179,11 @@ class AuditStore:
             self.flush(self.commit_timeout)
             if self.get_decision(decision_id) is None:
                 raise LookupError(f"no audited decision with id {decision_id!r}")
-        row: dict[str, Any] = {
-            "id": uuid.uuid4().hex,
-            "decision_id": decision_id,
-            "ts_us": to_us(datetime.now(UTC)),
-            "label": label,
-            "reviewer": reviewer,
-            "note": note,
-        }
+        feedback_id, ts = uuid.uuid4().hex, to_us(datetime.now(UTC))
+        record = Prepared((feedback_id, decision_id, ts, label, reviewer, note), [])
         with self._write_conn() as conn, conn.begin():
-            chain.append(conn, chain.FEEDBACK, [row])
-        return Feedback(row["id"], decision_id, label, reviewer, note, from_us(row["ts_us"]), row["seq"])
+            seq = chain.append(conn, chain.FEEDBACK, [record])
+        return Feedback(feedback_id, decision_id, label, reviewer, note, from_us(ts), seq)
 
     def list_policies(self, name: str | None = None) -> list[PolicyVersion]:
         """Every policy version seen, newest first (optionally only those named ``name``)."""

@@ -1,4 +1,4 @@
-"""Fixtures for the audit tests: a store per backend (SQLite always, PostgreSQL when configured) and a decision factory."""
+"""Audit test fixtures: a store per backend (SQLite always, PostgreSQL when configured), a decision factory."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'audit.db'}"
     url = os.environ.get(POSTGRES_URL_ENV)
     if not url:
-        pytest.skip(f"{POSTGRES_URL_ENV} is not set (run: eval \"$(bash .ci/postgres.sh)\")")
+        pytest.skip(f'{POSTGRES_URL_ENV} is not set (run: eval "$(bash .ci/postgres.sh)")')
     reset_postgres(url)
     return url
 

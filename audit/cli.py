@@ -1,0 +1,132 @@
+"""``ombud audit ...``: verify, purge, stats, migrate, export, policies, keygen (entry point ``ombud.commands``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+
+from audit import keys
+from audit.chain import ChainReport
+from audit.config import DATABASE_URL_ENV, DEFAULT_DATABASE_URL, database_url, make_engine, safe_url
+from audit.migrate import head_revision, upgrade
+from audit.query import Filters
+from audit.store import DEFAULT_RETENTION_DAYS, AuditStore
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``audit`` command and its sub-commands to the ``ombud`` parser."""
+    audit = subparsers.add_parser("audit", help="verify, purge and inspect the tamper-evident audit log")
+    commands = audit.add_subparsers(dest="audit_command", metavar="SUBCOMMAND", required=True)
+    db_help = f"database URL (default: ${DATABASE_URL_ENV}, else {DEFAULT_DATABASE_URL})"
+
+    verify = commands.add_parser("verify", help="check the hash chains; name the first tampered record")
+    verify.add_argument("--db", help=db_help)
+    verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    verify.set_defaults(func=_verify)
+
+    purge = commands.add_parser("purge", help="delete expired records, keeping a signed checkpoint")
+    purge.add_argument("--db", help=db_help)
+    purge.add_argument("--older-than-days", type=float, default=DEFAULT_RETENTION_DAYS, metavar="N")
+    purge.set_defaults(func=_purge)
+
+    stats = commands.add_parser("stats", help="record counts, time span, chain heads (JSON)")
+    stats.add_argument("--db", help=db_help)
+    stats.set_defaults(func=_stats)
+
+    migrate = commands.add_parser("migrate", help="create or upgrade the audit schema")
+    migrate.add_argument("--db", help=db_help)
+    migrate.set_defaults(func=_migrate)
+
+    export = commands.add_parser("export", help="write decisions (no raw text) to CSV or JSON lines")
+    export.add_argument("--db", help=db_help)
+    export.add_argument("--out", required=True, help="output file: .csv or .jsonl")
+    export.add_argument("--days", type=float, help="only the last N days")
+    export.add_argument("--application", help="only this application")
+    export.add_argument("--action", help="only this action (allow, flag, redact, block)")
+    export.set_defaults(func=_export)
+
+    policies = commands.add_parser("policies", help="list stored policy versions, or diff two of them")
+    policies.add_argument("--db", help=db_help)
+    policies.add_argument("--diff", nargs=2, metavar=("OLD_SHA256", "NEW_SHA256"))
+    policies.set_defaults(func=_policies)
+
+    keygen = commands.add_parser("keygen", help="print fresh encryption, signing and verification keys")
+    keygen.set_defaults(func=_keygen)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    with AuditStore(args.db) as store:
+        report = store.verify()
+    if args.json:
+        print(json.dumps([_chain_json(c) for c in report.chains], indent=2))
+    for c in report.chains:
+        where = f" ({c.first_seq}..{c.last_seq})" if c.checked else ""
+        start = f", from signed checkpoint {c.start_checkpoint}" if c.start_checkpoint is not None else ""
+        if c.ok:
+            print(f"ok: {c.chain} chain, {c.checked} records{where}{start}", file=sys.stderr)
+        else:
+            record = f" [id {c.record_id}]" if c.record_id else ""
+            print(f"TAMPERED: {c.chain} chain: {c.problem}: {c.message}{record}", file=sys.stderr)
+    return 0 if report.ok else 1
+
+
+def _chain_json(c: ChainReport) -> dict[str, object]:
+    return {**asdict(c), "ok": c.ok}
+
+
+def _purge(args: argparse.Namespace) -> int:
+    with AuditStore(args.db) as store:
+        report = store.purge(older_than_days=args.older_than_days)
+    for c in report.chains:
+        at = f", checkpoint at seq {c.checkpoint_seq}" if c.checkpoint_seq is not None else ""
+        print(f"{c.chain}: purged {c.purged} records older than {args.older_than_days:g} days{at}")
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    with AuditStore(args.db) as store:
+        print(json.dumps({"database": safe_url(store.url), **store.stats()}, indent=2))
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    url = database_url(args.db)
+    engine = make_engine(url)
+    applied = upgrade(engine)
+    engine.dispose()
+    print(f"{safe_url(url)}: schema {'migrated to' if applied else 'already at'} revision {head_revision()}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    start = datetime.now(UTC) - timedelta(days=args.days) if args.days else None
+    filters = Filters(start=start, application=args.application, action=args.action)
+    with AuditStore(args.db) as store:
+        frame = store.to_frame(filters)
+    if args.out.endswith(".jsonl"):
+        frame.to_json(args.out, orient="records", lines=True, date_format="iso")
+    else:
+        frame.to_csv(args.out, index=False)
+    print(f"wrote {len(frame)} decisions to {args.out}")
+    return 0
+
+
+def _policies(args: argparse.Namespace) -> int:
+    with AuditStore(args.db) as store:
+        if args.diff:
+            sys.stdout.write(store.policy_diff(*args.diff))
+            return 0
+        for p in store.list_policies():
+            seen = f"first {p.first_seen:%Y-%m-%d %H:%M}  last {p.last_seen:%Y-%m-%d %H:%M}"
+            print(f"{p.sha256}  {p.name}@{p.version}  {seen}")
+    return 0
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    for name, value in keys.generate().items():
+        print(f"export {name}={value}")
+    print(f"# keep {keys.SIGNING_KEY_ENV} secret; auditors need only {keys.VERIFY_KEY_ENV}", file=sys.stderr)
+    return 0
