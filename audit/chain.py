@@ -197,9 +197,12 @@ class _Verifier:
             )
         if head_hash != prev:
             return self.report(Problem.EDITED, last, f"record {last} does not match the chain head")
+        if self._orphan is not None:
+            return self.report(Problem.INSERTED, None, f"findings exist for a missing record {self._orphan}")
         return self.report()
 
     _last_hash: str | None = None
+    _orphan: int | None = None
 
     def _rows(self) -> Iterator[Any]:
         cols = [self.table.c[f] for f in self.spec.fields] + [self.table.c.hash]
@@ -242,8 +245,7 @@ class _Verifier:
             self.checked += 1
         self._last_hash = prev if self.checked else None
         if bad is None:
-            if pending is not None:
-                return self.report(Problem.INSERTED, None, f"findings exist for a missing record {pending[0]}")
+            self._orphan = pending[0] if pending is not None else None
             return None
         kind, values = bad
         return self._classify(kind, values, expected, prev)

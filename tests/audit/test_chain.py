@@ -1,0 +1,134 @@
+"""Verification names the first record that was edited, deleted, inserted or reordered."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from audit import AuditStore, Problem
+from audit.chain import DECISIONS
+from guards.types import Decision, Finding
+
+MakeDecision = Callable[..., Decision]
+N = 10
+
+
+@pytest.fixture
+def filled(db_url: str, make_decision: MakeDecision) -> str:
+    """A database with N decisions (record 7 has two findings) and two feedback records."""
+    with AuditStore(db_url) as store:
+        for i in range(1, N + 1):
+            findings = (Finding("EMAIL_ADDRESS", 0.9, 3, 9), Finding("PERSON", 0.8, 10, 14)) if i == 7 else ()
+            store.write(make_decision(findings=findings) if i == 7 else make_decision())
+        store.flush()
+        first = store.decisions(limit=1).items[0].id
+        store.add_feedback(first, label="false_positive", reviewer="ann")
+        store.add_feedback(first, label="confirmed", reviewer="bob")
+        assert store.verify().ok
+    return db_url
+
+
+@pytest.fixture
+def sql(filled: str) -> Iterator[Callable[..., Any]]:
+    """Run raw SQL against the filled database, as an attacker with write access would."""
+    engine = create_engine(filled)
+
+    def run(statement: str, **params: Any) -> Any:
+        with engine.begin() as conn:
+            return conn.execute(text(statement), params)
+
+    yield run
+    engine.dispose()
+
+
+def _verify(url: str) -> Any:
+    with AuditStore(url) as store:
+        report = store.verify()
+    assert not report.ok
+    return report.first_problem
+
+
+@pytest.mark.parametrize(
+    ("statements", "chain", "problem", "seq"),
+    [
+        (["UPDATE audit_decision SET safe_text = 'nothing to see' WHERE seq = 5"], "decision", Problem.EDITED, 5),
+        (["UPDATE audit_decision SET action = 'allow' WHERE seq = 1"], "decision", Problem.EDITED, 1),
+        (["UPDATE audit_finding SET label = 'NONE' WHERE decision_seq = 7 AND ord = 1"], "decision", Problem.EDITED, 7),
+        (["DELETE FROM audit_finding WHERE decision_seq = 7 AND ord = 0"], "decision", Problem.EDITED, 7),
+        (["DELETE FROM audit_decision WHERE seq = 5"], "decision", Problem.DELETED, 5),
+        (["DELETE FROM audit_decision WHERE seq IN (4, 5, 6)"], "decision", Problem.DELETED, 4),
+        ([f"DELETE FROM audit_decision WHERE seq = {N}"], "decision", Problem.DELETED, N),
+        (
+            [
+                "UPDATE audit_decision SET seq = -5 WHERE seq = 5",
+                "UPDATE audit_decision SET seq = 5 WHERE seq = 6",
+                "UPDATE audit_decision SET seq = 6 WHERE seq = -5",
+            ],
+            "decision",
+            Problem.REORDERED,
+            5,
+        ),
+        (["UPDATE audit_feedback SET label = 'confirmed' WHERE seq = 1"], "feedback", Problem.EDITED, 1),
+        (["DELETE FROM audit_feedback WHERE seq = 1"], "feedback", Problem.DELETED, 1),
+    ],
+    ids=[
+        "edit-text",
+        "edit-action",
+        "edit-finding",
+        "drop-finding",
+        "delete",
+        "delete-range",
+        "delete-tail",
+        "reorder",
+        "edit-feedback",
+        "delete-feedback",
+    ],
+)
+def test_tampering_is_located(
+    filled: str, sql: Callable[..., Any], statements: list[str], chain: str, problem: Problem, seq: int
+) -> None:
+    for statement in statements:
+        sql(statement)
+    report = _verify(filled)
+    assert (report.chain, report.problem, report.seq) == (chain, problem, seq), report.message
+    assert str(seq) in report.message
+
+
+def _forge(sql: Callable[..., Any], seq: int, prev_hash: str) -> None:
+    """Insert a well-formed record with a valid own hash at ``seq``, linked to ``prev_hash``."""
+    columns = DECISIONS.fields[2:]
+    row = sql(f"SELECT {', '.join(columns)} FROM audit_decision WHERE seq = 1").one()
+    values = (seq, prev_hash, "f" * 32, *row[1:])
+    digest = DECISIONS.digest(values, [])
+    names = ", ".join(DECISIONS.fields)
+    params = {f"p{i}": v for i, v in enumerate((*values, digest))}
+    sql(f"INSERT INTO audit_decision ({names}, hash) VALUES ({', '.join(':' + p for p in params)})", **params)
+
+
+def test_a_record_appended_behind_the_head_is_found(filled: str, sql: Callable[..., Any]) -> None:
+    last = sql(f"SELECT hash FROM audit_decision WHERE seq = {N}").scalar()
+    _forge(sql, N + 1, last)
+    report = _verify(filled)
+    assert (report.problem, report.seq, report.record_id) == (Problem.INSERTED, N + 1, "f" * 32)
+
+
+def test_a_record_replaced_in_the_middle_is_found(filled: str, sql: Callable[..., Any]) -> None:
+    before = sql("SELECT hash FROM audit_decision WHERE seq = 4").scalar()
+    sql("DELETE FROM audit_decision WHERE seq = 5")
+    sql("DELETE FROM audit_finding WHERE decision_seq = 5")
+    _forge(sql, 5, before)
+    report = _verify(filled)
+    assert (report.problem, report.seq, report.record_id) == (Problem.INSERTED, 5, "f" * 32)
+
+
+def test_an_untouched_chain_verifies(filled: str) -> None:
+    with AuditStore(filled) as store:
+        report = store.verify()
+    assert report.ok
+    assert [(c.chain, c.checked, c.first_seq, c.last_seq) for c in report.chains] == [
+        ("decision", N, 1, N),
+        ("feedback", 2, 1, 2),
+    ]
