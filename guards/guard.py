@@ -7,7 +7,7 @@ import functools
 import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -38,6 +38,7 @@ class Evaluation:
     decision: PolicyDecision
     errors: tuple[ScannerError, ...]
     latency_ms: float
+    received: str = ""
 
 
 class Guard:
@@ -96,26 +97,39 @@ class Guard:
     def evaluate(
         self, text: str | bytes, stage: Stage | str = Stage.INPUT, *, vault: Vault | None = None
     ) -> Evaluation:
-        """Scan and decide without recording anything (used by streams for their intermediate windows)."""
+        """Scan and decide without recording anything (used by streams for their intermediate windows).
+
+        Scanners run in policy order. A normalising scanner's redactions (hygiene) are applied at once,
+        so later scanners, the caller and the audit all see the cleaned text; its findings keep the offsets
+        of the text as received.
+        """
         stage = Stage(stage)
-        started = time.perf_counter()
         lenient = any(self.scanners[i].type_name == "hygiene" and stage in s.stages for i, s in self._specs.items())
-        value = coerce_text(text, lenient=lenient)
+        received = coerce_text(text, lenient=lenient)
+        value = received
         ctx = ScanContext(stage=stage)
         verdicts: list[Verdict] = []
         errors: list[ScannerError] = []
+        normalized: set[str] = set()
         for scanner_id, spec in self._specs.items():
             if stage not in spec.stages:
                 continue
-            verdict, error = run_scanner(self.scanners[scanner_id], value, ctx, spec.timeout_ms)
+            scanner = self.scanners[scanner_id]
+            verdict, error = run_scanner(scanner, value, ctx, spec.timeout_ms)
             verdicts.append(verdict)
             if error is not None:
                 errors.append(error)
-            if self.policy.model.fail_fast and decide(self.policy.model, [verdict]).action is Action.BLOCK:
+            alone = decide(self.policy.model, [verdict])
+            if self.policy.model.fail_fast and alone.action is Action.BLOCK:
                 break
-        policy_decision = decide(self.policy.model, verdicts)
-        latency = (time.perf_counter() - started) * 1000
-        return Evaluation(value, stage, tuple(verdicts), policy_decision, tuple(errors), latency)
+            if scanner.normalizes and alone.redactions:
+                value = self.operators.apply(value, alone.redactions, None)
+                normalized.add(scanner_id)
+        started = time.perf_counter()
+        policy_decision = _without_applied(decide(self.policy.model, verdicts), normalized)
+        # Scanning time excludes one-off model loading (see run_scanner); deciding is added on top.
+        latency = sum(v.latency_ms for v in verdicts) + (time.perf_counter() - started) * 1000
+        return Evaluation(value, stage, tuple(verdicts), policy_decision, tuple(errors), latency, received)
 
     def check(
         self,
@@ -166,8 +180,8 @@ class Guard:
             policy=self.policy.ref,
             context=ctx,
             latency_ms=evaluation.latency_ms,
-            original=evaluation.text if self.policy.model.audit.store_raw_text else "",
-            original_length=len(evaluation.text),
+            original=evaluation.received if self.policy.model.audit.store_raw_text else "",
+            original_length=len(evaluation.received),
         )
         self._write(decision)
         return decision
@@ -230,6 +244,17 @@ class Guard:
     def __repr__(self) -> str:
         ref = self.policy.ref
         return f"Guard(policy={ref.name!r} v{ref.version} {ref.sha256[:12]}, scanners={list(self.scanners)})"
+
+
+def _without_applied(decision: PolicyDecision, scanners: set[str]) -> PolicyDecision:
+    """The decision without the redactions of normalising scanners, which were applied already."""
+    if not scanners:
+        return decision
+    return replace(
+        decision,
+        redactions=tuple(r for r in decision.redactions if r.scanner not in scanners),
+        audit_redactions=tuple(r for r in decision.audit_redactions if r.scanner not in scanners),
+    )
 
 
 def _operators_in(policy: Policy) -> set[str]:

@@ -150,11 +150,12 @@ class Decision:
     safe message when blocked). ``safe_text`` has every located finding replaced by a typed
     placeholder whatever the action: it is the only text that may be logged or stored.
     ``original`` is the text as it came in; it never leaves the process unless a policy opts in.
+    ``repr`` shows only ``safe_text``, so logging a Decision cannot leak what the policy merely flagged.
     """
 
     action: Action
     stage: Stage
-    text: str
+    text: str = field(repr=False)
     safe_text: str
     verdicts: tuple[Verdict, ...]
     rules: tuple[RuleHit, ...]

@@ -42,12 +42,14 @@ class ScannerBase:
     """Shared plumbing for scanners: the id and typed parameters from the policy.
 
     Subclasses set ``type_name``, ``labels`` (the labels they can emit, for policy validation),
-    ``spans`` (whether findings locate text, so REDACT is meaningful) and implement ``scan``.
+    ``spans`` (whether findings locate text, so REDACT is meaningful), ``normalizes`` (its redactions are
+    applied before later scanners run, so they scan the cleaned text) and implement ``scan``.
     """
 
     type_name: ClassVar[str]
     labels: ClassVar[frozenset[str] | None] = None
     spans: ClassVar[bool] = True
+    normalizes: ClassVar[bool] = False
 
     def __init__(self, scanner_id: str, params: Mapping[str, Any] | None = None) -> None:
         self.id = scanner_id

@@ -27,9 +27,14 @@ _PATTERNS = {
 
 
 class HygieneScanner(ScannerBase):
-    """Finds characters that hide or reorder text, and texts above the size limit (``params.max_chars``)."""
+    """Finds characters that hide or reorder text, and texts above the size limit (``params.max_chars``).
+
+    A normaliser: what the policy redacts here (e.g. ``operator: remove``) is gone before later scanners
+    run, so ``J\u200bohn`` cannot slip past the PII scanner.
+    """
 
     type_name = "hygiene"
+    normalizes = True
     labels: ClassVar[frozenset[str] | None] = frozenset({*_PATTERNS, "OVERSIZE"})
 
     @property

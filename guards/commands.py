@@ -1,0 +1,181 @@
+"""The guard's own sub-commands: ``scan``, ``score``, ``eval`` and ``policy``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from guards.errors import GuardError, InputError
+from guards.types import Verdict
+
+EXIT_BLOCKED = 3
+CLASSIFIER_TASKS = ("toxicity", "bias", "injection")
+
+
+def register_builtin(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the built-in sub-commands."""
+    scan = subparsers.add_parser("scan", help="check one text and print the decision as JSON")
+    scan.add_argument("text", help="the text, or - to read it (as bytes) from standard input")
+    scan.add_argument("--policy", default="default", help="shipped policy name or policy file (default: default)")
+    scan.add_argument("--stage", choices=["input", "output"], default="input")
+    scan.set_defaults(func=_scan)
+
+    score = subparsers.add_parser("score", help="score JSONL texts with one scanner; one JSON line out per line in")
+    score.add_argument("scanner", help="scanner type (pii, secrets, hygiene, toxicity, bias, injection) or a policy id")
+    score.add_argument("file", help='JSONL with {"text": ...} per line, or - for standard input')
+    score.add_argument("--policy", default=None, help="take the scanner's params from this policy (by scanner id)")
+    score.add_argument("--batch-size", type=int, default=64)
+    score.add_argument("--out", default="-", help="output file (default: standard output)")
+    score.set_defaults(func=_score)
+
+    evaluate = subparsers.add_parser("eval", help="accuracy metrics of a scanner on a labelled dataset (JSON)")
+    evaluate.add_argument("task", choices=["pii", *CLASSIFIER_TASKS])
+    evaluate.add_argument("--data", required=True, type=Path, help="dataset file or folder")
+    evaluate.add_argument("--policy", default="default", help="policy whose thresholds define a detection")
+    evaluate.add_argument("--threshold", type=float, default=None, help="override the shipped threshold")
+    evaluate.add_argument("--limit", type=int, default=None, help="evaluate only the first N records")
+    evaluate.set_defaults(func=_eval)
+
+    policy = subparsers.add_parser("policy", help="list, show or validate policies")
+    policy.add_argument("action", choices=["list", "show", "validate"])
+    policy.add_argument("name", nargs="?", help="policy name or file (show, validate)")
+    policy.set_defaults(func=_policy)
+
+
+def _scan(args: argparse.Namespace) -> int:
+    from guards.guard import Guard
+
+    text: str | bytes = sys.stdin.buffer.read() if args.text == "-" else args.text
+    decision = Guard.from_policy(args.policy).check(text, args.stage)
+    print(json.dumps(decision.to_dict(), ensure_ascii=False, indent=2))
+    return EXIT_BLOCKED if decision.blocked else 0
+
+
+def _score(args: argparse.Namespace) -> int:
+    from guards.scanners.factory import build_scanner
+
+    if args.batch_size < 1:
+        raise InputError("--batch-size must be at least 1")
+    scanner = build_scanner(args.scanner, args.policy)
+    with _open_in(args.file) as source, _open_out(args.out) as sink:
+        for batch in _batches(_read_texts(source), args.batch_size):
+            good = [(n, t) for n, t in batch if isinstance(t, str)]
+            verdicts = iter(scanner.score_batch([t for _, t in good]))
+            for _, item in batch:
+                row = _verdict_row(next(verdicts)) if isinstance(item, str) else {"error": item.args[0]}
+                sink.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return 0
+
+
+def _read_texts(source: IO[str]) -> Iterator[tuple[int, str | InputError]]:
+    """(line number, text) per non-blank line; a bad line yields an InputError in its place so outputs stay aligned."""
+    for number, line in enumerate(source, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            text = record["text"] if isinstance(record, dict) else None
+        except json.JSONDecodeError as exc:
+            yield number, InputError(f"line {number}: invalid JSON ({exc.msg})")
+            continue
+        except KeyError:
+            text = None
+        if not isinstance(text, str):
+            yield number, InputError(f'line {number}: expected an object with a string "text"')
+            continue
+        yield number, text
+
+
+def _batches(items: Iterator[tuple[int, Any]], size: int) -> Iterator[list[tuple[int, Any]]]:
+    batch: list[tuple[int, Any]] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _verdict_row(verdict: Verdict) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "score": round(verdict.score, 6),
+        "findings": [
+            {"label": f.label, "start": f.start, "end": f.end, "score": round(f.score, 6)} for f in verdict.findings
+        ],
+    }
+    if verdict.error:
+        row["error"] = verdict.error
+    return row
+
+
+def _eval(args: argparse.Namespace) -> int:
+    if not args.data.exists():
+        raise InputError(f"no dataset at {args.data}")
+    if args.task == "pii":
+        from guards.evaluation.pii import evaluate_pii
+
+        result = evaluate_pii(args.data, policy=args.policy, limit=args.limit)
+    else:
+        from guards.evaluation.classifiers import evaluate
+
+        result = evaluate(args.task, args.data, threshold=args.threshold)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _policy(args: argparse.Namespace) -> int:
+    from guards.policy import builtin_policies, load_policy
+
+    if args.action == "list":
+        for name in builtin_policies():
+            policy = load_policy(name)
+            print(f"{name}\tv{policy.model.version}\t{policy.sha256[:12]}\t{policy.model.description}")
+        return 0
+    if not args.name:
+        raise GuardError(f"ombud policy {args.action} needs a policy name or file")
+    policy = load_policy(args.name)
+    if args.action == "validate":
+        from guards.guard import Guard
+
+        Guard(policy)
+        print(
+            f"{policy.source}: valid (name {policy.model.name}, version {policy.model.version}, sha256 {policy.sha256})"
+        )
+    else:
+        print(json.dumps(json.loads(policy.document), indent=2))
+    return 0
+
+
+class _open_in:
+    """Open a path for reading text, or standard input for ``-``."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.handle: IO[str] | None = None
+
+    def __enter__(self) -> IO[str]:
+        if self.path == "-":
+            return sys.stdin
+        if not Path(self.path).is_file():
+            raise InputError(f"no such file: {self.path}")
+        self.handle = open(self.path, encoding="utf-8", errors="replace")
+        return self.handle
+
+    def __exit__(self, *exc: object) -> None:
+        if self.handle is not None:
+            self.handle.close()
+
+
+class _open_out(_open_in):
+    """Open a path for writing text, or standard output for ``-``."""
+
+    def __enter__(self) -> IO[str]:
+        if self.path == "-":
+            return sys.stdout
+        self.handle = open(self.path, "w", encoding="utf-8")
+        return self.handle

@@ -1,0 +1,244 @@
+"""The Guard end to end: check/acheck, wrap and decorator (sync and async), sessions, errors, bad input, sinks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import pytest
+
+from guards import (
+    Action,
+    Blocked,
+    CallContext,
+    Guard,
+    GuardError,
+    InputError,
+    ListSink,
+    ScannerError,
+    SinkError,
+    Stage,
+    Verdict,
+)
+from guards.scanners.base import ScanContext, ScannerBase, register
+
+CARD = "4111 1111 1111 1111"
+
+
+class ExplodingScanner(ScannerBase):
+    """A scanner that always raises (registered for these tests only)."""
+
+    type_name = "exploding"
+    labels: ClassVar[frozenset[str] | None] = frozenset({"X"})
+
+    def scan(self, text: str, ctx: ScanContext) -> Verdict:
+        raise RuntimeError("model file is corrupt")
+
+
+class SlowScanner(ScannerBase):
+    """A scanner that waits on an event that never comes within the timeout."""
+
+    type_name = "slow"
+    labels: ClassVar[frozenset[str] | None] = frozenset({"X"})
+
+    def scan(self, text: str, ctx: ScanContext) -> Verdict:
+        import threading
+
+        threading.Event().wait(float(self.params.get("seconds", 2)))
+        return Verdict.of(self.id, [])
+
+
+register("exploding", f"{__name__}:ExplodingScanner")
+register("slow", f"{__name__}:SlowScanner")
+
+
+def test_check_redacts_and_records_a_safe_decision(default_guard: Guard) -> None:
+    sink = ListSink()
+    guard = Guard(default_guard.policy, audit=sink)
+    decision = guard.check(
+        f"I'm John Smith, card {CARD}, mail john@example.com", context=CallContext(application="app")
+    )
+    assert decision.action is Action.REDACT
+    assert CARD not in decision.text and "john@example.com" not in decision.text and "John Smith" not in decision.text
+    assert "**** **** **** 1111" in decision.text
+    assert sink.decisions == [decision]
+    assert decision.original == ""  # raw text is kept only when a policy opts in
+    assert "John Smith" not in decision.safe_text and "John Smith" not in str(decision.to_dict())
+    assert decision.policy == guard.policy.ref and decision.context.application == "app"
+    assert decision.context.request_id
+    assert sink.policies[guard.policy.sha256] == guard.policy.document
+
+
+def test_acheck_matches_check(default_guard: Guard) -> None:
+    text = f"card {CARD}"
+    assert asyncio.run(default_guard.acheck(text)).text == default_guard.check(text).text
+
+
+def test_session_pseudonymises_prompt_and_restores_answer(default_guard: Guard) -> None:
+    with default_guard.session("Hi, I'm Jane Doe, write to jane.doe@example.com") as s:
+        assert s.prompt is not None
+        assert "Jane Doe" not in s.prompt and "<PERSON_1>" in s.prompt and "<EMAIL_ADDRESS_1>" in s.prompt
+        answer = s.output("Dear <PERSON_1>, I wrote to <EMAIL_ADDRESS_1>.")
+    assert answer == "Dear Jane Doe, I wrote to jane.doe@example.com."
+    assert [d.stage for d in s.decisions] == [Stage.INPUT, Stage.OUTPUT]
+    assert len({d.context.request_id for d in s.decisions}) == 1
+
+
+def test_model_generated_pii_is_not_restored(default_guard: Guard) -> None:
+    with default_guard.session("Who should I call?") as s:
+        answer = s.output("Call Robert Johnson at robert.johnson@example.org")
+    assert "robert.johnson@example.org" not in answer and "Robert Johnson" not in answer
+
+
+def test_wrap_plain_function_and_decorator(default_guard: Guard) -> None:
+    seen: list[str] = []
+
+    @default_guard
+    def llm(prompt: str, temperature: float = 0.0) -> str:
+        seen.append(prompt)
+        return f"echo: {prompt}"
+
+    assert llm(f"pay with {CARD}", temperature=0.2) == "echo: pay with **** **** **** 1111"
+    assert seen == ["pay with **** **** **** 1111"]
+    assert llm.__name__ == "llm"
+
+
+def test_wrap_async_function_and_prompt_arg(default_guard: Guard) -> None:
+    seen: list[str] = []
+
+    async def llm(system: str, question: str) -> str:
+        seen.append(question)
+        return "Reach me at <EMAIL_ADDRESS_1>"
+
+    guarded = default_guard.wrap(llm, prompt_arg="question")
+    answer = asyncio.run(guarded("be nice", question="I'm at amy@example.net"))
+    assert seen == ["I'm at <EMAIL_ADDRESS_1>"]
+    assert answer == "Reach me at amy@example.net"
+
+
+def test_wrap_openai_style_messages_and_completion(default_guard: Guard) -> None:
+    received: dict[str, Any] = {}
+
+    def create(*, model: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        received["messages"] = messages
+        return {"choices": [{"message": {"role": "assistant", "content": "ok <PERSON_1>, card " + CARD}}]}
+
+    result = default_guard.wrap(create)(
+        model="m",
+        messages=[
+            {"role": "system", "content": "You help."},
+            {"role": "assistant", "content": "earlier answer mentioning Tom Hanks"},
+            {"role": "user", "content": [{"type": "text", "text": "I am Carla Mendes"}]},
+        ],
+    )
+    assert received["messages"][1]["content"] == "earlier answer mentioning Tom Hanks"  # not a prompt turn
+    assert received["messages"][2]["content"][0]["text"] == "I am <PERSON_1>"
+    assert result["choices"][0]["message"]["content"] == "ok Carla Mendes, card **** **** **** 1111"
+
+
+def test_wrap_pipeline_style_output(default_guard: Guard) -> None:
+    def pipe(text_inputs: str, **_: Any) -> list[dict[str, str]]:
+        return [{"generated_text": text_inputs + " and mail ann@example.com"}]
+
+    out = default_guard.wrap(pipe)("Hello")
+    assert out == [{"generated_text": "Hello and mail <EMAIL_ADDRESS_1>"}]
+
+
+def test_wrap_without_a_prompt_is_a_clear_error(default_guard: Guard) -> None:
+    with pytest.raises(GuardError, match="cannot find the prompt"):
+        default_guard.wrap(lambda: "x")()
+    with pytest.raises(GuardError, match="cannot find the answer"):
+        default_guard.wrap(lambda p: 42)("hi")
+
+
+def test_blocked_input_never_calls_the_model(make_guard: Callable[..., tuple[Guard, ListSink]]) -> None:
+    guard, sink = make_guard("name: t\nscanners:\n  - type: secrets\n    action: block\n")
+    called: list[str] = []
+    with pytest.raises(Blocked) as info:
+        guard.wrap(lambda p: called.append(p) or "x")("key AKIAIOSFODNN7EXAMPLE")
+    assert called == []
+    assert info.value.decision.action is Action.BLOCK and info.value.decision is sink.decisions[-1]
+    assert "AKIAIOSFODNN7EXAMPLE" not in sink.decisions[-1].safe_text
+
+
+def test_on_block_message_returns_the_safe_message(make_guard: Callable[..., tuple[Guard, ListSink]]) -> None:
+    guard, _ = make_guard(
+        "name: t\non_block: message\nblock_message: nope\nscanners:\n  - type: secrets\n    action: block\n"
+    )
+    assert guard.wrap(lambda p: "unreachable")("key AKIAIOSFODNN7EXAMPLE") == "nope"
+
+
+def test_failing_scanner_fails_closed_with_cause(make_guard: Callable[..., tuple[Guard, ListSink]]) -> None:
+    guard, sink = make_guard("name: t\nscanners:\n  - type: exploding\n")
+    with pytest.raises(Blocked) as info, guard.session("hello John"):
+        pass
+    cause = info.value.__cause__
+    assert isinstance(cause, ScannerError) and isinstance(cause.__cause__, RuntimeError)
+    decision = sink.decisions[-1]
+    assert decision.rules[0].reason == "error" and decision.verdicts[0].error
+    assert decision.safe_text.startswith("[text withheld")
+
+
+def test_failing_scanner_can_fail_open(make_guard: Callable[..., tuple[Guard, ListSink]]) -> None:
+    guard, _ = make_guard("name: t\non_error: flag\nscanners:\n  - type: exploding\n")
+    assert guard.check("hello").action is Action.FLAG
+
+
+def test_scanner_timeout_is_an_error(make_guard: Callable[..., tuple[Guard, ListSink]]) -> None:
+    guard, _ = make_guard("name: t\nscanners:\n  - type: slow\n    timeout_ms: 20\n    params: {seconds: 1}\n")
+    decision = guard.check("hello")
+    assert decision.blocked and "timed out" in (decision.verdicts[0].error or "")
+
+
+class BrokenSink(ListSink):
+    def write(self, decision: Any) -> None:
+        raise ConnectionError("database went away")
+
+
+@pytest.mark.parametrize(("mode", "raises"), [("block", True), ("allow", False)])
+def test_sink_failure_follows_audit_on_error(make_policy: Callable[..., Any], mode: str, raises: bool) -> None:
+    guard = Guard(
+        make_policy(f"name: t\naudit: {{on_error: {mode}}}\nscanners:\n  - type: secrets\n"), audit=BrokenSink()
+    )
+    if raises:
+        with pytest.raises(SinkError, match="database went away"):
+            guard.check("hi")
+    else:
+        assert guard.check("hi").action is Action.ALLOW
+
+
+@pytest.mark.parametrize(
+    ("text", "action", "expected"),
+    [
+        ("", Action.ALLOW, ""),
+        ("hello\u200b world\u202e", Action.REDACT, "hello world"),
+        (b"bytes are fine", Action.ALLOW, "bytes are fine"),
+        (b"bad \xff\xfe utf8", Action.FLAG, "bad \ufffd\ufffd utf8"),
+        ("x" * 40_000, Action.BLOCK, "Sorry, I can't help with that request."),
+    ],
+)
+def test_bad_input_is_handled(default_guard: Guard, text: str | bytes, action: Action, expected: str) -> None:
+    decision = default_guard.check(text)
+    assert decision.action is action
+    assert decision.text == expected
+
+
+def test_invisible_characters_cannot_hide_pii(default_guard: Guard) -> None:
+    decision = default_guard.check("mail j\u200bohn@exa\u200bmple.com")
+    assert decision.text == "mail <EMAIL_ADDRESS>"
+
+
+def test_wrong_types_and_undecodable_bytes_without_hygiene(make_guard: Callable[..., Any]) -> None:
+    guard, _ = make_guard("name: t\nscanners:\n  - type: secrets\n")
+    with pytest.raises(InputError, match="got int"):
+        guard.check(42)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="not valid UTF-8"):
+        guard.check(b"\xff")
+
+
+def test_raw_text_is_kept_only_when_the_policy_opts_in(make_guard: Callable[..., Any]) -> None:
+    guard, sink = make_guard("name: t\naudit: {store_raw_text: true}\nscanners:\n  - type: secrets\n")
+    guard.check("key AKIAIOSFODNN7EXAMPLE")
+    assert sink.decisions[-1].original == "key AKIAIOSFODNN7EXAMPLE"
+    assert "AKIA" not in repr(sink.decisions[-1])

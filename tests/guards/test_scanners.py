@@ -1,0 +1,149 @@
+"""Pattern scanners (hygiene, secrets, custom entities) and the presidio PII scanner, as tables of cases."""
+
+from __future__ import annotations
+
+import pytest
+
+from guards import PolicyError
+from guards.scanners.base import ScanContext
+from guards.scanners.hygiene import HygieneScanner
+from guards.scanners.patterns import PatternScanner
+from guards.scanners.pii import PiiScanner
+from guards.scanners.secrets import SecretsScanner
+
+CTX = ScanContext()
+
+
+def _labels(scanner: object, text: str) -> set[str]:
+    return {f.label for f in scanner.scan(text, CTX).findings}  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("text", "labels"),
+    [
+        ("plain text, nothing hidden", set()),
+        ("zero\u200bwidth", {"INVISIBLE_CHAR"}),
+        ("tag smuggling \U000e0049\U000e0067\U000e006e", {"INVISIBLE_CHAR"}),
+        ("reversed \u202etxt.exe", {"BIDI_CONTROL"}),
+        ("nul\x00byte and bell\x07", {"CONTROL_CHAR"}),
+        ("broken \ufffd bytes", {"INVALID_UTF8"}),
+        ("tabs\tand\nnewlines are fine\r\n", set()),
+    ],
+)
+def test_hygiene_labels(text: str, labels: set[str]) -> None:
+    assert _labels(HygieneScanner("h"), text) == labels
+
+
+def test_hygiene_oversize_has_no_span_and_reports_length() -> None:
+    verdict = HygieneScanner("h", {"max_chars": 10}).scan("x" * 11, CTX)
+    assert [(f.label, f.start) for f in verdict.findings] == [("OVERSIZE", None)]
+    assert verdict.findings[0].detail["length"] == 11
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("key AKIAIOSFODNN7EXAMPLE here", "AWS_ACCESS_KEY"),
+        ("token ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8", "GITHUB_TOKEN"),
+        ("slack xoxb-123456789012-abcdefghijklmnop", "SLACK_TOKEN"),
+        ("stripe sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc", "STRIPE_KEY"),
+        ("google AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY", "GOOGLE_API_KEY"),
+        ("openai sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z", "OPENAI_API_KEY"),
+        ("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U", "JWT"),
+        ("-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY-----", "PRIVATE_KEY"),
+        ("db postgresql://app:Tr0ub4dor&3@db.example.com:5432/main", "CONNECTION_PASSWORD"),
+        ("password = Zx9!kQ2#mP", "PASSWORD"),
+        ("Authorization: Bearer abcDEF123456ghiJKL789mno", "BEARER_TOKEN"),
+        ("blob Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MEFCQ0RFRkdISUpL", "HIGH_ENTROPY_STRING"),
+    ],
+)
+def test_secrets_found(text: str, label: str) -> None:
+    assert label in _labels(SecretsScanner("s"), text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The password policy requires twelve characters.",
+        "Visit https://docs.python.org/3/library/secrets.html for details",
+        "supercalifragilisticexpialidocious is a long word",
+        "sha id 0123456789abcdef0123456789abcdef",
+    ],
+)
+def test_secrets_not_found_in_ordinary_text(text: str) -> None:
+    assert _labels(SecretsScanner("s"), text) == set()
+
+
+def test_secret_span_covers_only_the_secret() -> None:
+    text = "postgres://admin:hunter2hunter2@db/x"
+    finding = SecretsScanner("s").scan(text, CTX).findings[0]
+    assert text[finding.start : finding.end] == "hunter2hunter2"
+
+
+def test_custom_entities_with_context_boost_and_deny_list() -> None:
+    scanner = PatternScanner(
+        "r",
+        {
+            "entities": [
+                {
+                    "label": "EMPLOYEE_ID",
+                    "patterns": [{"regex": r"\bEMP-\d{6}\b", "score": 0.5}],
+                    "context": ["employee"],
+                },
+                {"label": "PROJECT", "deny_list": ["Bluebird", "Night Jar"]},
+            ]
+        },
+    )
+    plain = scanner.scan("ticket EMP-123456", CTX).findings[0]
+    boosted = scanner.scan("employee EMP-123456", CTX).findings[0]
+    assert plain.score == pytest.approx(0.5) and boosted.score > plain.score
+    assert boosted.detail["context"] == ["employee"]
+    assert _labels(scanner, "about project night jar and bluebirds") == {"PROJECT"}
+
+
+@pytest.mark.parametrize(
+    "entities",
+    [
+        [{"label": "X", "patterns": ["("]}],
+        [{"label": "X"}],
+        [{"label": "X", "patterns": [{"regex": "a", "score": 3}]}],
+        [{"label": "X", "regexes": ["a"]}],
+    ],
+)
+def test_bad_custom_entities_are_policy_errors(entities: list[dict[str, object]]) -> None:
+    with pytest.raises(PolicyError):
+        PatternScanner("r", {"entities": entities}).validate()
+
+
+@pytest.fixture(scope="module")
+def pii() -> PiiScanner:
+    scanner = PiiScanner("pii", {"custom": [{"label": "MRN", "patterns": [r"\bMRN\d{6}\b"]}]})
+    scanner.warmup()
+    return scanner
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "label"),
+    [
+        ("Please email jane.doe@example.com today", "jane.doe@example.com", "EMAIL_ADDRESS"),
+        ("My card is 4111 1111 1111 1111", "4111 1111 1111 1111", "CREDIT_CARD"),
+        ("I am John Smith from accounting", "John Smith", "PERSON"),
+        ("IBAN GB82 WEST 1234 5698 7654 32 please", "GB82 WEST 1234 5698 7654 32", "IBAN_CODE"),
+        ("server at 192.168.14.22 is down", "192.168.14.22", "IP_ADDRESS"),
+        ("patient MRN123456 admitted", "MRN123456", "MRN"),
+    ],
+)
+def test_pii_scanner_finds_values(pii: PiiScanner, text: str, value: str, label: str) -> None:
+    found = {(text[f.start : f.end], f.label) for f in pii.scan(text, CTX).findings if f.start is not None}
+    assert (value, label) in found
+
+
+def test_pii_findings_explain_without_the_value(pii: PiiScanner) -> None:
+    finding = next(f for f in pii.scan("email me: bob@example.org", CTX).findings if f.label == "EMAIL_ADDRESS")
+    assert finding.detail["recognizer"] == "EmailRecognizer"
+    assert "bob@example.org" not in str(finding.detail)
+
+
+def test_pii_allow_list(pii: PiiScanner) -> None:
+    scanner = PiiScanner("pii", {"allow_list": ["support@example.com"]})
+    assert "EMAIL_ADDRESS" not in _labels(scanner, "write to support@example.com")

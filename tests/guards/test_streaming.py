@@ -1,0 +1,100 @@
+"""Streaming: incremental output checks that never emit a PII value split across chunks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+
+from guards import Blocked, Guard, ListSink
+
+CARD = "4111 1111 1111 1111"
+EMAIL = "maria.lopez@example.org"
+ANSWER = f"Your order is confirmed. We charged card {CARD} and sent the receipt to {EMAIL} just now. " + (
+    "Thanks for shopping with us, have a lovely day. " * 4
+)
+
+
+def _chunks(text: str, cut: int, size: int = 7) -> Iterator[str]:
+    """Split ``text`` at ``cut`` and then into ``size``-character chunks, like a token stream."""
+    head, tail = text[:cut], text[cut:]
+    for part in (head, tail):
+        for i in range(0, len(part), size):
+            yield part[i : i + size]
+
+
+@pytest.mark.parametrize("cut", [ANSWER.index(CARD) + k for k in (1, 5, 10, 18)] + [ANSWER.index(EMAIL) + 6])
+def test_no_pii_value_leaks_across_chunk_boundaries(default_guard: Guard, cut: int) -> None:
+    pieces = list(default_guard.stream(_chunks(ANSWER, cut)))
+    emitted = "".join(pieces)
+    for value in (CARD, EMAIL, "maria.lopez", "1111 1111 1111"):
+        assert value not in emitted
+        assert all(value not in p for p in pieces)
+    assert "**** **** **** 1111" in emitted and "<EMAIL_ADDRESS_1>" in emitted
+    assert emitted.endswith("have a lovely day. ")
+    assert len(pieces) > 1  # really incremental
+
+
+def test_stream_restores_the_callers_pseudonyms(default_guard: Guard) -> None:
+    with default_guard.session("I am Ana Souza") as s:
+        assert s.prompt == "I am <PERSON_1>"
+        text = "Hello <PERSON_1>! " * 20
+        out = "".join(s.stream(_chunks(text, 3, 2)))
+    assert out == "Hello Ana Souza! " * 20
+    assert s.decisions[-1].stage.value == "output" and "<PERSON_1>" in s.decisions[-1].safe_text
+
+
+def test_async_stream(default_guard: Guard) -> None:
+    async def source() -> AsyncIterator[str]:
+        for chunk in _chunks(ANSWER, 50):
+            yield chunk
+
+    async def collect() -> str:
+        return "".join([p async for p in default_guard.astream(source())])
+
+    emitted = asyncio.run(collect())
+    assert CARD not in emitted and EMAIL not in emitted and "**** **** **** 1111" in emitted
+
+
+def test_wrapped_generator_is_streamed(default_guard: Guard) -> None:
+    def llm(prompt: str) -> Iterator[str]:
+        yield from _chunks(ANSWER, 60)
+
+    out = default_guard.wrap(llm)("order status?")
+    assert EMAIL not in "".join(out)
+
+
+def test_wrapped_async_generator_result(default_guard: Guard) -> None:
+    async def llm(prompt: str) -> AsyncIterator[dict[str, Any]]:
+        async def gen() -> AsyncIterator[dict[str, Any]]:
+            for chunk in _chunks(ANSWER, 60):
+                yield {"choices": [{"delta": {"content": chunk}}]}
+
+        return gen()
+
+    async def run() -> str:
+        stream = await default_guard.wrap(llm)("status?")
+        return "".join([p async for p in stream])
+
+    assert EMAIL not in asyncio.run(run())
+
+
+def test_stream_block_stops_the_stream(make_guard: Callable[..., tuple[Guard, ListSink]]) -> None:
+    guard, sink = make_guard(
+        """\
+        name: t
+        scanners:
+          - type: regex
+            action: block
+            params: {entities: [{label: FORBIDDEN, deny_list: [launch codes]}]}
+        """
+    )
+    text = "Harmless intro text that goes on for a while. " * 4 + "Here are the launch codes: 0000. " + "more " * 40
+    emitted: list[str] = []
+    with pytest.raises(Blocked):
+        for piece in guard.stream(_chunks(text, 10)):
+            emitted.append(piece)
+    assert "launch codes" not in "".join(emitted)
+    assert sink.decisions[-1].blocked
