@@ -16,6 +16,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, Table, select, update
+from sqlalchemy.exc import DBAPIError
 
 from audit import keys
 from audit.records import DECISION_COLUMNS, FEEDBACK_COLUMNS, Prepared, dumps
@@ -76,10 +77,15 @@ def bulk_insert(conn: Connection, table: Table, columns: Sequence[str], rows: li
     """Insert many rows fast: ``COPY`` on PostgreSQL, one prepared ``executemany`` elsewhere."""
     names = ", ".join(columns)
     if conn.dialect.name == "postgresql":
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+        statement = f"COPY {table.name} ({names}) FROM STDIN"
+        dbapi_error = conn.dialect.loaded_dbapi.Error
+        try:
+            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            with cursor, cursor.copy(statement) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except dbapi_error as exc:  # raised by the driver directly: give it SQLAlchemy's exception class
+            raise DBAPIError.instance(statement, None, exc, dbapi_error, dialect=conn.dialect) from exc
         return
     marks = ", ".join("?" * len(columns))
     conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)

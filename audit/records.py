@@ -73,7 +73,7 @@ class Prepared:
     index: list[IndexRow]
 
 
-def prepare_decision(decision: Decision, encrypt: Callable[[str], str] | None) -> Prepared:
+def prepare_decision(decision: Decision, encrypt: Callable[[str], str]) -> Prepared:
     """The stored values of ``decision`` in ``DECISION_COLUMNS`` order; raw text appears only encrypted."""
     ctx = decision.context
     values = (
@@ -91,7 +91,7 @@ def prepare_decision(decision: Decision, encrypt: Callable[[str], str] | None) -
         float(decision.latency_ms),
         decision.safe_text,
         decision.original_length or len(decision.original),
-        encrypt(decision.original) if decision.original and encrypt else None,
+        encrypt(decision.original) if decision.original else None,
         dumps(dict(ctx.subject)) if ctx.subject else "{}",
         dumps(dict(ctx.outcome)) if ctx.outcome else "{}",
         dumps([_rule_json(r) for r in decision.rules]),

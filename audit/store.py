@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert, select, update
@@ -18,6 +19,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from audit import chain, keys, query, retention
 from audit.config import IMMEDIATE, database_url, make_engine, safe_url
 from audit.errors import AuditConfigError, AuditKeyError
+from audit.journal import Journal, journal_dir, orphans
 from audit.migrate import upgrade
 from audit.records import (
     DECISION_COLUMNS,
@@ -61,6 +63,7 @@ class AuditStore:
         max_queue: int = 100_000,
         max_batch: int = 2_000,
         commit_timeout: float = 30.0,
+        journal: bool = True,
     ) -> None:
         self.url = database_url(url)
         self.durable = durable
@@ -75,13 +78,31 @@ class AuditStore:
         self._fernet = keys.fernet_from_env()
         self._max_queue, self._max_batch = max_queue, max_batch
         self._pid = os.getpid()
+        self._journal_dir = journal_dir(self.url) if journal and not durable else None
+        if self._journal_dir is not None:
+            self._replay(self._journal_dir)
+        self._journal = Journal(self._journal_dir) if self._journal_dir is not None else None
         self._writer = self._start_writer()
         atexit.register(self.close)
 
-    def _start_writer(self) -> BatchWriter[Decision]:
+    def _start_writer(self) -> BatchWriter[Prepared]:
+        journal = self._journal
         return BatchWriter(
-            self._commit, max_queue=self._max_queue, max_batch=self._max_batch, name="ombud-audit-writer"
+            self._commit,
+            max_queue=self._max_queue,
+            max_batch=self._max_batch,
+            name="ombud-audit-writer",
+            after_commit=journal.committed if journal is not None else None,
         )
+
+    def _replay(self, directory: Path) -> None:
+        """Commit the records that processes killed before committing left in their journals."""
+        for path, records in orphans(directory):
+            if records:
+                for start in range(0, len(records), self._max_batch):
+                    self._commit(records[start : start + self._max_batch])
+                log.warning("recovered %d audit records from the journal %s", len(records), path.name)
+            path.unlink(missing_ok=True)
 
     def __repr__(self) -> str:
         return f"AuditStore({safe_url(self.url)!r}, durable={self.durable})"
@@ -102,11 +123,18 @@ class AuditStore:
         """
         if decision.original and self._fernet is None:
             raise AuditKeyError(keys.MISSING_ENCRYPTION_KEY)
-        if os.getpid() != self._pid:  # forked: the parent's thread and connections are not ours
+        if os.getpid() != self._pid:  # forked: the parent's thread, journal and connections are not ours
             self._pid = os.getpid()
             self.engine.dispose(close=False)
+            self._journal = Journal(self._journal_dir) if self._journal_dir is not None else None
             self._writer = self._start_writer()
-        self._writer.submit(decision, wait=self.durable, timeout=self.commit_timeout)
+        record = prepare_decision(decision, self._encrypt)
+        if self._journal is None:
+            self._writer.submit(record, wait=self.durable, timeout=self.commit_timeout)
+            return
+        with self._journal.lock:
+            self._writer.submit(record)
+            self._journal.append(record)
 
     def flush(self, timeout: float | None = None) -> None:
         """Block until every decision accepted so far is committed."""
@@ -137,15 +165,20 @@ class AuditStore:
         """Flush pending decisions (waiting at most ``timeout`` seconds), stop the writer, release connections."""
         atexit.unregister(self.close)
         lost = self._writer.close(timeout)
+        if self._journal is not None:
+            self._journal.close(keep=lost > 0)
         if lost:
-            log.error("audit store closed with %d decisions not committed", lost)
+            where = " (kept in the journal for the next start)" if self._journal is not None else ""
+            log.error("audit store closed with %d decisions not committed%s", lost, where)
         self.engine.dispose()
 
-    def _commit(self, batch: list[Decision]) -> None:
-        fernet = self._fernet
-        encrypt = (lambda text: fernet.encrypt(text.encode()).decode()) if fernet else None
-        unique = {d.id: d for d in batch}
-        records = [prepare_decision(d, encrypt) for d in unique.values()]
+    def _encrypt(self, text: str) -> str:
+        assert self._fernet is not None  # write() refuses raw text without a key
+        return self._fernet.encrypt(text.encode()).decode()
+
+    def _commit(self, batch: list[Prepared]) -> None:
+        unique = {r.values[0]: r for r in batch}
+        records = list(unique.values())
         try:
             self._append(records)
         except IntegrityError:

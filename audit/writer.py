@@ -41,8 +41,17 @@ class BatchWriter(Generic[T]):
     full. A failing commit that looks transient is retried (backoff 50 ms doubling to 5 s) with the batch kept.
     """
 
-    def __init__(self, commit: Callable[[list[T]], None], *, max_queue: int, max_batch: int, name: str) -> None:
+    def __init__(
+        self,
+        commit: Callable[[list[T]], None],
+        *,
+        max_queue: int,
+        max_batch: int,
+        name: str,
+        after_commit: Callable[[int], None] | None = None,
+    ) -> None:
         self._commit = commit
+        self._after_commit = after_commit
         self._max_batch = max_batch
         self._queue: queue.Queue[tuple[T, _Ticket | None] | None] = queue.Queue(maxsize=max_queue)
         self._cond = threading.Condition()
@@ -62,6 +71,12 @@ class BatchWriter(Generic[T]):
         """Items accepted but not yet committed or dropped."""
         with self._cond:
             return self._accepted - self._settled
+
+    @property
+    def settled(self) -> int:
+        """Items committed or dropped so far."""
+        with self._cond:
+            return self._settled
 
     def submit(self, item: T, *, wait: bool = False, timeout: float | None = None) -> None:
         """Queue ``item``; with ``wait``, return only once it is committed (``SinkError`` on failure or timeout)."""
@@ -153,4 +168,7 @@ class BatchWriter(Generic[T]):
                 ticket.done.set()
         with self._cond:
             self._settled += len(batch)
+            settled = self._settled
             self._cond.notify_all()
+        if self._after_commit is not None:
+            self._after_commit(settled)

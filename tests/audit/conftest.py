@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from audit import AuditStore
+from audit.journal import JOURNAL_DIR_ENV
 from audit.keys import generate
 from audit.migrate import VERSION_TABLE
 from audit.schema import Base
@@ -37,8 +38,9 @@ def reset_postgres(url: str) -> None:
 
 
 @pytest.fixture(params=BACKENDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty database URL for each backend."""
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An empty database URL for each backend (with a journal directory of its own, inherited by children)."""
+    monkeypatch.setenv(JOURNAL_DIR_ENV, str(tmp_path / "journal"))
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'audit.db'}"
     url = os.environ.get(POSTGRES_URL_ENV)

@@ -40,7 +40,7 @@ def test_threads_sharing_stores_build_one_chain(db_url: str, make_decision: Make
 
 def test_processes_build_one_chain(db_url: str) -> None:
     children = [
-        subprocess.Popen([sys.executable, CHILD, db_url, "150", "queued", f"proc{i}"], stdout=subprocess.PIPE)
+        subprocess.Popen([sys.executable, CHILD, db_url, "150", "journaled", f"proc{i}"], stdout=subprocess.PIPE)
         for i in range(3)
     ]
     outputs = [child.communicate(timeout=120)[0].split() for child in children]

@@ -86,7 +86,8 @@ def test_no_raw_text_is_stored(db_url: str, store: AuditStore, make_decision: Ma
     store.flush()
     assert "jane.doe" not in _all_text(db_url)
     if db_url.startswith("sqlite"):
-        raw = b"".join(p.read_bytes() for p in Path(db_url.removeprefix("sqlite:///")).parent.iterdir())
+        files = Path(db_url.removeprefix("sqlite:///")).parent.rglob("*")
+        raw = b"".join(p.read_bytes() for p in files if p.is_file())
         assert b"jane.doe" not in raw
 
 

@@ -1,7 +1,7 @@
 """Child process of the concurrency and kill -9 tests.
 
 Usage: ``python writer_process.py URL COUNT MODE TAG``: writes COUNT decisions (forever when COUNT < 0) tagged
-with application TAG, printing each decision id as soon as ``write`` has returned; MODE ``durable`` or ``queued``.
+with application TAG, printing each decision id as soon as ``write`` has returned; MODE ``durable`` or ``journaled``.
 Exits without flushing or closing: pending records must be committed by the store's exit hook.
 """
 

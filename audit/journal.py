@@ -1,0 +1,133 @@
+"""A local append-only journal of accepted-but-uncommitted records, so a killed process loses none of them.
+
+``write`` appends the prepared record (no raw text: only ``safe_text`` and ciphertext) to this process's journal
+file before queueing it; the file is truncated whenever everything in it is committed, and rolled over every
+few megabytes. Each live journal file is held with ``flock``; a file nobody holds belongs to a dead process, and
+the next store opened on the same database replays it (skipping ids already stored) and deletes it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from audit.records import Prepared, dumps
+
+log = logging.getLogger(__name__)
+
+JOURNAL_DIR_ENV = "OMBUD_AUDIT_JOURNAL_DIR"
+_SUFFIX = ".journal"
+_SEGMENT_BYTES = 8 * 1024 * 1024
+
+
+def journal_dir(url: str) -> Path | None:
+    """Where journals of the database at ``url`` live (None for an in-memory SQLite database).
+
+    ``$OMBUD_AUDIT_JOURNAL_DIR/<url hash>`` when set; else next to a SQLite file (``<file>.ombud-journal``);
+    else ``~/.ombud/journal/<url hash>``.
+    """
+    parsed = make_url(url)
+    key = hashlib.sha256(parsed.render_as_string(hide_password=True).encode()).hexdigest()[:16]
+    if os.environ.get(JOURNAL_DIR_ENV):
+        return Path(os.environ[JOURNAL_DIR_ENV]) / key
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if not database or database == ":memory:" or database.startswith("file::memory:"):
+            return None
+        return Path(database).expanduser().resolve().with_name(Path(database).name + ".ombud-journal")
+    return Path.home() / ".ombud" / "journal" / key
+
+
+def encode(record: Prepared) -> bytes:
+    """One journal line."""
+    return (dumps([list(record.values), [list(i) for i in record.index]]) + "\n").encode()
+
+
+def decode(line: bytes) -> Prepared | None:
+    """The record of one journal line; None for a torn last line."""
+    try:
+        values, index = json.loads(line)
+    except ValueError:
+        return None
+    return Prepared(tuple(values), [tuple(i) for i in index])
+
+
+class Journal:
+    """This process's journal files for one database. ``lock`` must be held around ``append``."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.directory = directory
+        self.lock = threading.Lock()
+        self._appended = 0
+        self._sealed: list[tuple[Path, int, int]] = []  # path, fd, number of records appended when sealed
+        self._path, self._fd = self._open()
+        self._size = 0
+
+    def _open(self) -> tuple[Path, int]:
+        path = self.directory / f"{os.getpid()}-{uuid.uuid4().hex[:12]}{_SUFFIX}"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return path, fd
+
+    def append(self, record: Prepared) -> None:
+        """Append one record (survives a kill of the process once this returns: it is in the OS page cache)."""
+        line = encode(record)
+        os.write(self._fd, line)
+        self._appended += 1
+        self._size += len(line)
+        if self._size > _SEGMENT_BYTES:
+            self._sealed.append((self._path, self._fd, self._appended))
+            self._path, self._fd = self._open()
+            self._size = 0
+
+    def committed(self, settled: int) -> None:
+        """Forget records up to the ``settled``-th appended one (all of them are committed or dropped)."""
+        with self.lock:
+            while self._sealed and self._sealed[0][2] <= settled:
+                path, fd, _ = self._sealed.pop(0)
+                path.unlink(missing_ok=True)
+                os.close(fd)
+            if settled >= self._appended and self._size:
+                os.ftruncate(self._fd, 0)
+                self._size = 0
+
+    def close(self, *, keep: bool) -> None:
+        """Release the files; delete them unless ``keep`` (records left uncommitted are then replayed later)."""
+        with self.lock:
+            for path, fd, _ in [*self._sealed, (self._path, self._fd, self._appended)]:
+                if not keep:
+                    path.unlink(missing_ok=True)
+                os.close(fd)
+            self._sealed = []
+
+
+def orphans(directory: Path) -> Iterator[tuple[Path, list[Prepared]]]:
+    """Journal files of dead processes with their records; each is locked while the caller replays it."""
+    if not directory.is_dir():
+        return
+    for path in sorted(directory.glob(f"*{_SUFFIX}"), key=lambda p: p.stat().st_mtime):
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # its process is alive
+            os.close(fd)
+            continue
+        try:
+            with os.fdopen(os.dup(fd), "rb") as f:
+                records = [r for r in map(decode, f) if r is not None]
+            yield path, records
+        finally:
+            os.close(fd)
