@@ -1,0 +1,109 @@
+"""A deterministic OpenAI-compatible echo server that records what it receives: for tests, benchmarks and trying the
+proxy without a model. It answers ``You said: <last prompt>``, or the scripted replies queued in ``EchoUpstream``."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+_ids = itertools.count(1)
+
+
+@dataclass
+class EchoUpstream:
+    """The echo server's state. ``replies``: queued answers (a string, or a list of stream chunks) used before echoing;
+    ``hold``: when set to an unset Event, requests wait on it (to test timeouts and concurrency);
+    ``arrived`` is set whenever a request comes in; ``received`` keeps every request body."""
+
+    chunk_size: int = 8
+    received: list[dict[str, Any]] = field(default_factory=list)
+    replies: deque[str | list[str]] = field(default_factory=deque)
+    hold: threading.Event | None = None
+    arrived: threading.Event = field(default_factory=threading.Event)
+    fail_status: int | None = None
+
+    def answer(self, body: dict[str, Any]) -> list[str]:
+        """The chunks of the answer to ``body``."""
+        reply = self.replies.popleft() if self.replies else f"You said: {_last_prompt(body)}"
+        if isinstance(reply, list):
+            return reply
+        return [reply[i : i + self.chunk_size] for i in range(0, len(reply), self.chunk_size)] or [""]
+
+    def app(self) -> FastAPI:
+        """The ASGI app serving ``/v1/chat/completions``, ``/v1/completions`` and ``/v1/models``."""
+        app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+
+        async def complete(request: Request) -> Response:
+            body = await request.json()
+            self.received.append(body)
+            self.arrived.set()
+            if self.hold is not None:
+                await asyncio.to_thread(self.hold.wait)
+            if self.fail_status:
+                return JSONResponse({"error": {"message": "scripted failure"}}, status_code=self.fail_status)
+            chat = request.url.path.endswith("/chat/completions")
+            chunks = self.answer(body)
+            if body.get("stream"):
+                return StreamingResponse(_stream(chat, body, chunks), media_type="text/event-stream")
+            return JSONResponse(_completion(chat, body, "".join(chunks)))
+
+        async def models() -> dict[str, Any]:
+            return {"object": "list", "data": [{"id": "echo", "object": "model", "owned_by": "ombud"}]}
+
+        app.add_api_route("/v1/chat/completions", complete, methods=["POST"])
+        app.add_api_route("/v1/completions", complete, methods=["POST"])
+        app.add_api_route("/v1/models", models, methods=["GET"])
+        return app
+
+
+def _last_prompt(body: dict[str, Any]) -> str:
+    if isinstance(body.get("prompt"), str):
+        return str(body["prompt"])
+    for message in reversed(body.get("messages") or []):
+        if message.get("role") == "user" and isinstance(message.get("content"), str):
+            return str(message["content"])
+    return ""
+
+
+def _completion(chat: bool, body: dict[str, Any], text: str) -> dict[str, Any]:
+    choice: dict[str, Any] = {"index": 0, "finish_reason": "stop"}
+    if chat:
+        choice["message"] = {"role": "assistant", "content": text}
+    else:
+        choice["text"] = text
+    tokens = len(text.split())
+    return {
+        "id": f"echo-{next(_ids)}",
+        "object": "chat.completion" if chat else "text_completion",
+        "created": int(time.time()),
+        "model": body.get("model", "echo"),
+        "choices": [choice],
+        "usage": {"prompt_tokens": 1, "completion_tokens": tokens, "total_tokens": tokens + 1},
+    }
+
+
+async def _stream(chat: bool, body: dict[str, Any], chunks: list[str]) -> AsyncIterator[bytes]:
+    base = {
+        "id": f"echo-{next(_ids)}",
+        "object": "chat.completion.chunk" if chat else "text_completion",
+        "created": int(time.time()),
+        "model": body.get("model", "echo"),
+    }
+    for i, text in enumerate(chunks):
+        delta: dict[str, Any] = {"content": text} | ({"role": "assistant"} if i == 0 else {})
+        choice: dict[str, Any] = {"index": 0, "finish_reason": None} | ({"delta": delta} if chat else {"text": text})
+        yield f"data: {json.dumps({**base, 'choices': [choice]})}\n\n".encode()
+    end: dict[str, Any] = {"delta": {}} if chat else {"text": ""}
+    last: dict[str, Any] = {"index": 0, "finish_reason": "stop", **end}
+    yield f"data: {json.dumps({**base, 'choices': [last]})}\n\n".encode()
+    yield b"data: [DONE]\n\n"

@@ -1,0 +1,329 @@
+"""The proxy's request pipeline, free of any web framework: identify, limit, guard, forward, guard the answer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from guards.errors import Blocked
+from guards.guard import Guard
+from guards.proxy import shapes
+from guards.proxy.errors import ProxyError, bad_request, blocked_error, too_large, too_many
+from guards.proxy.keys import KeyRing
+from guards.proxy.limits import ConcurrencyLimiter, RateLimiter
+from guards.proxy.metrics import Metrics
+from guards.proxy.settings import ClientKey, ProxySettings
+from guards.proxy.upstream import UpstreamClient, events
+from guards.session import GuardSession
+from guards.sink import Sink, resolve_sink
+from guards.types import CallContext
+
+logger = logging.getLogger(__name__)
+
+APPLICATION_HEADER = "x-ombud-application"
+SUBJECT_HEADER = "x-ombud-subject"
+SESSION_HEADER = "x-ombud-session-id"
+# Fields that stay with the proxy: subject attributes are for the audit, not for the model provider.
+_PROXY_ONLY_FIELDS = ("metadata",)
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """What the web layer hands the pipeline: headers (lower-case names), the raw body, the route, the peer."""
+
+    headers: Mapping[str, str]
+    body: bytes = b""
+    route: str | None = None
+    client: str = "unknown"
+
+
+@dataclass(slots=True)
+class Answer:
+    """A JSON answer (``body``) or an SSE stream (``stream``), with headers for the caller."""
+
+    body: dict[str, Any] | None = None
+    stream: AsyncIterator[bytes] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling: the matched client key (if keys are configured) and what follows from it."""
+
+    client: ClientKey | None
+    application: str
+    policy: str
+    rate_key: str
+    authorization: str | None
+
+
+class ProxyService:
+    """Everything one proxy process shares: guards per policy, the audit sink, the upstream, limits, metrics."""
+
+    def __init__(
+        self,
+        settings: ProxySettings,
+        *,
+        sink: Sink | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sink = sink if sink is not None else resolve_sink(settings.db)
+        self.keyring = KeyRing(settings.keys)
+        limits = settings.limits
+        self.rate = RateLimiter(limits.rate_limit_per_minute, burst=limits.rate_limit_burst)
+        self.concurrency = ConcurrencyLimiter(limits.max_concurrency)
+        self.metrics = Metrics()
+        self.upstream = UpstreamClient(settings.upstream, transport=transport)
+        self._guards: dict[str, Guard] = {}
+        self._guards_lock = threading.Lock()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def policies(self) -> list[str]:
+        """Every policy the configuration names."""
+        named = [self.settings.policy, *(r.policy for r in self.settings.routes.values())]
+        named += [k.policy for k in self.settings.keys if k.policy]
+        return list(dict.fromkeys(named))
+
+    def startup(self) -> None:
+        """Load every configured policy now (and its scanners' models when ``warmup`` is on)."""
+        for policy in self.policies():
+            guard = self.guard(policy)
+            if self.settings.warmup:
+                guard.warmup()
+
+    async def aclose(self) -> None:
+        """Close the upstream connections and flush the audit sink."""
+        await self.upstream.aclose()
+        if self.sink is not None:
+            await asyncio.to_thread(self.sink.flush)
+
+    def guard(self, policy: str) -> Guard:
+        """The shared guard for a policy name or path (all guards write to the one audit sink)."""
+        with self._guards_lock:
+            if policy not in self._guards:
+                self._guards[policy] = Guard.from_policy(policy, audit=self.sink, application=self.settings.application)
+            return self._guards[policy]
+
+    # -- requests -------------------------------------------------------------------------------
+
+    def identify(self, incoming: Incoming) -> Caller:
+        """The caller and its policy; 401 when keys are configured and none matches, 404 for an unknown route."""
+        route = None
+        if incoming.route is not None:
+            route = self.settings.routes.get(incoming.route)
+            if route is None:
+                raise ProxyError(
+                    404, f"no route named {incoming.route!r}", type="not_found_error", code="unknown_route"
+                )
+        authorization = incoming.headers.get("authorization")
+        client = None
+        if self.keyring.enabled:
+            scheme, _, key = (authorization or "").partition(" ")
+            client = self.keyring.verify(key.strip()) if scheme.lower() == "bearer" and key.strip() else None
+            if client is None:
+                raise ProxyError(
+                    401, "a valid API key is required", type="authentication_error", code="invalid_api_key"
+                )
+        application = (
+            (client.name if client else None)
+            or incoming.headers.get(APPLICATION_HEADER)
+            or (route.application if route else None)
+            or self.settings.application
+        )
+        policy = (client.policy if client else None) or (route.policy if route else None) or self.settings.policy
+        return Caller(
+            client=client,
+            application=application[:128],
+            policy=policy,
+            rate_key=f"key:{client.name}" if client else f"ip:{incoming.client}",
+            authorization=None if self.keyring.enabled else authorization,
+        )
+
+    def admit(self, caller: Caller) -> Callable[[], None]:
+        """Apply the rate and concurrency limits (429); returns the function that frees the concurrency slot."""
+        wait = self.rate.acquire(caller.rate_key, caller.client.rate_limit_per_minute if caller.client else None)
+        if wait:
+            raise too_many("rate limit reached for this API key; retry later", wait, code="rate_limit_exceeded")
+        if not self.concurrency.try_acquire():
+            raise too_many("the proxy is at its concurrency limit; retry shortly", 1, code="concurrency_limit")
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self.concurrency.release()
+
+        return release
+
+    def read(self, kind: shapes.Kind, incoming: Incoming) -> dict[str, Any]:
+        """The parsed and validated request body, with the output budget applied (400 / 413)."""
+        body = shapes.parse_body(incoming.body)
+        texts = shapes.prompt_texts(kind, body)
+        limits = self.settings.limits
+        chars = sum(len(t) for t in texts)
+        if limits.max_input_chars and chars > limits.max_input_chars:
+            raise too_large(f"the prompt has {chars} characters; this proxy accepts at most {limits.max_input_chars}")
+        if "model" in body and not isinstance(body["model"], str):
+            raise bad_request("'model' must be a string", param="model")
+        if body.get("stream") and body.get("n", 1) != 1:
+            raise bad_request("streamed requests must ask for one choice (n=1)", param="n")
+        budget_field = next((f for f in ("max_completion_tokens", "max_tokens") if body.get(f) is not None), None)
+        if budget_field is not None:
+            budget = body[budget_field]
+            if not isinstance(budget, int) or budget < 1:
+                raise bad_request(f"'{budget_field}' must be a positive integer", param=budget_field)
+            if limits.max_output_tokens and budget > limits.max_output_tokens:
+                raise too_large(
+                    f"{budget_field}={budget} is over this proxy's limit of {limits.max_output_tokens}",
+                    param=budget_field,
+                )
+        elif limits.max_output_tokens:
+            body["max_tokens"] = limits.max_output_tokens
+        return body
+
+    async def handle(self, kind: shapes.Kind, incoming: Incoming) -> Answer:
+        """Answer one completion request; raises ProxyError for every refusal."""
+        caller = self.identify(incoming)
+        release = self.admit(caller)
+        streaming = False
+        try:
+            body = self.read(kind, incoming)
+            subject = shapes.parse_subject(incoming.headers.get(SUBJECT_HEADER), body.get("metadata"))
+            request_id = uuid.uuid4().hex
+            model = body.get("model") or ""
+            context = CallContext(
+                request_id=request_id,
+                session_id=incoming.headers.get(SESSION_HEADER, request_id)[:128],
+                application=caller.application,
+                model=model or None,
+                subject=subject,
+            )
+            guard = self.guard(caller.policy)
+            session = guard.session(context=context)
+            headers = {"X-Ombud-Request-Id": request_id}
+            try:
+                forward = await asyncio.to_thread(shapes.check_prompt, kind, body, session.input)
+            except Blocked as exc:
+                raise blocked_error(exc) from exc
+            finally:
+                self.metrics.decisions(session.decisions)
+            for name in _PROXY_ONLY_FIELDS:
+                forward.pop(name, None)
+            if session.blocked:
+                refusal = shapes.completion(
+                    kind,
+                    request_id=request_id,
+                    model=model,
+                    text=session.decisions[-1].text,
+                    finish_reason="content_filter",
+                )
+                if body.get("stream"):
+                    streaming = True
+                    return Answer(stream=self._refusal_stream(kind, refusal, release), headers=headers)
+                return Answer(body=refusal, headers=headers)
+            if body.get("stream"):
+                started = time.perf_counter()
+                response = await self.upstream.open_stream(kind.path, forward, authorization=caller.authorization)
+                streaming = True
+                stream = self._guarded_stream(kind, session, response, started, release)
+                return Answer(stream=stream, headers=headers)
+            return Answer(body=await self._complete(kind, session, forward, caller), headers=headers)
+        finally:
+            if not streaming:
+                release()
+
+    async def models(self, incoming: Incoming) -> dict[str, Any]:
+        """The upstream's model list (the caller must be allowed to call the proxy)."""
+        caller = self.identify(incoming)
+        return await self.upstream.get("/models", authorization=caller.authorization)
+
+    async def _complete(
+        self, kind: shapes.Kind, session: GuardSession, forward: dict[str, Any], caller: Caller
+    ) -> dict[str, Any]:
+        started = time.perf_counter()
+        payload = await self.upstream.post(kind.path, forward, authorization=caller.authorization)
+        self.metrics.observe("ombud_proxy_upstream_seconds", time.perf_counter() - started)
+        before = len(session.decisions)
+        try:
+            answer = await asyncio.to_thread(shapes.check_answer, kind, payload, session.output)
+        except Blocked as exc:
+            raise blocked_error(exc) from exc
+        finally:
+            self.metrics.decisions(session.decisions[before:])
+        if session.blocked:
+            for choice in answer.get("choices", []):
+                if isinstance(choice, dict):
+                    choice["finish_reason"] = "content_filter"
+        return answer
+
+    async def _guarded_stream(
+        self,
+        kind: shapes.Kind,
+        session: GuardSession,
+        response: httpx.Response,
+        started: float,
+        release: Callable[[], None],
+    ) -> AsyncIterator[bytes]:
+        template: dict[str, Any] = {}
+        state: dict[str, Any] = {"finish": None, "usage": None}
+
+        async def texts() -> AsyncIterator[str]:
+            async for event in events(response):
+                if not template:
+                    template.update({k: event[k] for k in ("id", "created", "model") if k in event})
+                state["finish"] = shapes.finish_reason(event) or state["finish"]
+                if isinstance(event.get("usage"), dict):
+                    state["usage"] = event["usage"]
+                if text := shapes.delta_text(event):
+                    yield text
+            self.metrics.observe("ombud_proxy_upstream_seconds", time.perf_counter() - started)
+
+        before = len(session.decisions)
+        first = True
+        try:
+            async for piece in session.astream(texts()):
+                yield _sse(shapes.chunk(kind, template, piece, role=first))
+                first = False
+            if first:
+                yield _sse(shapes.chunk(kind, template, "", role=True))
+            reason = "content_filter" if session.blocked else (state["finish"] or "stop")
+            yield _sse(shapes.chunk(kind, template, None, finish_reason=reason))
+            if state["usage"]:
+                yield _sse({**shapes.chunk(kind, template, None), "choices": [], "usage": state["usage"]})
+        except Blocked as exc:
+            yield _sse(blocked_error(exc).body())
+        except ProxyError as exc:
+            yield _sse(exc.body())
+        finally:
+            await response.aclose()
+            self.metrics.decisions(session.decisions[before:])
+            release()
+        yield b"data: [DONE]\n\n"
+
+    async def _refusal_stream(
+        self, kind: shapes.Kind, refusal: dict[str, Any], release: Callable[[], None]
+    ) -> AsyncIterator[bytes]:
+        try:
+            text = refusal["choices"][0]["message" if kind.chat else "text"]
+            text = text["content"] if kind.chat else text
+            yield _sse(shapes.chunk(kind, refusal, text, role=True))
+            yield _sse(shapes.chunk(kind, refusal, None, finish_reason="content_filter"))
+            yield b"data: [DONE]\n\n"
+        finally:
+            release()
+
+
+def _sse(payload: Mapping[str, Any]) -> bytes:
+    return b"data: " + json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode() + b"\n\n"

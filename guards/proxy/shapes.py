@@ -1,0 +1,220 @@
+"""OpenAI request and response shapes: where the prompt and the answer live, and how refusals and chunks look."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from guards.proxy.errors import bad_request
+
+Check = Callable[[str], str]
+MAX_SUBJECT_ATTRIBUTES = 32
+MAX_SUBJECT_VALUE = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """One OpenAI endpoint the proxy guards."""
+
+    name: str
+    path: str
+    object: str
+    chunk_object: str
+
+    @property
+    def chat(self) -> bool:
+        """True for chat completions (messages), false for text completions (prompt)."""
+        return self.name == "chat"
+
+
+CHAT = Kind("chat", "/chat/completions", "chat.completion", "chat.completion.chunk")
+COMPLETION = Kind("completion", "/completions", "text_completion", "text_completion")
+
+
+def parse_body(raw: bytes) -> dict[str, Any]:
+    """The request's JSON object; 400 when it is not one."""
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise bad_request(f"the request body is not valid JSON: {exc}", code="invalid_json") from exc
+    if not isinstance(body, dict):
+        raise bad_request("the request body must be a JSON object", code="invalid_json")
+    return body
+
+
+def prompt_texts(kind: Kind, body: Mapping[str, Any]) -> list[str]:
+    """Every prompt text of the request (validating its shape); 400 when the prompt is missing or unreadable."""
+    if kind.chat:
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise bad_request("'messages' must be a non-empty list of chat messages", param="messages")
+        texts = []
+        for i, message in enumerate(messages):
+            if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+                raise bad_request(f"messages[{i}] must be an object with a 'role'", param=f"messages[{i}]")
+            texts += _content_texts(message.get("content"), f"messages[{i}].content")
+        return texts
+    prompt = body.get("prompt")
+    if isinstance(prompt, str):
+        return [prompt]
+    if isinstance(prompt, list) and prompt and all(isinstance(p, str) for p in prompt):
+        return list(prompt)
+    raise bad_request("'prompt' must be a string or a list of strings (token arrays cannot be checked)", param="prompt")
+
+
+def _content_texts(content: Any, where: str) -> list[str]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [content]
+    if isinstance(content, list):
+        texts = []
+        for part in content:
+            if not isinstance(part, dict):
+                raise bad_request(f"{where} parts must be objects", param=where)
+            if part.get("type") == "text":
+                if not isinstance(part.get("text"), str):
+                    raise bad_request(f"{where}: a text part needs a 'text' string", param=where)
+                texts.append(part["text"])
+        return texts
+    raise bad_request(f"{where} must be a string, a list of parts or null", param=where)
+
+
+def check_prompt(kind: Kind, body: Mapping[str, Any], check: Check) -> dict[str, Any]:
+    """The request with every prompt text replaced by ``check(text)``.
+
+    Chat messages of every role are checked, assistant turns included: a caller that sends back an earlier
+    answer, pseudonyms restored, would otherwise hand the upstream the personal data the guard kept from it.
+    """
+    out = dict(body)
+    if kind.chat:
+        out["messages"] = [_check_message(m, check) for m in body["messages"]]
+    elif isinstance(body["prompt"], str):
+        out["prompt"] = check(body["prompt"])
+    else:
+        out["prompt"] = [check(p) for p in body["prompt"]]
+    return out
+
+
+def _check_message(message: dict[str, Any], check: Check) -> dict[str, Any]:
+    content = message.get("content")
+    if isinstance(content, str):
+        return {**message, "content": check(content)}
+    if isinstance(content, list):
+        return {
+            **message,
+            "content": [{**p, "text": check(p["text"])} if p.get("type") == "text" else p for p in content],
+        }
+    return message
+
+
+def check_answer(kind: Kind, payload: Mapping[str, Any], check: Check) -> dict[str, Any]:
+    """The upstream's completion with every choice's text replaced by ``check(text)``."""
+    out = dict(payload)
+    choices = payload.get("choices")
+    if not isinstance(choices, list):
+        return out
+    mapped = []
+    for choice in choices:
+        if not isinstance(choice, dict):
+            mapped.append(choice)
+            continue
+        message = choice.get("message")
+        if kind.chat and isinstance(message, dict) and isinstance(message.get("content"), str):
+            choice = {**choice, "message": {**message, "content": check(message["content"])}}
+        elif not kind.chat and isinstance(choice.get("text"), str):
+            choice = {**choice, "text": check(choice["text"])}
+        mapped.append(choice)
+    out["choices"] = mapped
+    return out
+
+
+def completion(kind: Kind, *, request_id: str, model: str, text: str, finish_reason: str) -> dict[str, Any]:
+    """A whole completion answered by the proxy itself (the policy's refusal message)."""
+    choice: dict[str, Any] = {"index": 0, "finish_reason": finish_reason, "logprobs": None}
+    if kind.chat:
+        choice["message"] = {"role": "assistant", "content": text}
+    else:
+        choice["text"] = text
+    return {
+        "id": f"ombud-{request_id}",
+        "object": kind.object,
+        "created": int(time.time()),
+        "model": model,
+        "choices": [choice],
+        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+    }
+
+
+def chunk(
+    kind: Kind,
+    template: Mapping[str, Any],
+    text: str | None,
+    *,
+    role: bool = False,
+    finish_reason: str | None = None,
+) -> dict[str, Any]:
+    """One streamed chunk carrying ``text``, shaped like the upstream's own chunks (``template``)."""
+    choice: dict[str, Any] = {"index": 0, "finish_reason": finish_reason}
+    if kind.chat:
+        delta: dict[str, Any] = {"role": "assistant"} if role else {}
+        if text is not None:
+            delta["content"] = text
+        choice["delta"] = delta
+    else:
+        choice["text"] = text or ""
+    return {
+        "id": template.get("id", "ombud"),
+        "object": kind.chunk_object,
+        "created": template.get("created", int(time.time())),
+        "model": template.get("model", ""),
+        "choices": [choice],
+    }
+
+
+def parse_subject(header: str | None, metadata: Any) -> dict[str, str]:
+    """Subject attributes for the audit from the request's ``metadata`` object and the
+    ``X-Ombud-Subject: key=value;key=value`` header (the header wins)."""
+    subject: dict[str, str] = {}
+    if metadata is not None:
+        if not isinstance(metadata, dict):
+            raise bad_request("'metadata' must be an object of string values", param="metadata")
+        subject.update({str(k): str(v) for k, v in metadata.items() if v is not None})
+    for item in (header or "").split(";"):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise bad_request("X-Ombud-Subject must look like 'key=value;key=value'", code="invalid_subject")
+        subject[key.strip()] = value.strip()
+    if len(subject) > MAX_SUBJECT_ATTRIBUTES or any(
+        len(k) > 64 or len(v) > MAX_SUBJECT_VALUE for k, v in subject.items()
+    ):
+        raise bad_request(
+            f"at most {MAX_SUBJECT_ATTRIBUTES} subject attributes, keys up to 64 and values up to "
+            f"{MAX_SUBJECT_VALUE} characters",
+            code="invalid_subject",
+        )
+    return subject
+
+
+def delta_text(event: Mapping[str, Any]) -> str:
+    """The text of a streamed chunk's first choice (chat ``delta.content`` or completion ``text``)."""
+    choices = event.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        return ""
+    delta = choices[0].get("delta")
+    content = delta.get("content") if isinstance(delta, dict) else choices[0].get("text")
+    return content if isinstance(content, str) else ""
+
+
+def finish_reason(event: Mapping[str, Any]) -> str | None:
+    """The first choice's finish reason in a streamed chunk, if it has one."""
+    choices = event.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        reason = choices[0].get("finish_reason")
+        return reason if isinstance(reason, str) else None
+    return None

@@ -1,0 +1,487 @@
+"""The guard proxy end to end over real HTTP: proxy and a recording echo upstream, each a uvicorn server in a thread."""
+
+from __future__ import annotations
+
+import json
+import socket
+import textwrap
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from guards import ListSink
+from guards.proxy import ClientKey, Limits, ProxyConfigError, ProxySettings, Route, Upstream
+from guards.proxy.keys import KeyRing, hash_key
+from guards.proxy.limits import RateLimiter
+
+pytest.importorskip("fastapi", reason="the guard proxy needs the `proxy` extra (fastapi, uvicorn, httpx)")
+pytest.importorskip("uvicorn", reason="the guard proxy needs the `proxy` extra (fastapi, uvicorn, httpx)")
+
+from guards.proxy.app import create_app
+from guards.proxy.echo import EchoUpstream
+from guards.proxy.server import BackgroundServer
+
+MARKER = "zorblax"  # the test policies block this word, standing in for toxic text
+NAME, EMAIL, CARD = "John Smith", "john.smith@example.com", "4111 1111 1111 1111"
+
+POLICY = """\
+name: proxy-test
+on_block: {on_block}
+block_message: "Withheld by policy."
+scanners:
+  - id: pii
+    type: pii
+    action: redact
+    threshold: 0.5
+    operator: pseudonymize
+    labels:
+      CREDIT_CARD: {{operator: mask}}
+      DATE_TIME: {{action: allow}}
+      URL: {{action: allow}}
+  - id: marker
+    type: regex
+    action: block
+    threshold: 0.5
+    params: {{entities: [{{label: TOXIC_MARKER, deny_list: [{marker}]}}]}}
+"""
+
+
+@pytest.fixture(scope="module")
+def policies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Two policy files: blocked texts raise (HTTP 400) or become the policy's message."""
+    folder = tmp_path_factory.mktemp("policies")
+    paths = {}
+    for mode in ("raise", "message"):
+        path = folder / f"{mode}.yaml"
+        path.write_text(POLICY.format(on_block=mode, marker=MARKER))
+        paths[mode] = str(path)
+    return paths
+
+
+@pytest.fixture
+def echo() -> Iterator[EchoUpstream]:
+    """A fresh recording upstream; anything held is released at the end."""
+    state = EchoUpstream()
+    with BackgroundServer(state.app()) as server:
+        state.url = server.url + "/v1"  # type: ignore[attr-defined]
+        yield state
+        if state.hold is not None:
+            state.hold.set()
+
+
+Proxy = tuple[httpx.Client, ListSink]
+
+
+@pytest.fixture
+def make_proxy(echo: EchoUpstream, policies: dict[str, str]) -> Iterator[Callable[..., Proxy]]:
+    """Start a proxy in front of ``echo``; keyword arguments override ProxySettings fields."""
+    with ExitStack() as stack:
+
+        def make(sink: ListSink | None = None, **overrides: Any) -> Proxy:
+            settings = ProxySettings(
+                **{"policy": policies["raise"], "upstream": Upstream(url=echo.url)} | overrides  # type: ignore[attr-defined]
+            )
+            app = create_app(settings, sink=ListSink() if sink is None and settings.db is None else sink)
+            server = stack.enter_context(BackgroundServer(app))
+            client = stack.enter_context(httpx.Client(base_url=server.url, timeout=30))
+            return client, app.state.service.sink
+
+        yield make
+
+
+def chat(content: str, **extra: Any) -> dict[str, Any]:
+    """A chat request body with one user message."""
+    return {"model": "echo", "messages": [{"role": "user", "content": content}], **extra}
+
+
+def sse_events(client: httpx.Client, body: dict[str, Any], **kwargs: Any) -> list[dict[str, Any]]:
+    """The JSON events of a streamed call (stops at ``[DONE]``)."""
+    events = []
+    with client.stream("POST", "/v1/chat/completions", json={**body, "stream": True}, **kwargs) as response:
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            if line.startswith("data: ") and line != "data: [DONE]":
+                events.append(json.loads(line[6:]))
+    return events
+
+
+def contents(events: list[dict[str, Any]]) -> list[str]:
+    """The content pieces of streamed chat chunks."""
+    return [e["choices"][0]["delta"].get("content") or "" for e in events if e.get("choices")]
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# -- guarding ---------------------------------------------------------------------------------------
+
+
+def test_pii_is_pseudonymised_before_the_upstream_and_restored_for_the_caller(make_proxy, echo) -> None:
+    client, sink = make_proxy()
+    response = client.post("/v1/chat/completions", json=chat(f"Hi, I'm {NAME}, mail {EMAIL}, card {CARD}"))
+
+    assert response.status_code == 200
+    sent = echo.received[-1]["messages"][0]["content"]
+    assert NAME not in sent and EMAIL not in sent and "4111 1111 1111 1111" not in sent
+    assert "<PERSON_1>" in sent and "<EMAIL_ADDRESS_1>" in sent and "**** **** **** 1111" in sent
+    answer = response.json()["choices"][0]["message"]["content"]
+    assert answer == f"You said: Hi, I'm {NAME}, mail {EMAIL}, card **** **** **** 1111"
+    assert [(d.stage.value, d.action.value) for d in sink.decisions] == [("input", "redact"), ("output", "allow")]
+    assert all(NAME not in d.safe_text for d in sink.decisions)
+
+
+def test_every_message_the_upstream_sees_is_checked_and_metadata_stays_with_the_proxy(make_proxy, echo) -> None:
+    client, sink = make_proxy()
+    body = {
+        "model": "echo",
+        "messages": [
+            {"role": "system", "content": "You help customers."},
+            {"role": "user", "content": f"My e-mail is {EMAIL}"},
+            {"role": "assistant", "content": f"Noted: {EMAIL}"},
+            {"role": "user", "content": [{"type": "text", "text": f"Call me {NAME}"}]},
+        ],
+        "metadata": {"age_band": "35-44"},
+    }
+    response = client.post("/v1/chat/completions", json=body, headers={"X-Ombud-Subject": "region=EU; gender=f"})
+
+    assert response.status_code == 200
+    upstream = echo.received[-1]
+    assert "metadata" not in upstream
+    assert EMAIL not in json.dumps(upstream) and NAME not in json.dumps(upstream)
+    assert upstream["messages"][2]["content"] == "Noted: <EMAIL_ADDRESS_1>"
+    inputs = [d for d in sink.decisions if d.stage.value == "input"]
+    assert len(inputs) == 4
+    assert dict(inputs[0].context.subject) == {"age_band": "35-44", "region": "EU", "gender": "f"}
+    assert inputs[0].context.model == "echo" and inputs[0].context.application == "ombud-proxy"
+
+
+@pytest.mark.parametrize("where", ["input", "output"])
+def test_blocked_text_gets_an_openai_style_error(make_proxy, echo, where: str) -> None:
+    client, sink = make_proxy()
+    if where == "output":
+        echo.replies.append(f"you are a {MARKER}")
+    response = client.post("/v1/chat/completions", json=chat(f"you {MARKER}" if where == "input" else "hello"))
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": {
+            "message": "Withheld by policy.",
+            "type": "content_blocked",
+            "code": f"{where}_blocked",
+            "param": None,
+        }
+    }
+    assert len(echo.received) == (0 if where == "input" else 1)
+    assert sink.decisions[-1].blocked and sink.decisions[-1].stage.value == where
+
+
+def test_on_block_message_answers_with_the_policy_message(make_proxy, echo, policies) -> None:
+    client, _ = make_proxy(policy=policies["message"])
+    echo.replies.append(f"you are a {MARKER}")
+    response = client.post("/v1/chat/completions", json=chat("hello"))
+    refused = client.post("/v1/chat/completions", json=chat(f"you {MARKER}"))
+
+    for answer in (response, refused):
+        assert answer.status_code == 200
+        choice = answer.json()["choices"][0]
+        assert choice["message"]["content"] == "Withheld by policy." and choice["finish_reason"] == "content_filter"
+    assert len(echo.received) == 1
+    streamed = sse_events(client, chat(f"you {MARKER}"))
+    assert "".join(contents(streamed)) == "Withheld by policy."
+
+
+# -- streaming --------------------------------------------------------------------------------------
+
+
+def test_stream_never_emits_part_of_a_pii_value_split_across_chunks(make_proxy, echo) -> None:
+    client, sink = make_proxy()
+    filler = "Our support team answers every question within two working days, usually much sooner than that. "
+    echo.replies.append([filler, "Write to jane.d", "oe@exam", "ple.com for ", "refunds. ", filler, filler])
+    events = sse_events(client, chat("How do I get a refund?"))
+
+    pieces = contents(events)
+    assert len([p for p in pieces if p]) >= 2, "the answer should be streamed incrementally"
+    text = "".join(pieces)
+    assert "jane.d" not in text and "example" not in text
+    assert "Write to <EMAIL_ADDRESS_1> for refunds." in text
+    assert events[-1]["choices"][0]["finish_reason"] == "stop"
+    assert [d.stage.value for d in sink.decisions] == ["input", "output"]
+
+
+def test_stream_restores_a_pseudonym_split_across_chunks(make_proxy, echo) -> None:
+    client, _ = make_proxy()
+    echo.replies.append(["Sure, I will write to <EMAIL_", "ADDRESS_1> today."])
+    text = "".join(contents(sse_events(client, chat(f"Please write to {EMAIL}"))))
+
+    assert text == f"Sure, I will write to {EMAIL} today."
+    assert "<EMAIL_ADDRESS_1>" in echo.received[-1]["messages"][0]["content"]
+
+
+def test_stream_blocked_midway_ends_with_an_error_event(make_proxy, echo) -> None:
+    client, _ = make_proxy()
+    echo.replies.append(["Fine. ", "You ", f"{MARKER}!"])
+    events = sse_events(client, chat("hello"))
+
+    assert events[-1]["error"]["type"] == "content_blocked"
+    assert MARKER not in "".join(contents(events))
+
+
+def test_openai_sdk_talks_to_the_proxy(make_proxy) -> None:
+    openai = pytest.importorskip("openai", reason="the openai client is in the `slm` extra")
+    client, _ = make_proxy()
+    sdk = openai.OpenAI(base_url=str(client.base_url) + "/v1", api_key="unused", max_retries=0)
+
+    answer = sdk.chat.completions.create(model="echo", messages=[{"role": "user", "content": f"I'm {NAME}"}])
+    assert answer.choices[0].message.content == f"You said: I'm {NAME}"
+    stream = sdk.chat.completions.create(model="echo", messages=[{"role": "user", "content": "hi"}], stream=True)
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "You said: hi"
+    with pytest.raises(openai.BadRequestError) as info:
+        sdk.chat.completions.create(model="echo", messages=[{"role": "user", "content": MARKER}])
+    assert info.value.code == "input_blocked"
+
+
+def test_text_completions_are_guarded(make_proxy, echo) -> None:
+    client, _ = make_proxy()
+    response = client.post("/v1/completions", json={"model": "echo", "prompt": f"Dear {NAME},"})
+
+    assert response.status_code == 200
+    assert response.json()["choices"][0]["text"] == f"You said: Dear {NAME},"
+    assert echo.received[-1]["prompt"] == "Dear <PERSON_1>,"
+
+
+# -- protection of the proxy ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "status", "code"),
+    [
+        (b"{not json", 400, "invalid_json"),
+        (b"[1, 2]", 400, "invalid_json"),
+        (b'{"model": "echo"}', 400, "invalid_request"),
+        (b'{"model": "echo", "messages": [{"content": "no role"}]}', 400, "invalid_request"),
+        (b'{"model": 3, "messages": [{"role": "user", "content": "hi"}]}', 400, "invalid_request"),
+        (b"\xff\xfe", 400, "invalid_json"),
+    ],
+)
+def test_malformed_requests_get_400(make_proxy, content: bytes, status: int, code: str) -> None:
+    client, _ = make_proxy()
+    response = client.post("/v1/chat/completions", content=content, headers={"Content-Type": "application/json"})
+
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        chat("x" * 3000),  # body over max_body_bytes
+        chat("y" * 600),  # prompt over max_input_chars
+        chat("hi", max_tokens=10_000),  # output budget over max_output_tokens
+    ],
+)
+def test_oversized_requests_get_413(make_proxy, echo, body: dict[str, Any]) -> None:
+    client, _ = make_proxy(limits=Limits(max_body_bytes=2000, max_input_chars=500, max_output_tokens=256))
+    response = client.post("/v1/chat/completions", json=body)
+
+    assert response.status_code == 413
+    assert response.json()["error"]["type"] == "request_too_large"
+    assert echo.received == []
+
+
+def test_missing_output_budget_is_capped(make_proxy, echo) -> None:
+    client, _ = make_proxy(limits=Limits(max_output_tokens=256))
+    client.post("/v1/chat/completions", json=chat("hi"))
+    assert echo.received[-1]["max_tokens"] == 256
+
+
+def test_rate_limit_per_key_gets_429_with_retry_after(make_proxy) -> None:
+    client, _ = make_proxy(limits=Limits(rate_limit_per_minute=2, rate_limit_burst=2))
+    statuses = [client.post("/v1/chat/completions", json=chat("hi")) for _ in range(3)]
+
+    assert [r.status_code for r in statuses] == [200, 200, 429]
+    assert int(statuses[-1].headers["Retry-After"]) >= 1
+    assert statuses[-1].json()["error"]["code"] == "rate_limit_exceeded"
+
+
+def test_rate_limiter_refills_with_its_clock() -> None:
+    now = [0.0]
+    limiter = RateLimiter(60, burst=1, clock=lambda: now[0])
+    assert limiter.acquire("k") == 0
+    assert limiter.acquire("k") == pytest.approx(1.0)
+    now[0] = 1.0
+    assert limiter.acquire("k") == 0
+    assert limiter.acquire("other") == 0
+
+
+def test_concurrency_limit_gets_429(make_proxy, echo) -> None:
+    client, _ = make_proxy(limits=Limits(max_concurrency=1))
+    echo.hold = threading.Event()
+    first: list[httpx.Response] = []
+    worker = threading.Thread(target=lambda: first.append(client.post("/v1/chat/completions", json=chat("one"))))
+    worker.start()
+    assert echo.arrived.wait(30)
+
+    second = client.post("/v1/chat/completions", json=chat("two"))
+    echo.hold.set()
+    worker.join(30)
+
+    assert second.status_code == 429 and second.headers["Retry-After"] == "1"
+    assert second.json()["error"]["code"] == "concurrency_limit"
+    assert first[0].status_code == 200
+
+
+def test_upstream_timeout_gets_504(make_proxy, echo) -> None:
+    echo.hold = threading.Event()
+    client, _ = make_proxy(upstream=Upstream(url=echo.url, timeout_s=0.5))  # type: ignore[attr-defined]
+    response = client.post("/v1/chat/completions", json=chat("hi"))
+    streamed = client.post("/v1/chat/completions", json=chat("hi", stream=True))
+
+    assert response.status_code == 504 and streamed.status_code == 504
+    assert response.json()["error"]["code"] == "upstream_timeout"
+
+
+def test_upstream_down_gets_502(make_proxy) -> None:
+    client, _ = make_proxy(upstream=Upstream(url=f"http://127.0.0.1:{free_port()}/v1"))
+    response = client.post("/v1/chat/completions", json=chat("hi"))
+    streamed = client.post("/v1/chat/completions", json=chat("hi", stream=True))
+
+    assert response.status_code == 502 and streamed.status_code == 502
+    assert response.json()["error"]["code"] == "upstream_unavailable"
+
+
+def test_upstream_server_error_gets_502_and_client_error_passes_through(make_proxy, echo) -> None:
+    client, _ = make_proxy()
+    echo.fail_status = 500
+    assert client.post("/v1/chat/completions", json=chat("hi")).status_code == 502
+    echo.fail_status = 404
+    response = client.post("/v1/chat/completions", json=chat("hi"))
+    assert response.status_code == 404 and response.json()["error"]["code"] == "upstream_rejected"
+
+
+# -- keys, policies, routes -------------------------------------------------------------------------
+
+
+def test_api_keys_are_required_and_name_the_application(make_proxy, echo, policies) -> None:
+    keys = [
+        ClientKey(name="billing-bot", hash=hash_key("sk-billing", scheme="scrypt")),
+        ClientKey(name="hr-bot", hash=hash_key("sk-hr", scheme="sha256"), policy=policies["message"]),
+    ]
+    client, sink = make_proxy(keys=keys, upstream=Upstream(url=echo.url, api_key="sk-upstream"))  # type: ignore[attr-defined]
+
+    assert client.post("/v1/chat/completions", json=chat("hi")).status_code == 401
+    wrong = client.post("/v1/chat/completions", json=chat("hi"), headers={"Authorization": "Bearer sk-nope"})
+    assert wrong.status_code == 401 and wrong.json()["error"]["type"] == "authentication_error"
+    ok = client.post("/v1/chat/completions", json=chat("hi"), headers={"Authorization": "Bearer sk-billing"})
+    assert ok.status_code == 200
+    hr = client.post("/v1/chat/completions", json=chat(MARKER), headers={"Authorization": "Bearer sk-hr"})
+    assert hr.status_code == 200 and hr.json()["choices"][0]["finish_reason"] == "content_filter"
+
+    assert {d.context.application for d in sink.decisions} == {"billing-bot", "hr-bot"}
+    assert client.get("/v1/models").status_code == 401
+
+
+def test_routes_choose_their_policy_and_application(make_proxy, policies) -> None:
+    routes = {"support": Route(policy=policies["message"], application="support-desk")}
+    client, sink = make_proxy(routes=routes)
+
+    response = client.post("/support/v1/chat/completions", json=chat(MARKER))
+    assert response.status_code == 200 and response.json()["choices"][0]["message"]["content"] == "Withheld by policy."
+    assert sink.decisions[-1].context.application == "support-desk"
+    assert client.post("/nowhere/v1/chat/completions", json=chat("hi")).status_code == 404
+    named = client.post("/v1/chat/completions", json=chat("hi"), headers={"X-Ombud-Application": "crm"})
+    assert named.status_code == 200
+    assert sink.decisions[-1].context.application == "crm"
+
+
+def test_key_ring_checks_both_hash_schemes() -> None:
+    ring = KeyRing(
+        [ClientKey(name="a", hash=hash_key("k1")), ClientKey(name="b", hash=hash_key("k2", scheme="sha256"))]
+    )
+    assert ring.verify("k1").name == "a"  # type: ignore[union-attr]
+    assert ring.verify("k2").name == "b"  # type: ignore[union-attr]
+    assert ring.verify("k3") is None
+    with pytest.raises(ValueError, match="plain key"):
+        ClientKey(name="c", hash="k1")
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".toml"])
+def test_settings_load_from_yaml_and_toml(tmp_path: Path, suffix: str) -> None:
+    text = {
+        ".yaml": """\
+            policy: mine.yaml
+            upstream: {url: "http://127.0.0.1:9/v1", timeout_s: 5}
+            limits: {max_concurrency: 4}
+            routes: {hr: {policy: strict}}
+            keys: [{name: app, hash: "sha256:00", policy: other.yaml}]
+            """,
+        ".toml": """\
+            policy = "mine.yaml"
+            [upstream]
+            url = "http://127.0.0.1:9/v1"
+            timeout_s = 5
+            [limits]
+            max_concurrency = 4
+            [routes.hr]
+            policy = "strict"
+            [[keys]]
+            name = "app"
+            hash = "sha256:00"
+            policy = "other.yaml"
+            """,
+    }[suffix]
+    path = tmp_path / f"proxy{suffix}"
+    path.write_text(textwrap.dedent(text))
+    settings = ProxySettings.from_file(path, port=9999)
+
+    assert settings.policy == str(tmp_path / "mine.yaml") and settings.keys[0].policy == str(tmp_path / "other.yaml")
+    assert settings.routes["hr"].policy == "strict" and settings.limits.max_concurrency == 4 and settings.port == 9999
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("limits: {max_concurrency: -1}")
+    with pytest.raises(ProxyConfigError, match="max_concurrency"):
+        ProxySettings.from_file(bad)
+
+
+# -- service endpoints and audit --------------------------------------------------------------------
+
+
+def test_models_health_and_metrics(make_proxy) -> None:
+    client, _ = make_proxy()
+    client.post("/v1/chat/completions", json=chat(f"I'm {NAME}"))
+    client.post("/v1/chat/completions", content=b"{")
+
+    assert client.get("/v1/models").json()["data"][0]["id"] == "echo"
+    assert client.get("/healthz").json()["status"] == "ok"
+    metrics = client.get("/metrics").text
+    assert 'ombud_proxy_requests_total{endpoint="chat",status="200"} 1' in metrics
+    assert 'ombud_proxy_requests_total{endpoint="chat",status="400"} 1' in metrics
+    assert 'ombud_proxy_rule_hits_total{action="redact",label="PERSON",scanner="pii"} 1' in metrics
+    assert "ombud_proxy_in_flight 0" in metrics
+    assert client.get("/nope").status_code == 404
+
+
+def test_every_request_is_audited_in_the_store(make_proxy, echo, tmp_path: Path) -> None:
+    pytest.importorskip("audit.store", reason="the audit store (audit/) is not installed")
+    from audit.query import Filters
+
+    client, store = make_proxy(db=f"sqlite:///{tmp_path / 'audit.db'}")
+    client.post("/v1/chat/completions", json=chat(f"I'm {NAME}", metadata={"region": "EU"}))
+    echo.replies.append(f"a {MARKER}")
+    client.post("/v1/chat/completions", json=chat("hello"))
+    sse_events(client, chat("stream me"), headers={"X-Ombud-Application": "streamer"})
+    store.flush()
+
+    assert store.count(Filters(stage="input")) == 3
+    assert store.count(Filters(stage="output")) == 3
+    assert store.count(Filters(action="block")) == 1
+    assert store.count(Filters(subject={"region": "EU"})) == 2
+    assert store.count(Filters(application="streamer")) == 2
+    assert store.verify().ok
