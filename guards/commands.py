@@ -16,7 +16,7 @@ EXIT_BLOCKED = 3
 CLASSIFIER_TASKS = ("toxicity", "bias", "injection")
 
 
-def register_builtin(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register_builtin(subparsers: argparse._SubParsersAction) -> None:
     """Add the built-in sub-commands."""
     scan = subparsers.add_parser("scan", help="check one text and print the decision as JSON")
     scan.add_argument("text", help="the text, or - to read it (as bytes) from standard input")

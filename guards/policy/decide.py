@@ -49,7 +49,7 @@ def decide(policy: PolicyModel, verdicts: Sequence[Verdict]) -> PolicyDecision:
             continue
         for finding in verdict.findings:
             label_rule = spec.labels.get(finding.label)
-            tiers = _tiers(spec, label_rule)
+            tiers = label_tiers(spec, finding.label)
             fired = _fired(tiers, finding.score)
             operator = (label_rule.operator if label_rule else None) or spec.operator
             explicitly_allowed = fired is Action.ALLOW and Action.ALLOW in tiers
@@ -77,8 +77,9 @@ def decide(policy: PolicyModel, verdicts: Sequence[Verdict]) -> PolicyDecision:
     return PolicyDecision(action, tuple(rules), tuple(redactions), tuple(audit_redactions))
 
 
-def _tiers(spec: ScannerSpec, rule: LabelRule | None) -> Mapping[Action, float]:
+def label_tiers(spec: ScannerSpec, label: str) -> Mapping[Action, float]:
     """Threshold per action for one label: the label's own rule first, then the scanner's."""
+    rule: LabelRule | None = spec.labels.get(label)
     if rule is not None and rule.thresholds:
         return rule.thresholds
     if rule is not None and (rule.action is not None or rule.threshold is not None):

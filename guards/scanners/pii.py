@@ -10,6 +10,7 @@ from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
 from guards.errors import ScannerError
+from guards.scanners.addresses import STREET_ADDRESS
 from guards.scanners.base import ScanContext, ScannerBase
 from guards.scanners.custom import CustomEntity, parse_custom_entities
 from guards.types import Finding, Verdict
@@ -65,7 +66,8 @@ class PiiScanner(ScannerBase):
     """Personal data with presidio and spaCy, plus custom entities (regex, deny-lists, context words).
 
     Params: ``entities`` (presidio entity types to look for; default all), ``spacy_model``,
-    ``language`` (default ``en``), ``allow_list`` (values never reported), ``custom`` (custom entities).
+    ``language`` (default ``en``), ``allow_list`` (values never reported), ``custom`` (custom entities),
+    ``street_addresses`` (the built-in street address recogniser, default on).
     Findings carry the recogniser and supporting context words, never the value.
     """
 
@@ -87,8 +89,9 @@ class PiiScanner(ScannerBase):
 
     @cached_property
     def custom(self) -> tuple[CustomEntity, ...]:
-        """Custom entities declared in the policy."""
-        return parse_custom_entities(self.params.get("custom", []), f"scanner {self.id!r}: params.custom")
+        """Custom entities declared in the policy, plus street addresses unless ``params.street_addresses`` is false."""
+        declared = parse_custom_entities(self.params.get("custom", []), f"scanner {self.id!r}: params.custom")
+        return (STREET_ADDRESS, *declared) if self.params.get("street_addresses", True) else declared
 
     @property
     def language(self) -> str:

@@ -1,0 +1,105 @@
+"""The ombud command line: scan, score (batched, aligned, robust to bad lines), policy, eval pii."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from guards.cli import main
+
+PII_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "pii" / "presidio_synth_v2"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_scan_prints_the_decision(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "scan", "key AKIAIOSFODNN7EXAMPLE")
+    decision = json.loads(out)
+    assert code == 0 and decision["action"] == "redact" and "AKIA" not in decision["text"]
+
+
+def test_scan_reads_binary_stdin_and_exits_3_when_blocked(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"x" * 40_000 + b"\xff")))
+    code, out, _ = run(capsys, "scan", "-")
+    assert code == 3 and json.loads(out)["action"] == "block"
+
+
+def test_score_writes_one_line_per_input(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        '{"text": "key AKIAIOSFODNN7EXAMPLE"}\nnot json\n\n{"nope": 1}\n{"text": "nothing here"}\n', encoding="utf-8"
+    )
+    code, out, _ = run(capsys, "score", "secrets", str(source), "--batch-size", "2")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and len(rows) == 4
+    assert rows[0]["score"] > 0.9 and rows[0]["findings"][0] == {
+        "label": "AWS_ACCESS_KEY",
+        "start": 4,
+        "end": 24,
+        "score": 0.95,
+    }
+    assert "line 2" in rows[1]["error"] and "line 4" in rows[2]["error"]
+    assert rows[3] == {"score": 0.0, "findings": []}
+
+
+def test_score_by_policy_scanner_id(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"text": "patient MRN 12345678"}\n', encoding="utf-8")
+    code, out, _ = run(capsys, "score", "pii_input", str(source), "--policy", "strict")
+    assert code == 0 and "MEDICAL_RECORD_NUMBER" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (("score", "nosuch", "x.jsonl"), "unknown scanner"),
+        (("score", "secrets", "/no/such/file.jsonl"), "no such file"),
+        (("scan", "--policy", "missing", "hi"), "no policy file"),
+        (("eval", "pii", "--data", "/no/such/dir"), "no dataset"),
+    ],
+)
+def test_errors_are_one_clear_line(capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], message: str) -> None:
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_policy_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = run(capsys, "policy", "list")
+    assert code == 0 and "default" in out and "strict" in out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nscanners:\n  - type: secrets\n    threshold: 7\n")
+    code, _, err = run(capsys, "policy", "validate", str(bad))
+    assert code == 2 and f"{bad}:4: scanners.0.threshold" in err
+
+
+@pytest.mark.skipif(not PII_DATA.is_dir(), reason="../shared/data is not beside the checkout")
+def test_eval_pii_reports_per_type_metrics(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "eval", "pii", "--data", str(PII_DATA), "--limit", "40")
+    result = json.loads(out)
+    assert code == 0 and result["records"] == 40
+    assert result["per_type"]["EMAIL_ADDRESS"]["recall"] > 0.9 or "EMAIL_ADDRESS" not in result["per_type"]
+    assert 0.3 < result["micro"]["f1"] <= 1.0
+
+
+def test_eval_pii_on_a_tiny_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    data = tmp_path / "tiny.jsonl"
+    text = "Write to ann@example.com or call nobody."
+    data.write_text(json.dumps({"text": text, "spans": [{"start": 9, "end": 24, "label": "EMAIL_ADDRESS"}]}) + "\n")
+    code, out, _ = run(capsys, "eval", "pii", "--data", str(data))
+    assert code == 0 and json.loads(out)["per_type"]["EMAIL_ADDRESS"] == {
+        "precision": 1.0,
+        "recall": 1.0,
+        "f1": 1.0,
+        "support": 1,
+        "predicted": 1,
+    }
