@@ -1,0 +1,76 @@
+"""``ombud audit ...`` end to end through the real command-line entry point."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from audit import AuditStore
+from audit.config import DATABASE_URL_ENV
+from guards.cli import main
+from guards.types import Decision, PolicyRef
+
+MakeDecision = Callable[..., Decision]
+
+
+@pytest.fixture
+def filled(db_url: str, make_decision: MakeDecision) -> str:
+    with AuditStore(db_url) as store:
+        store.register_policy(PolicyRef("default", "1", "a" * 64), "threshold: 0.5\n")
+        store.register_policy(PolicyRef("default", "2", "b" * 64), "threshold: 0.7\n")
+        for age in (300, 300, 1, 0):
+            store.write(make_decision(timestamp=datetime.now(UTC) - timedelta(days=age)))
+    return db_url
+
+
+def test_verify_ok_then_tampered(filled: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", "verify", "--db", filled]) == 0
+    assert "ok: decision chain, 4 records (1..4)" in capsys.readouterr().err
+    engine = create_engine(filled)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE audit_decision SET action = 'allow' WHERE seq = 2"))
+    engine.dispose()
+    assert main(["audit", "verify", "--db", filled, "--json"]) == 1
+    out = capsys.readouterr()
+    assert "TAMPERED: decision chain: edited: record 2" in out.err
+    assert json.loads(out.out)[0]["seq"] == 2
+
+
+def test_purge_stats_export_policies(
+    filled: str, keys_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["audit", "purge", "--db", filled]) == 0
+    assert "decision: purged 2 records older than 183 days, checkpoint at seq 2" in capsys.readouterr().out
+    assert main(["audit", "verify", "--db", filled]) == 0
+    assert main(["audit", "stats", "--db", filled]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["decisions"] == 2 and stats["checkpoints"] == 1
+    out = tmp_path / "decisions.csv"
+    assert main(["audit", "export", "--db", filled, "--out", str(out), "--days", "30"]) == 0
+    assert len(out.read_text().splitlines()) == 3
+    assert main(["audit", "policies", "--db", filled]) == 0
+    assert capsys.readouterr().out.count("default@") == 2
+    assert main(["audit", "policies", "--db", filled, "--diff", "a" * 64, "b" * 64]) == 0
+    assert "+threshold: 0.7" in capsys.readouterr().out
+
+
+def test_migrate_keygen_and_env_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(DATABASE_URL_ENV, f"sqlite:///{tmp_path / 'env.db'}")
+    assert main(["audit", "migrate"]) == 0
+    assert "migrated to revision 0001" in capsys.readouterr().out
+    assert main(["audit", "migrate"]) == 0
+    assert "already at revision 0001" in capsys.readouterr().out
+    assert main(["audit", "keygen"]) == 0
+    assert capsys.readouterr().out.count("export OMBUD_AUDIT_") == 3
+
+
+def test_errors_are_one_clear_line(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    assert main(["audit", "verify", "--db", "mysql://u@h/db"]) == 2
+    assert "unsupported audit database" in capsys.readouterr().err
