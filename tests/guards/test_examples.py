@@ -34,8 +34,8 @@ def test_openai_client_example() -> None:
 
 def test_transformers_pipeline_example(tmp_path: Path) -> None:
     """A real text-generation pipeline from a local folder (a tiny GPT-2 made here, as any local model)."""
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
     from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
     vocab = {t: i for i, t in enumerate(["<unk>", "Contact", "John", "Smith", "at", "about", "Ġ", "@", "."])}
     backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
