@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 APPLICATION_HEADER = "x-ombud-application"
 SUBJECT_HEADER = "x-ombud-subject"
 SESSION_HEADER = "x-ombud-session-id"
+# On non-streamed answers: how long the upstream took, so a client can tell the guard's overhead from the model's time.
+UPSTREAM_MS_HEADER = "X-Ombud-Upstream-Ms"
 # Fields that stay with the proxy: subject attributes are for the audit, not for the model provider.
 _PROXY_ONLY_FIELDS = ("metadata",)
 
@@ -239,7 +241,7 @@ class ProxyService:
                 streaming = True
                 stream = self._guarded_stream(kind, session, response, started, release)
                 return Answer(stream=stream, headers=headers)
-            return Answer(body=await self._complete(kind, session, forward, caller), headers=headers)
+            return Answer(body=await self._complete(kind, session, forward, caller, headers), headers=headers)
         finally:
             if not streaming:
                 release()
@@ -250,11 +252,18 @@ class ProxyService:
         return await self.upstream.get("/models", authorization=caller.authorization)
 
     async def _complete(
-        self, kind: shapes.Kind, session: GuardSession, forward: dict[str, Any], caller: Caller
+        self,
+        kind: shapes.Kind,
+        session: GuardSession,
+        forward: dict[str, Any],
+        caller: Caller,
+        headers: dict[str, str],
     ) -> dict[str, Any]:
         started = time.perf_counter()
         payload = await self.upstream.post(kind.path, forward, authorization=caller.authorization)
-        self.metrics.observe("ombud_proxy_upstream_seconds", time.perf_counter() - started)
+        upstream_s = time.perf_counter() - started
+        self.metrics.observe("ombud_proxy_upstream_seconds", upstream_s)
+        headers[UPSTREAM_MS_HEADER] = f"{upstream_s * 1000:.1f}"
         before = len(session.decisions)
         try:
             answer = await asyncio.to_thread(shapes.check_answer, kind, payload, session.output)
