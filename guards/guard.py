@@ -140,7 +140,7 @@ class Guard:
         vault: Vault | None = None,
     ) -> Decision:
         """Check one text: scan, decide, transform, record. Never raises Blocked; inspect ``decision.action``."""
-        return self._record(self.evaluate(text, stage, vault=vault), context, vault)
+        return self.record(self.evaluate(text, stage, vault=vault), context, vault)
 
     async def acheck(
         self,
@@ -159,7 +159,8 @@ class Guard:
         redactions = [r for r in evaluation.decision.redactions if upto is None or r.end <= upto]
         return self.operators.apply(text, redactions, vault, restorable=evaluation.stage is Stage.INPUT)
 
-    def _record(self, evaluation: Evaluation, context: CallContext | None, vault: Vault | None) -> Decision:
+    def record(self, evaluation: Evaluation, context: CallContext | None, vault: Vault | None) -> Decision:
+        """Turn an evaluation into the Decision the caller gets, and hand it to the audit sink."""
         pd = evaluation.decision
         if pd.action is Action.BLOCK:
             text = self.policy.model.block_message
@@ -207,6 +208,12 @@ class Guard:
         """Flush the audit sink."""
         if self.sink is not None:
             self.sink.flush()
+
+    def __enter__(self) -> Guard:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- guarding model calls -------------------------------------------------------------------
 

@@ -98,7 +98,7 @@ class GuardSession:
 
     def enforce(self, evaluation: Evaluation) -> str:
         """Record the decision for ``evaluation``; raise Blocked or return the text the policy allows."""
-        decision = self.guard._record(evaluation, self.context, self.vault)
+        decision = self.guard.record(evaluation, self.context, self.vault)
         self.decisions.append(decision)
         if decision.blocked:
             self.blocked = True
