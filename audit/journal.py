@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import json
 import logging
+import marshal
 import os
+import struct
 import threading
 import uuid
 from collections.abc import Iterator
@@ -20,13 +21,14 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from audit.records import Prepared, dumps
+from audit.records import Prepared
 
 log = logging.getLogger(__name__)
 
 JOURNAL_DIR_ENV = "OMBUD_AUDIT_JOURNAL_DIR"
 _SUFFIX = ".journal"
 _SEGMENT_BYTES = 8 * 1024 * 1024
+_LENGTH = struct.Struct("<I")
 
 
 def journal_dir(url: str) -> Path | None:
@@ -48,17 +50,24 @@ def journal_dir(url: str) -> Path | None:
 
 
 def encode(record: Prepared) -> bytes:
-    """One journal line."""
-    return (dumps([list(record.values), [list(i) for i in record.index]]) + "\n").encode()
+    """One journal frame: 4-byte length, then the record's plain values (str, int, float, None) in marshal form."""
+    body = marshal.dumps((record.values, record.index))
+    return _LENGTH.pack(len(body)) + body
 
 
-def decode(line: bytes) -> Prepared | None:
-    """The record of one journal line; None for a torn last line."""
-    try:
-        values, index = json.loads(line)
-    except ValueError:
-        return None
-    return Prepared(tuple(values), [tuple(i) for i in index])
+def decode(data: bytes) -> list[Prepared]:
+    """The records of a journal file; a torn last frame (the process died mid-write) is ignored."""
+    records = []
+    offset = 0
+    while offset + _LENGTH.size <= len(data):
+        (size,) = _LENGTH.unpack_from(data, offset)
+        body = data[offset + _LENGTH.size : offset + _LENGTH.size + size]
+        if len(body) < size:
+            break
+        values, index = marshal.loads(body)
+        records.append(Prepared(values, index))
+        offset += _LENGTH.size + size
+    return records
 
 
 class Journal:
@@ -81,10 +90,10 @@ class Journal:
 
     def append(self, record: Prepared) -> None:
         """Append one record (survives a kill of the process once this returns: it is in the OS page cache)."""
-        line = encode(record)
-        os.write(self._fd, line)
+        frame = encode(record)
+        os.write(self._fd, frame)
         self._appended += 1
-        self._size += len(line)
+        self._size += len(frame)
         if self._size > _SEGMENT_BYTES:
             self._sealed.append((self._path, self._fd, self._appended))
             self._path, self._fd = self._open()
@@ -127,7 +136,7 @@ def orphans(directory: Path) -> Iterator[tuple[Path, list[Prepared]]]:
             continue
         try:
             with os.fdopen(os.dup(fd), "rb") as f:
-                records = [r for r in map(decode, f) if r is not None]
+                records = decode(f.read())
             yield path, records
         finally:
             os.close(fd)

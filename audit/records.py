@@ -27,10 +27,23 @@ def from_us(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
 
 
-dumps: Callable[[Any], str] = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
-).encode
-"""Canonical JSON: sorted keys, no whitespace, UTF-8 text (used for stored JSON and for hashing)."""
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+_C_ENCODE = json.encoder.c_make_encoder  # type: ignore[attr-defined]
+_FAST = (
+    _C_ENCODE(None, str, json.encoder.c_encode_basestring, None, ":", ",", True, False, True)  # type: ignore[attr-defined]
+    if _C_ENCODE is not None
+    else None
+)
+
+
+def dumps(value: Any) -> str:
+    """Canonical JSON: sorted keys, no whitespace, UTF-8 text (used for stored JSON and for hashing).
+
+    Calls the C encoder built once, instead of building one per call as ``json.dumps`` with options does.
+    """
+    if _FAST is not None and isinstance(value, list | dict):
+        return "".join(_FAST(value, 0))
+    return _ENCODER.encode(value)
 
 
 def _verdict_json(v: Verdict) -> list[Any]:

@@ -1,0 +1,251 @@
+"""Audit store benchmarks: batched write throughput vs a plain ``executemany`` of the same rows (SQLite and
+PostgreSQL), ``verify`` over a large chain, and the guard's per-call overhead with auditing on vs off.
+
+    .venv/bin/python bench/bench_audit.py                      # SQLite only, 100k writes, verify 1M
+    eval "$(bash .ci/postgres.sh)"; .venv/bin/python bench/bench_audit.py --postgres
+    .venv/bin/python bench/bench_audit.py --guard-calls 300    # include the guard overhead
+
+Results go to stdout as JSON (one object per measurement).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+
+from audit import AuditStore
+from audit.chain import DECISIONS
+from audit.records import prepare_decision
+from audit.schema import Base
+from guards.types import Action, CallContext, Decision, Finding, PolicyRef, RuleHit, Stage, Verdict
+
+POLICY = PolicyRef("default", "1", "3f" * 32)
+SAFE_TEXT = (
+    "Hello, I am <PERSON> and my card <CREDIT_CARD> was charged twice on my last order; please refund it to "
+    "the same card and write to <EMAIL_ADDRESS>."
+)
+POSTGRES_URL_ENV = "OMBUD_TEST_POSTGRES_URL"
+
+
+def decision(i: int) -> Decision:
+    """A realistic decision: three scanners, three located findings, subject attributes and an outcome."""
+    findings = (
+        Finding("PERSON", 0.85, 12, 20),
+        Finding("CREDIT_CARD", 1.0, 32, 51),
+        Finding("EMAIL_ADDRESS", 1.0, 140, 160),
+    )
+    return Decision(
+        action=Action.REDACT,
+        stage=Stage.INPUT,
+        text=SAFE_TEXT,
+        safe_text=SAFE_TEXT,
+        verdicts=(
+            Verdict("hygiene", 0.0, (), 0.05),
+            Verdict("secrets", 0.0, (), 0.12),
+            Verdict("pii", 1.0, findings, 4.2),
+        ),
+        rules=tuple(RuleHit("pii", f.label, f.score, 0.5, Action.REDACT, "replace") for f in findings),
+        policy=POLICY,
+        context=CallContext(
+            request_id=f"req-{i}",
+            session_id=f"sess-{i // 10}",
+            application="support-bot",
+            model="local-slm",
+            subject={"age_band": ("18-39", "40-60", "60+")[i % 3], "region": ("EU", "US")[i % 2]},
+            outcome={"approved": i % 4 != 0},
+        ),
+        latency_ms=4.5,
+        original_length=170,
+    )
+
+
+def reset(url: str) -> None:
+    """Drop every audit table (and the baseline copies) so a run starts empty."""
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        Base.metadata.drop_all(conn)
+        for table in ("audit_alembic_version", "baseline_decision", "baseline_finding"):
+            conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
+    engine.dispose()
+
+
+def bench_writes(url: str, n: int) -> dict[str, Any]:
+    """Decisions/s through ``AuditStore.write`` + ``flush`` vs an ``executemany`` of the very rows it stored."""
+    reset(url)
+    decisions = [decision(i) for i in range(n)]
+    store = AuditStore(url)
+    started = time.perf_counter()
+    for d in decisions:
+        store.write(d)
+    store.flush()
+    store_s = time.perf_counter() - started
+    store.close()
+
+    engine = create_engine(url)
+    columns = ", ".join((*DECISIONS.fields, "hash"))
+    with engine.begin() as conn:
+        rows = [tuple(r) for r in conn.execute(text(f"SELECT {columns} FROM audit_decision ORDER BY seq"))]
+        findings = [tuple(r) for r in conn.execute(text("SELECT * FROM audit_finding ORDER BY decision_seq, ord"))]
+        conn.execute(text("CREATE TABLE baseline_decision AS SELECT * FROM audit_decision WHERE 1 = 0"))
+        conn.execute(text("CREATE TABLE baseline_finding AS SELECT * FROM audit_finding WHERE 1 = 0"))
+    mark = "?" if engine.dialect.name == "sqlite" else "%s"
+    raw = engine.raw_connection()
+    cursor = raw.cursor()
+    started = time.perf_counter()
+    per_batch = 2_000
+    for b in range(0, n, per_batch):  # same batch size and one transaction per batch, like the store
+        cursor.executemany(
+            f"INSERT INTO baseline_decision ({columns}) VALUES ({', '.join([mark] * len(rows[0]))})",
+            rows[b : b + per_batch],
+        )
+        batch_findings = [f for f in findings[3 * b : 3 * (b + per_batch)]]
+        cursor.executemany(
+            f"INSERT INTO baseline_finding VALUES ({', '.join([mark] * len(findings[0]))})", batch_findings
+        )
+        raw.commit()
+    baseline_s = time.perf_counter() - started
+    raw.close()
+    engine.dispose()
+    return {
+        "measure": "write",
+        "backend": engine.dialect.name,
+        "decisions": n,
+        "store_per_s": round(n / store_s),
+        "executemany_per_s": round(n / baseline_s),
+        "ratio": round(baseline_s / store_s, 2),
+    }
+
+
+def bench_verify(url: str, n: int, *, reuse: bool) -> dict[str, Any]:
+    """Seconds for ``verify`` over ``n`` decisions (built through the store's own commit path)."""
+    store = AuditStore(url) if reuse else None
+    if store is None or store.count() != n:
+        if store is not None:
+            store.close()
+        reset(url)
+        store = AuditStore(url, journal=False)
+        template = [prepare_decision(decision(i), str) for i in range(1000)]
+        started = time.perf_counter()
+        for b in range(0, n, 10_000):
+            batch = [type(r)((f"{b + j:032x}", *r.values[1:]), r.index) for j, r in enumerate(template * 10)]
+            store._commit(batch)  # the writer thread's own path, minus the thread
+        print(
+            json.dumps(
+                {
+                    "measure": "fill",
+                    "backend": store.engine.dialect.name,
+                    "seconds": round(time.perf_counter() - started, 1),
+                }
+            ),
+            flush=True,
+        )
+    started = time.perf_counter()
+    report = store.verify()
+    seconds = time.perf_counter() - started
+    store.close()
+    assert report.ok and report.chains[0].checked == n, report
+    return {
+        "measure": "verify",
+        "backend": store.engine.dialect.name,
+        "decisions": n,
+        "seconds": round(seconds, 1),
+        "per_s": round(n / seconds),
+    }
+
+
+def bench_guard(calls: int, repeats: int) -> dict[str, Any]:
+    """Per-call time of ``Guard.check`` with auditing off vs on (SQLite store, default mode), interleaved."""
+    from guards.guard import Guard
+
+    dataset = Path("/work/shared/data/pii/presidio_synth_v2/train.jsonl")
+    texts = [json.loads(line)["text"] for line in dataset.open()][:calls] if dataset.exists() else [SAFE_TEXT] * calls
+    with tempfile.TemporaryDirectory() as tmp:
+        store = AuditStore(f"sqlite:///{tmp}/guard.db")
+        guards = {"off": Guard.from_policy("default"), "on": Guard.from_policy("default", audit=store)}
+        for g in guards.values():
+            g.warmup()
+            for t in texts[:20]:
+                g.check(t)
+        timings: dict[str, list[float]] = {"off": [], "on": []}
+
+        def run(g: Guard) -> float:
+            started = time.perf_counter()
+            for t in texts:
+                g.check(t)
+            return (time.perf_counter() - started) / len(texts)
+
+        for _ in range(repeats):
+            for name, g in guards.items():
+                timings[name].append(run(g))
+        started = time.perf_counter()
+        store.flush()
+        flush_ms = (time.perf_counter() - started) * 1000
+        store.close()
+    off, on = statistics.median(timings["off"]), statistics.median(timings["on"])
+    return {
+        "measure": "guard",
+        "calls": calls,
+        "repeats": repeats,
+        "off_ms": round(off * 1000, 3),
+        "on_ms": round(on * 1000, 3),
+        "overhead_pct": round((on - off) / off * 100, 2),
+        "final_flush_ms": round(flush_ms, 1),
+    }
+
+
+def main() -> None:
+    """Run the selected benchmarks and print one JSON line per result."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--writes", type=int, default=100_000, help="decisions for the write benchmark")
+    parser.add_argument("--verify", type=int, default=1_000_000, help="decisions for the verify benchmark (0: skip)")
+    parser.add_argument("--postgres", action="store_true", help=f"also PostgreSQL (URL from ${POSTGRES_URL_ENV})")
+    parser.add_argument("--postgres-verify", action="store_true", help="also verify on PostgreSQL")
+    parser.add_argument("--guard-calls", type=int, default=0, help="texts per guard overhead round (0: skip)")
+    parser.add_argument("--guard-repeats", type=int, default=5)
+    parser.add_argument("--dir", default=tempfile.gettempdir(), help="where the SQLite files go")
+    parser.add_argument("--reuse", action="store_true", help="reuse an existing verify database of the right size")
+    args = parser.parse_args()
+
+    os.environ.setdefault("OMBUD_AUDIT_JOURNAL_DIR", str(Path(args.dir) / "ombud-bench-journal"))
+    jobs: list[Callable[[], dict[str, Any]]] = []
+    sqlite_url = f"sqlite:///{Path(args.dir) / 'ombud-bench-writes.db'}"
+    verify_url = f"sqlite:///{Path(args.dir) / 'ombud-bench-verify.db'}"
+    jobs.append(lambda: bench_writes(sqlite_url, args.writes))
+    pg = os.environ.get(POSTGRES_URL_ENV)
+    if (args.postgres or args.postgres_verify) and not pg:
+        parser.error(f'{POSTGRES_URL_ENV} is not set: eval "$(bash .ci/postgres.sh)" first')
+    if args.postgres:
+        jobs.append(lambda: bench_writes(pg, args.writes))  # type: ignore[arg-type]
+    if args.verify:
+        jobs.append(lambda: bench_verify(verify_url, args.verify, reuse=args.reuse))
+        if args.postgres_verify:
+            jobs.append(lambda: bench_verify(pg, args.verify, reuse=False))  # type: ignore[arg-type]
+    if args.guard_calls:
+        jobs.append(lambda: bench_guard(args.guard_calls, args.guard_repeats))
+    print(
+        json.dumps(
+            {
+                "measure": "run",
+                "at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "cpus": os.cpu_count(),
+                "load": os.getloadavg(),
+            }
+        ),
+        flush=True,
+    )
+    for job in jobs:
+        print(json.dumps(job()), flush=True)
+
+
+if __name__ == "__main__":
+    main()
