@@ -23,10 +23,11 @@ _ids = itertools.count(1)
 class EchoUpstream:
     """The echo server's state. ``replies``: queued answers (a string, or a list of stream chunks) used before echoing;
     ``hold``: when set to an unset Event, requests wait on it (to test timeouts and concurrency);
-    ``arrived`` is set whenever a request comes in; ``received`` keeps every request body."""
+    ``arrived`` is set whenever a request comes in; ``received`` keeps every request body (when ``record``)."""
 
     chunk_size: int = 8
     received: list[dict[str, Any]] = field(default_factory=list)
+    record: bool = True
     replies: deque[str | list[str]] = field(default_factory=deque)
     hold: threading.Event | None = None
     arrived: threading.Event = field(default_factory=threading.Event)
@@ -45,7 +46,8 @@ class EchoUpstream:
 
         async def complete(request: Request) -> Response:
             body = await request.json()
-            self.received.append(body)
+            if self.record:
+                self.received.append(body)
             self.arrived.set()
             if self.hold is not None:
                 await asyncio.to_thread(self.hold.wait)
@@ -107,3 +109,20 @@ async def _stream(chat: bool, body: dict[str, Any], chunks: list[str]) -> AsyncI
     last: dict[str, Any] = {"index": 0, "finish_reason": "stop", **end}
     yield f"data: {json.dumps({**base, 'choices': [last]})}\n\n".encode()
     yield b"data: [DONE]\n\n"
+
+
+def main() -> None:
+    """``python -m guards.proxy.echo [--port N]``: serve the echo upstream in the foreground."""
+    import argparse
+
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description="An OpenAI-compatible echo server (no model).")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8081)
+    args = parser.parse_args()
+    uvicorn.run(EchoUpstream(record=False).app(), host=args.host, port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
