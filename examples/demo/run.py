@@ -64,8 +64,8 @@ def main() -> int:
     conversations = load_traffic(args.limit)
     db_path = STATE / "demo.db"
     if not args.append:
-        for stale in STATE.glob("demo.db*"):
-            stale.unlink()
+        for stale in STATE.glob("demo.db*"):  # the database, its WAL files and the audit store's journal folder
+            shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
     db_url = f"sqlite:///{db_path}"
 
     from guards.proxy import Limits, ProxySettings, Upstream
@@ -104,7 +104,7 @@ def parse_args() -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description="Replay the demo traffic through the ombud guard proxy.")
     parser.add_argument("--limit", type=int, default=None, help="replay only the first N conversations")
-    parser.add_argument("--max-tokens", type=int, default=48, help="answer length per request (default: 48)")
+    parser.add_argument("--max-tokens", type=int, default=32, help="answer length per request (default: 32)")
     parser.add_argument("--concurrency", type=int, default=2, help="conversations in flight (default: 2)")
     parser.add_argument("--upstream", help="use this OpenAI-compatible URL instead of starting the local SLM")
     parser.add_argument("--append", action="store_true", help="add to .ombud/demo.db instead of starting afresh")
@@ -231,7 +231,7 @@ def compare_direct(
     conversations: list[dict[str, Any]], upstream_url: str, proxy_url: str, model: str, max_tokens: int
 ) -> dict[str, float]:
     """The same ordinary prompts (no personal data, so the model sees identical text) sent straight to the upstream
-    and through the proxy, alternately, greedy: the proxy's added latency per call."""
+    and through the proxy, in alternating order, greedy: the proxy's added latency per call."""
     import openai
 
     prompts = [c["turns"][0] for c in conversations if c["category"] == "ordinary"][:AB_SAMPLES]
@@ -241,8 +241,9 @@ def compare_direct(
     proxy_client = openai.OpenAI(base_url=proxy_url, api_key="demo", max_retries=0, timeout=600)
     timings: dict[str, list[float]] = {"direct": [], "proxy": []}
     print(f"Timing {len(prompts)} ordinary prompts directly and through the proxy ...", flush=True)
-    for prompt in prompts:
-        for name, client in (("direct", direct_client), ("proxy", proxy_client)):
+    for index, prompt in enumerate(prompts):
+        pair = [("direct", direct_client), ("proxy", proxy_client)]
+        for name, client in pair if index % 2 else reversed(pair):  # alternate: the second call may hit a warm cache
             started = time.perf_counter()
             client.chat.completions.create(
                 model=model,
