@@ -1,0 +1,98 @@
+"""Thin entry points: fairness of the guard (or of a model outcome) by subject attribute or identity category."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from audit import query
+from audit.fairness import collect
+from audit.fairness.frame import FairnessReport, Thresholds, compute
+from audit.fairness.lexicon import IdentityLexicon, load_lexicon
+from audit.fairness.rates import GUARD_PARITY, GUARD_RATES, MODEL_PARITY, MODEL_RATES
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from audit.store import AuditStore
+
+log = logging.getLogger(__name__)
+IDENTITY_PREFIX = "identity."
+"""Features named ``identity.<category>`` group decisions by the identity groups their text mentions."""
+SUBJECT_PREFIX = "subject."
+"""Features named ``subject.<attribute>`` (or just ``<attribute>``) group decisions by a subject attribute."""
+Progress = Callable[[Iterable[Any]], Iterable[Any]]
+
+
+def fairness_report(
+    store: AuditStore,
+    *,
+    by: str,
+    outcome: str | None = None,
+    filters: query.Filters | None = None,
+    thresholds: Thresholds | None = None,
+    lexicon: IdentityLexicon | None = None,
+    n_boot: int = 500,
+    seed: int = 0,
+) -> FairnessReport:
+    """Fairness of the guard's actions (``outcome`` None) or of the model outcome ``outcome`` across groups of ``by``.
+
+    ``by`` is a subject attribute (``"sex"`` or ``"subject.sex"``) or an identity category mentioned in the text
+    (``"identity.religion"``). ``thresholds`` default to the policy defaults (``Thresholds()``).
+    """
+    return fairness_reports(
+        store, by=[by], outcome=outcome, filters=filters, thresholds=thresholds, lexicon=lexicon, n_boot=n_boot,
+        seed=seed,
+    )[0]  # fmt: skip
+
+
+def fairness_reports(
+    store: AuditStore,
+    *,
+    by: Sequence[str] | None = None,
+    outcome: str | None = None,
+    filters: query.Filters | None = None,
+    thresholds: Thresholds | None = None,
+    lexicon: IdentityLexicon | None = None,
+    n_boot: int = 500,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> list[FairnessReport]:
+    """One report per feature of ``by``; by default every subject attribute seen and every identity category.
+
+    Identity categories share one pass over the text. Subject attributes with more than ``collect.MAX_GROUPS``
+    distinct values (identifiers) are skipped when ``by`` is not given.
+    """
+    f = filters or query.Filters()
+    t = thresholds or Thresholds()
+    lex = lexicon or load_lexicon()
+    rates, parity = (GUARD_RATES, GUARD_PARITY) if outcome is None else (MODEL_RATES, MODEL_PARITY)
+    subject = "guard" if outcome is None else f"model:{outcome}"
+    with store.engine.connect() as conn:
+        if by is None:
+            attrs = [
+                a
+                for a in collect.subject_attributes(conn, f)
+                if collect.distinct_values(conn, a, f) <= collect.MAX_GROUPS
+            ]
+            features = [SUBJECT_PREFIX + a for a in attrs] + [IDENTITY_PREFIX + c for c in lex.categories]
+        else:
+            features = [b if b.startswith((IDENTITY_PREFIX, SUBJECT_PREFIX)) else SUBJECT_PREFIX + b for b in by]
+        identity: dict[str, pd.DataFrame] = {}
+        if any(x.startswith(IDENTITY_PREFIX) for x in features):
+            identity = collect.identity_cells(conn, lex, outcome=outcome, filters=f, progress=progress)
+        out = []
+        for feature in features:
+            missing = 0
+            if feature.startswith(IDENTITY_PREFIX):
+                category = feature.removeprefix(IDENTITY_PREFIX)
+                if category not in identity:
+                    raise ValueError(f"unknown identity category {category!r}; choose from {', '.join(lex.categories)}")
+                cells = identity[category]
+            else:
+                cells, missing = collect.subject_cells(conn, feature.removeprefix(SUBJECT_PREFIX), outcome=outcome,
+                                                       filters=f)  # fmt: skip
+            out.append(compute(cells, feature=feature, subject=subject, rates=rates, parity=parity, thresholds=t,
+                               n_boot=n_boot, seed=seed, missing=missing))  # fmt: skip
+    return out
