@@ -1,0 +1,412 @@
+"""Everything the pages show, read through ``audit``'s public API: one cached store, cached SQL aggregates.
+
+Pages call these functions and only lay the results out. Every query function takes the database URL first, so two
+databases never share a cache entry, and a ``Scope`` (a hashable filter) so results are cached per filter.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+import yaml
+
+from audit import AuditRecord, AuditStore, Feedback, Filters, PolicyVersion, VerifyReport
+from audit.config import database_url
+from guards.policy.decide import label_tiers
+from guards.policy.loader import parse_policy
+from guards.policy.schema import PolicyModel, ScannerSpec
+from guards.types import Action
+
+log = logging.getLogger(__name__)
+
+TTL_S = 60
+"""How long query results are cached (seconds): a fresh decision shows up within a minute."""
+PAGE_SIZE = 50
+FEEDBACK_LABELS = ("correct", "false_positive", "false_negative")
+"""What a reviewer can say about a decision: the action was right, it fired wrongly, or it missed something."""
+RANGES: dict[str, timedelta | None] = {
+    "Last 24 hours": timedelta(days=1),
+    "Last 7 days": timedelta(days=7),
+    "Last 30 days": timedelta(days=30),
+    "Last 90 days": timedelta(days=90),
+    "All time": None,
+}
+"""Time windows offered by the filter bar, ending at the newest decision."""
+ACTIONS = tuple(a.value for a in Action)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Scope:
+    """The decisions a page covers (hashable, so it can key the cache); ``None`` means any."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+    application: str | None = None
+    policy: str | None = None
+    model: str | None = None
+    action: str | None = None
+    stage: str | None = None
+    scanner: str | None = None
+    label: str | None = None
+
+    def filters(self) -> Filters:
+        """The ``audit.Filters`` of this scope."""
+        return Filters(
+            start=self.start,
+            end=self.end,
+            application=self.application,
+            policy=self.policy,
+            model=self.model,
+            action=self.action,
+            stage=self.stage,
+            scanner=self.scanner,
+            label=self.label,
+        )
+
+
+@st.cache_resource(show_spinner=False)
+def store(url: str) -> AuditStore:
+    """The process-wide store for ``url`` (created and migrated if new); no local journal, reads mostly."""
+    log.info("dashboard opens the audit store %s", url.split("@")[-1])
+    return AuditStore(url, journal=False)
+
+
+def current_url() -> str:
+    """The database the dashboard shows: ``$OMBUD_DATABASE_URL`` (set by ``ombud dashboard --db``)."""
+    return database_url()
+
+
+# -- overview -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """Size and time span of the whole store."""
+
+    decisions: int
+    first: datetime | None
+    last: datetime | None
+    feedback: int
+    policies: int
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def summary(url: str) -> Summary:
+    """How many decisions the store holds and when the first and last were taken."""
+    stats = store(url).stats()
+
+    def when(value: str | None) -> datetime | None:
+        return datetime.fromisoformat(value) if value else None
+
+    return Summary(stats["decisions"], when(stats["first"]), when(stats["last"]), stats["feedback"], stats["policies"])
+
+
+def window(url: str, label: str) -> tuple[datetime | None, datetime | None]:
+    """``(start, end)`` of a named time range ending just after the newest decision (or now)."""
+    span = RANGES[label]
+    last = summary(url).last or datetime.now(UTC)
+    end = last + timedelta(microseconds=1)
+    return (None if span is None else end - span), None
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def choices(url: str, column: str) -> list[str]:
+    """Distinct non-empty values of ``column`` (``application``, ``policy``, ``model``) across the store."""
+    return sorted(str(k[0]) for k in store(url).counts(column) if k[0])
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    """The Overview page's aggregates for one scope."""
+
+    total: int
+    by_day: pd.DataFrame
+    """Columns ``day``, ``action``, ``decisions``."""
+    rates: dict[str, float]
+    """Share of decisions per action (0-1)."""
+    detections: pd.DataFrame
+    """Columns ``scanner``, ``label``, ``decisions`` (decisions with at least one such finding), most first."""
+    by_app: pd.DataFrame
+    """Columns ``application``, ``model``, ``action``, ``decisions``."""
+    latency: dict[str, float] = field(default_factory=dict)
+    """``p50``/``p90``/``p99`` of the guard's latency in ms."""
+
+
+def _frame(counts: dict[tuple[Any, ...], int], columns: list[str]) -> pd.DataFrame:
+    rows = [(*key, n) for key, n in counts.items()]
+    return pd.DataFrame.from_records(rows, columns=[*columns, "decisions"])
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def overview(url: str, scope: Scope) -> Overview:
+    """Decisions over time by action, action rates, top detections, latency, per application and model (SQL)."""
+    s, f = store(url), scope.filters()
+    by_day = _frame(s.counts("day", "action", filters=f), ["day", "action"])
+    total = int(by_day["decisions"].sum())
+    per_action = by_day.groupby("action")["decisions"].sum()
+    rates = {a: (float(per_action.get(a, 0)) / total if total else 0.0) for a in ACTIONS}
+    detections = _frame(s.counts("scanner", "label", filters=f), ["scanner", "label"])
+    detections = detections.sort_values("decisions", ascending=False, ignore_index=True)
+    by_app = _frame(s.counts("application", "model", "action", filters=f), ["application", "model", "action"])
+    by_app = by_app.fillna({"application": "(none)", "model": "(none)"})
+    latency = {f"p{int(p)}": v for p, v in s.latency_percentiles(f, percentiles=(50, 90, 99)).items()}
+    by_day["day"] = pd.to_datetime(by_day["day"])
+    return Overview(total, by_day, rates, detections, by_app, latency)
+
+
+# -- decisions ------------------------------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def count(url: str, scope: Scope) -> int:
+    """How many decisions match ``scope``."""
+    return store(url).count(scope.filters())
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionPage:
+    """One page of the decision log as a table, and the cursor of the next page (None at the end)."""
+
+    rows: pd.DataFrame
+    next_before: int | None
+
+
+def _findings_summary(record: AuditRecord) -> str:
+    labels: dict[str, int] = {}
+    for verdict in record.verdicts:
+        for finding in verdict.findings:
+            labels[finding.label] = labels.get(finding.label, 0) + 1
+    return ", ".join(f"{label}×{n}" if n > 1 else label for label, n in sorted(labels.items()))
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def decision_page(url: str, scope: Scope, before_seq: int | None, limit: int = PAGE_SIZE) -> DecisionPage:
+    """Up to ``limit`` decisions older than ``before_seq``, newest first (keyset paging, no offset scans)."""
+    page = store(url).decisions(scope.filters(), limit=limit, before_seq=before_seq)
+    rows = [
+        {
+            "time": r.timestamp,
+            "action": r.action.value,
+            "stage": r.stage.value,
+            "application": r.context.application,
+            "model": r.context.model,
+            "findings": _findings_summary(r),
+            "text (redacted)": r.safe_text[:160],
+            "latency ms": round(r.latency_ms, 1),
+            "policy": f"{r.policy.name}@{r.policy.version}",
+            "seq": r.seq,
+            "id": r.id,
+        }
+        for r in page.items
+    ]
+    columns = ["time", "action", "stage", "application", "model", "findings", "text (redacted)", "latency ms"]
+    return DecisionPage(pd.DataFrame(rows, columns=[*columns, "policy", "seq", "id"]), page.next_before)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def detection_labels(url: str, scope: Scope) -> list[tuple[str, str]]:
+    """``(scanner, label)`` pairs found within ``scope``, for the filter choices."""
+    return sorted((str(k[0]), str(k[1])) for k in store(url).counts("scanner", "label", filters=scope.filters()))
+
+
+def decision(url: str, decision_id: str) -> AuditRecord | None:
+    """One decision with its reviewer feedback, or None (a key lookup: not cached, so new feedback shows at once)."""
+    return store(url).get_decision(decision_id)
+
+
+_PLACEHOLDER = re.compile(r"&lt;[A-Z][A-Z0-9_]*&gt;|\*{3,}[\s*\-]*[^\s*]{0,4}")
+
+
+def highlighted(safe_text: str) -> str:
+    """The redacted text as HTML, escaped, with each placeholder (``<EMAIL_ADDRESS>``, ``****1111``) marked."""
+    import html
+
+    escaped = html.escape(safe_text)
+    return _PLACEHOLDER.sub(lambda m: f"<mark>{m.group(0)}</mark>", escaped).replace("\n", "<br>")
+
+
+def findings_table(record: AuditRecord) -> pd.DataFrame:
+    """Every finding by scanner, type, score and character offsets in the original text (no values)."""
+    rows = [
+        {"scanner": v.scanner, "type": f.label, "score": round(f.score, 3), "start": f.start, "end": f.end}
+        for v in record.verdicts
+        for f in v.findings
+    ]
+    return pd.DataFrame(rows, columns=["scanner", "type", "score", "start", "end"])
+
+
+def rules_table(record: AuditRecord) -> pd.DataFrame:
+    """The policy rules that fired: scanner, label, score against threshold, action, operator, reason."""
+    rows = [
+        {
+            "scanner": r.scanner,
+            "label": r.label,
+            "score": round(r.score, 3),
+            "threshold": r.threshold,
+            "action": r.action.value,
+            "operator": r.operator,
+            "reason": r.reason,
+        }
+        for r in record.rules
+    ]
+    return pd.DataFrame(rows, columns=["scanner", "label", "score", "threshold", "action", "operator", "reason"])
+
+
+def _tiers_text(tiers: dict[Action, float] | Any) -> str:
+    return ", ".join(f"{Action(a).value} ≥ {t:.2f}" for a, t in sorted(tiers.items(), key=lambda i: i[1]))
+
+
+def _spec_tiers(spec: ScannerSpec) -> dict[Action, float]:
+    return dict(spec.thresholds) if spec.thresholds else {spec.action: spec.threshold}
+
+
+def scores_table(url: str, record: AuditRecord) -> pd.DataFrame:
+    """Every scanner's score (and each finding type's best score) against its threshold in the deciding policy."""
+    model = policy_model(url, record.policy.sha256)
+    specs = {s.id: s for s in model.scanners} if model else {}
+    rows: list[dict[str, Any]] = []
+    for verdict in record.verdicts:
+        spec = specs.get(verdict.scanner)
+        best: dict[str, float] = {}
+        for finding in verdict.findings:
+            best[finding.label] = max(best.get(finding.label, 0.0), finding.score)
+        entries = [("(scanner)", verdict.score, _spec_tiers(spec) if spec else None)]
+        entries += [(lb, sc, dict(label_tiers(spec, lb)) if spec else None) for lb, sc in sorted(best.items())]
+        for label, score, tiers in entries:
+            fired = [Action(a).value for a, t in (tiers or {}).items() if score >= t and label != "(scanner)"]
+            rows.append(
+                {
+                    "scanner": verdict.scanner,
+                    "label": label,
+                    "score": round(score, 3),
+                    "thresholds": _tiers_text(tiers) if tiers else "(not in policy)",
+                    "fires": ", ".join(fired) or "-",
+                    "latency ms": round(verdict.latency_ms, 2),
+                    "error": verdict.error or "",
+                }
+            )
+    columns = ["scanner", "label", "score", "thresholds", "fires", "latency ms", "error"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def add_feedback(url: str, decision_id: str, *, label: str, reviewer: str, note: str) -> Feedback:
+    """Record a reviewer's verdict (hash-chained by the store) and refresh the cached store summary."""
+    result = store(url).add_feedback(decision_id, label=label, reviewer=reviewer, note=note)
+    summary.clear(url)
+    log.info("feedback %s on %s by %s", label, decision_id, reviewer)
+    return result
+
+
+# -- policies ---------------------------------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def policies(url: str) -> list[PolicyVersion]:
+    """Every policy version the store has seen, newest first."""
+    return store(url).list_policies()
+
+
+def policies_table(versions: list[PolicyVersion]) -> pd.DataFrame:
+    """Policy versions with their hash, when each was first and last used, and which one is in force per name."""
+    newest: dict[str, datetime] = {}
+    for p in versions:
+        newest[p.name] = max(newest.get(p.name, p.last_seen), p.last_seen)
+    rows = [
+        {
+            "policy": p.name,
+            "version": p.version,
+            "sha256": p.sha256[:16],
+            "in force": p.last_seen == newest[p.name],
+            "first used": p.first_seen,
+            "last used": p.last_seen,
+        }
+        for p in versions
+    ]
+    return pd.DataFrame(rows, columns=["policy", "version", "sha256", "in force", "first used", "last used"])
+
+
+def policy_yaml(document: str) -> str:
+    """A stored (canonical JSON) policy document as readable YAML."""
+    return yaml.safe_dump(json.loads(document), sort_keys=False, allow_unicode=True)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def policy_model(url: str, sha256: str) -> PolicyModel | None:
+    """The validated policy stored under ``sha256`` (None if the store never saw it)."""
+    for version in policies(url):
+        if version.sha256 == sha256:
+            return parse_policy(version.document, source=f"{version.name}@{version.version}").model
+    return None
+
+
+def policy_diff(old: PolicyVersion, new: PolicyVersion) -> str:
+    """A unified diff of two policy versions, line by line in YAML form."""
+    return "".join(
+        difflib.unified_diff(
+            policy_yaml(old.document).splitlines(keepends=True),
+            policy_yaml(new.document).splitlines(keepends=True),
+            f"{old.name}@{old.version} ({old.sha256[:12]})",
+            f"{new.name}@{new.version} ({new.sha256[:12]})",
+        )
+    )
+
+
+def thresholds_table(model: PolicyModel) -> pd.DataFrame:
+    """Each scanner and label override of a policy with its thresholds per action."""
+    rows: list[dict[str, Any]] = []
+    for spec in model.scanners:
+        entries = [("(default)", _spec_tiers(spec), spec.operator)]
+        entries += [(lb, dict(label_tiers(spec, lb)), r.operator or spec.operator) for lb, r in spec.labels.items()]
+        for label, tiers, operator in entries:
+            rows.append(
+                {
+                    "scanner": spec.id,
+                    "label": label,
+                    "thresholds": _tiers_text(tiers),
+                    "operator": operator,
+                    "stages": ", ".join(s.value for s in spec.stages),
+                    "enabled": spec.enabled,
+                }
+            )
+    return pd.DataFrame(rows, columns=["scanner", "label", "thresholds", "operator", "stages", "enabled"])
+
+
+# -- integrity --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """A chain verification result and when it ran."""
+
+    report: VerifyReport
+    checked_at: datetime
+
+    def table(self) -> pd.DataFrame:
+        """One row per chain: records checked, range, and the first problem if any."""
+        rows = [
+            {
+                "chain": c.chain,
+                "status": "intact" if c.ok else f"BROKEN ({c.problem})",
+                "records checked": c.checked,
+                "first seq": c.first_seq,
+                "last seq": c.last_seq,
+                "first bad seq": c.seq,
+                "first bad record": c.record_id,
+                "message": c.message,
+            }
+            for c in self.report.chains
+        ]
+        return pd.DataFrame(rows)
+
+
+def verification(url: str) -> Verification:
+    """Verify every hash chain of the store now (reads every record: seconds on a million)."""
+    return Verification(store(url).verify(), datetime.now(UTC))

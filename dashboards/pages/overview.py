@@ -1,0 +1,35 @@
+"""Overview: decisions over time by action, action rates, top detections, latency, per application and model."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboards import charts, data, ui
+
+url = data.current_url()
+st.title("Overview")
+if not ui.first_run(url):
+    scope = ui.scope_bar(url)
+    with st.spinner("Aggregating decisions…"):
+        view = data.overview(url, scope)
+    if not view.total:
+        st.info("No decisions in this time range and filter; widen the time range in the sidebar.")
+    else:
+        cols = st.columns(6)
+        cols[0].metric("Decisions", f"{view.total:,}")
+        for col, action in zip(cols[1:4], ("block", "redact", "flag"), strict=True):
+            col.metric(f"{action.title()} rate", f"{view.rates[action]:.1%}")
+        cols[4].metric("Latency p50", f"{view.latency.get('p50', 0):.1f} ms")
+        cols[5].metric("Latency p99", f"{view.latency.get('p99', 0):.1f} ms")
+        st.subheader("Decisions per day by action")
+        st.altair_chart(charts.decisions_over_time(view.by_day), width="stretch")
+        left, right = st.columns(2)
+        with left:
+            st.subheader("Top detections")
+            if view.detections.empty:
+                st.caption("No findings in this range.")
+            else:
+                st.altair_chart(charts.top_detections(view.detections), width="stretch")
+        with right:
+            st.subheader("Per application and model")
+            st.altair_chart(charts.by_application(view.by_app), width="stretch")
