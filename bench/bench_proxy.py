@@ -43,6 +43,8 @@ MESSAGES = [
 NAMES = ["Emily Carter", "Lukas Novak", "Camila Herrera", "Kwame Mensah", "Priya Nair", "Yuki Tanaka"]
 CARDS = ["4111 1111 1111 1111", "5555 5555 5555 4444"]
 STARTUP_TIMEOUT_S = 180.0
+FAILURES: Counter[str] = Counter()
+STREAM_ERROR = 598  # a 200 stream that ended with an error event: counted as a server error
 
 
 def make_body(rng: random.Random, model: str, max_tokens: int) -> dict[str, Any]:
@@ -65,12 +67,14 @@ async def call(client: httpx.AsyncClient, url: str, body: dict[str, Any]) -> tup
     try:
         if body["stream"]:
             async with client.stream("POST", url, json=body) as response:
-                async for _ in response.aiter_bytes():
-                    pass
+                data = b"".join([chunk async for chunk in response.aiter_bytes()])
                 status = response.status_code
+            if status == 200 and b'data: {"error"' in data:
+                status = STREAM_ERROR
         else:
             status = (await client.post(url, json=body)).status_code
-    except httpx.HTTPError:
+    except httpx.HTTPError as exc:
+        FAILURES[f"{url.split('/v1')[0]}: {type(exc).__name__}: {exc}"[:200]] += 1
         status = 599  # the connection failed: counted as a server error
     return status, (time.perf_counter() - started) * 1000
 
@@ -208,6 +212,8 @@ def report(result: dict[str, Any]) -> dict[str, Any]:
     }
     print(f"\nupstream: {result['upstream']}; requests direct {summary['requests']['direct']}, proxied {proxied}")
     print(f"statuses: {summary['statuses']}; proxy 5xx: {server_errors}")
+    for failure, n in FAILURES.most_common(5):
+        print(f"  connection failure x{n}: {failure}")
     audit = result["audit"]
     print(f"audit: {audit['input']} input and {audit['output']} output decisions for {proxied} requests")
     print("\n| percentile | direct (ms) | through the proxy (ms) | overhead (ms) | ratio |\n|---|---|---|---|---|")

@@ -93,6 +93,8 @@ class SlmServer:
             str(self.threads),
             "--n_ctx",
             str(self.context),
+            "--interrupt_requests",  # by default a new request cuts off the stream in progress: never behind a proxy
+            "False",
         ]
 
     def start(self, timeout: float = READY_TIMEOUT_S) -> SlmServer:
