@@ -51,3 +51,46 @@ def by_application(by_app: pd.DataFrame) -> alt.Chart:
             tooltip=["application", "model", "action", "decisions"],
         )
     )
+
+
+def group_rates(rates: pd.DataFrame, *, metric: str, overall: float | None) -> alt.LayerChart:
+    """One bar per group with its 95% bootstrap interval; groups too small to compare are drawn faded."""
+    base = alt.Chart(rates).encode(y=alt.Y("group:N", title=None))
+    bars = base.mark_bar().encode(
+        x=alt.X("rate:Q", title=metric.replace("_", " "), scale=alt.Scale(domain=[0, 1])),
+        opacity=alt.condition("datum.sufficient", alt.value(1.0), alt.value(0.35)),
+        tooltip=["group", "decisions", "sufficient", alt.Tooltip("rate:Q", format=".3f"), "low", "high"],
+    )
+    errors = base.mark_errorbar(ticks=True, color="black").encode(x="low:Q", x2="high:Q")
+    layers: list[alt.Chart] = [bars, errors]
+    if overall is not None:
+        rule = alt.Chart(pd.DataFrame({"overall": [overall]})).mark_rule(strokeDash=[4, 4])
+        layers.append(rule.encode(x="overall:Q"))
+    return alt.layer(*layers)
+
+
+def shap_values(tokens: pd.DataFrame) -> alt.Chart:
+    """SHAP value per token in text order (red pushes the score up, blue down)."""
+    return (
+        alt.Chart(tokens)
+        .mark_bar()
+        .encode(
+            x=alt.X("position:O", title=None, axis=alt.Axis(labels=False, ticks=False)),
+            y=alt.Y("shap value:Q"),
+            color=alt.condition("datum['shap value'] > 0", alt.value("#c8414b"), alt.value("#4a7fc1")),
+            tooltip=["token", alt.Tooltip("shap value:Q", format=".4f")],
+        )
+    )
+
+
+def drivers(table: pd.DataFrame) -> alt.Chart:
+    """Horizontal bars of the driver tokens by how many explained decisions they led."""
+    return (
+        alt.Chart(table)
+        .mark_bar()
+        .encode(
+            y=alt.Y("token:N", sort="-x", title=None),
+            x=alt.X("decisions:Q"),
+            tooltip=["token", "decisions", "mean shap value"],
+        )
+    )

@@ -7,11 +7,15 @@ databases never share a cache entry, and a ``Scope`` (a hashable filter) so resu
 from __future__ import annotations
 
 import difflib
+import io
 import json
 import logging
 import re
+import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -20,6 +24,10 @@ import yaml
 
 from audit import AuditRecord, AuditStore, Feedback, Filters, PolicyVersion, VerifyReport
 from audit.config import database_url
+from audit.explain import DecisionExplanation, Drivers, ScannerExplanation, explain_decision, global_drivers
+from audit.fairness import FairnessReport, Thresholds, fairness_report, load_lexicon
+from audit.outcomes import INLINE_TRUTH_KEY
+from audit.reports import build_report, export_report
 from guards.policy.decide import label_tiers
 from guards.policy.loader import parse_policy
 from guards.policy.schema import PolicyModel, ScannerSpec
@@ -410,3 +418,150 @@ class Verification:
 def verification(url: str) -> Verification:
     """Verify every hash chain of the store now (reads every record: seconds on a million)."""
     return Verification(store(url).verify(), datetime.now(UTC))
+
+
+# -- fairness ---------------------------------------------------------------------------------------------------
+
+SAMPLE = 500
+"""Recent decisions sampled to discover subject attributes and outcome keys (cheap, through the paged API)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FairnessChoices:
+    """What fairness can be computed on: features (``subject.<attr>``, ``identity.<category>``) and outcome keys."""
+
+    features: tuple[str, ...]
+    outcomes: tuple[str, ...]
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def fairness_choices(url: str, scope: Scope) -> FairnessChoices:
+    """Subject attributes and boolean outcome keys of the newest decisions in ``scope``, and identity categories."""
+    attributes: set[str] = set()
+    outcomes: set[str] = set()
+    for record in store(url).decisions(scope.filters(), limit=SAMPLE).items:
+        attributes.update(record.subject)
+        outcomes.update(k for k, v in record.outcome.items() if isinstance(v, bool) and k != INLINE_TRUTH_KEY)
+    features = [f"subject.{a}" for a in sorted(attributes)] + [f"identity.{c}" for c in load_lexicon().categories]
+    return FairnessChoices(tuple(features), tuple(sorted(outcomes)))
+
+
+def feature_label(feature: str) -> str:
+    """``subject.gender`` → ``subject attribute: gender``; ``identity.religion`` → ``identity mentioned: religion``."""
+    kind, _, name = feature.partition(".")
+    return f"{'subject attribute' if kind == 'subject' else 'identity mentioned in text'}: {name}"
+
+
+def fairness_thresholds(url: str, policy: str | None) -> Thresholds:
+    """The fairness thresholds of the newest version of ``policy`` (or of the newest policy) in the store."""
+    versions = [p for p in policies(url) if policy is None or p.name == policy]
+    newest = max(versions, key=lambda p: p.last_seen, default=None)
+    return Thresholds.from_policy(json.loads(newest.document) if newest else None)
+
+
+@st.cache_data(ttl=TTL_S * 5, show_spinner=False)
+def fairness(url: str, scope: Scope, feature: str, outcome: str | None) -> FairnessReport:
+    """The fairness report of the guard (``outcome`` None) or a model outcome across ``feature``."""
+    return fairness_report(
+        store(url),
+        by=feature,
+        outcome=outcome,
+        filters=scope.filters(),
+        thresholds=fairness_thresholds(url, scope.policy),
+        n_boot=200,
+    )
+
+
+def fairness_findings(report: FairnessReport) -> pd.DataFrame:
+    """A report's findings: check, metric, value, threshold, 95% interval, pass/fail/insufficient, message."""
+    rows = [
+        {
+            "status": f.status,
+            "check": f.check,
+            "metric": f.metric,
+            "value": None if f.value is None else round(f.value, 3),
+            "threshold": f.threshold,
+            "95% interval": f"{f.ci[0]:.3f} - {f.ci[1]:.3f}" if f.ci else "",
+            "message": f.message,
+        }
+        for f in report.findings
+    ]
+    return pd.DataFrame(rows, columns=["status", "check", "metric", "value", "threshold", "95% interval", "message"])
+
+
+def group_rates(report: FairnessReport, metric: str) -> pd.DataFrame:
+    """Per group: decisions, whether the group is large enough, ``metric`` and its bootstrap interval."""
+    frame = report.by_group
+    return pd.DataFrame(
+        {
+            "group": [str(g) for g in frame.index],
+            "decisions": frame["n"].to_numpy(),
+            "sufficient": frame["sufficient"].to_numpy(),
+            "rate": frame[metric].to_numpy(dtype=float),
+            "low": frame[f"{metric}_lo"].to_numpy(dtype=float),
+            "high": frame[f"{metric}_hi"].to_numpy(dtype=float),
+        }
+    )
+
+
+# -- explanations -----------------------------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=None, show_spinner=False, max_entries=1000)
+def explanation(url: str, decision_id: str) -> DecisionExplanation:
+    """The explanation of one decision (SHAP for classifier scanners; cached)."""
+    return explain_decision(store(url), decision_id)
+
+
+def shap_tokens(scanner: ScannerExplanation) -> pd.DataFrame:
+    """A scanner explanation's tokens in text order with their SHAP values."""
+    rows = [{"position": i, "token": t.token, "shap value": t.value} for i, t in enumerate(scanner.tokens)]
+    return pd.DataFrame(rows, columns=["position", "token", "shap value"])
+
+
+def explained_findings(scanner: ScannerExplanation) -> pd.DataFrame:
+    """A scanner explanation's findings: type, score, recogniser, the context words it used, offsets."""
+    rows = [
+        {
+            "type": f.label,
+            "score": round(f.score, 3),
+            "recognizer": f.recognizer,
+            "context words": ", ".join(f.context),
+            "start": f.start,
+            "end": f.end,
+        }
+        for f in scanner.findings
+    ]
+    return pd.DataFrame(rows, columns=["type", "score", "recognizer", "context words", "start", "end"])
+
+
+@st.cache_data(ttl=TTL_S * 10, show_spinner=False)
+def drivers(url: str, scanner: str, start: datetime | None, end: datetime | None, sample: int) -> Drivers:
+    """``audit.explain.global_drivers``: tokens that most often drive ``scanner``'s interventions in the window."""
+    return global_drivers(store(url), scanner, start, end, sample=sample)
+
+
+def drivers_table(result: Drivers) -> pd.DataFrame:
+    """Driver tokens with how many explained decisions they led and their mean SHAP value there."""
+    rows = [{"token": d.token, "decisions": d.count, "mean shap value": round(d.mean_value, 4)} for d in result.tokens]
+    return pd.DataFrame(rows, columns=["token", "decisions", "mean shap value"])
+
+
+# -- reports ----------------------------------------------------------------------------------------------------
+
+REPORT_FORMATS = ("html", "pdf", "json", "csv")
+
+
+def report_bundle(url: str, scope: Scope, formats: tuple[str, ...]) -> bytes:
+    """Build the audit report of ``scope``'s window and policy, export it, and return the bundle as a zip archive."""
+
+    report = build_report(store(url), scope.start, scope.end, scope.policy, n_boot=200)
+    with tempfile.TemporaryDirectory(prefix="ombud-report-") as tmp:
+        export_report(report, tmp, formats)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(Path(tmp).rglob("*")):
+                if path.is_file():
+                    archive.write(path, Path("ombud-report") / path.relative_to(tmp))
+    log.info("report bundle built: %s, %d bytes", report.title, buffer.tell())
+    return buffer.getvalue()

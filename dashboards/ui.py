@@ -8,7 +8,7 @@ from dataclasses import replace
 import streamlit as st
 
 from audit import AuditRecord
-from dashboards import auth, data
+from dashboards import auth, charts, data
 
 log = logging.getLogger(__name__)
 
@@ -126,9 +126,22 @@ def decision_filters(url: str, scope: data.Scope) -> data.Scope:
     )
 
 
-NOT_AVAILABLE = "{what} is not available in this installation yet (it needs `audit.{module}`)."
-
-
 def explanation(url: str, record: AuditRecord) -> None:
-    """The SHAP explanation of one decision (which words drove each scanner's score)."""
-    st.info(NOT_AVAILABLE.format(what="Per-decision explanation", module="explain"))
+    """The explanation of one decision, on request: SHAP token attributions for classifier scanners, findings else."""
+    if not st.toggle("Explain this decision", key="explain"):
+        st.caption("Classifier scanners are explained with SHAP on the redacted text (the first one takes a while).")
+        return
+    with st.spinner("Explaining…"):
+        result = data.explanation(url, record.id)
+    for scanner in result.scanners:
+        rule = scanner.rule or "no rule fired"
+        st.markdown(f"**{scanner.scanner}** · {scanner.method} · score {scanner.score:.3f} · {rule}")
+        if scanner.error:
+            st.warning(scanner.error)
+        elif scanner.method == "shap":
+            st.altair_chart(charts.shap_values(data.shap_tokens(scanner)), width="stretch")
+            st.caption("Top tokens: " + ", ".join(f"`{t.token}` ({t.value:+.3f})" for t in scanner.top()))
+        elif scanner.findings:
+            st.dataframe(data.explained_findings(scanner), hide_index=True)
+        else:
+            st.caption("Nothing found.")

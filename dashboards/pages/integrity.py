@@ -35,4 +35,20 @@ if user is not None and not user.role.can_export:
     st.caption("Only auditors can generate and download reports.")
 elif not ui.first_run(url):
     scope = ui.scope_bar(url)
-    st.info(ui.NOT_AVAILABLE.format(what="The report bundle", module="reports"))
+    start = f"{scope.start:%Y-%m-%d %H:%M}" if scope.start else "the first decision"
+    st.caption(f"Period: from {start} to now (time range in the sidebar) · policy {scope.policy or 'all'}")
+    formats = st.multiselect("Formats", data.REPORT_FORMATS, default=list(data.REPORT_FORMATS), key="r_formats")
+    if st.button("Generate the report bundle", key="r_build", disabled=not formats):
+        with st.spinner("Building the report (activity, fairness, explanations, chain verification)…"):
+            st.session_state["ombud_report"] = data.report_bundle(url, scope, tuple(formats))
+    bundle: bytes | None = st.session_state.get("ombud_report")
+    if bundle is not None:
+        st.download_button(
+            "Download the report bundle (.zip)",
+            bundle,
+            file_name="ombud-report.zip",
+            mime="application/zip",
+            key="r_download",
+            type="primary",
+        )
+        st.caption("The bundle's manifest.json holds a SHA-256 per file: `ombud report verify DIR` checks it.")

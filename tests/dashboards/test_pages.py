@@ -164,3 +164,37 @@ def test_integrity_verify(make_app, seeded_url: str) -> None:
     at.button(key="verify").click().run()
     assert "All chains intact" in at.success[0].value
     assert "Only auditors can generate and download reports." in shown_text(at)
+
+
+def test_fairness_by_subject_attribute(make_app, seeded_url: str) -> None:
+    at = make_app(seeded_url, "olivia", "fairness")
+    assert at.selectbox(key="fair_by").value == "subject.age_band"
+    findings = at.dataframe[0].value
+    assert set(findings["status"]) <= {"pass", "fail", "insufficient"} and len(findings)
+    assert at.get("vega_lite_chart")
+    at.selectbox(key="fair_outcome").select("approved").run()
+    assert not at.exception
+    assert "the model" in at.selectbox(key="fair_outcome").format_func("approved")
+
+
+def test_decision_explanation(make_app, seeded_url: str) -> None:
+    at = make_app(seeded_url, "olivia", "decisions")
+    at.toggle(key="explain").set_value(True).run()
+    assert not at.exception
+    assert "findings · score" in shown_text(at)
+
+
+def test_explanations_page(make_app, seeded_url: str) -> None:
+    at = make_app(seeded_url, "olivia", "explanations")
+    assert at.selectbox(key="x_scanner").value
+    at.toggle(key="x_drivers").set_value(True).run()
+    assert not at.exception
+    assert "pattern scanner" in shown_text(at)
+
+
+def test_auditor_downloads_report(make_app, seeded_url: str) -> None:
+    at = make_app(seeded_url, "arthur", "integrity")
+    at.multiselect(key="r_formats").set_value(["json", "csv"])
+    at.button(key="r_build").click().run()
+    assert not at.exception
+    assert at.get("download_button")
