@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import json
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Connection, Table, select, update
+from sqlalchemy import Connection, Engine, Table, func, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
 from audit import keys
@@ -46,6 +50,7 @@ class ChainSpec:
 DECISIONS = ChainSpec("decision", DECISION_TABLE, ("seq", "prev_hash", *DECISION_COLUMNS), indexed=True)
 FEEDBACK = ChainSpec("feedback", FEEDBACK_TABLE, ("seq", "prev_hash", *FEEDBACK_COLUMNS))
 CHAINS = (DECISIONS, FEEDBACK)
+_SPECS = {spec.name: spec for spec in CHAINS}
 _HEAD = CHAIN_TABLE
 _FINDINGS = FINDING_TABLE
 _INDEX_COLUMNS = ("decision_seq", "ord", "scanner", "label", "score", "span_start", "span_end")
@@ -143,14 +148,60 @@ def checkpoint_message(chain: str, seq: int, hash_: str, created_us: int, purged
     return dumps(["ombud-audit-checkpoint", FORMAT, chain, seq, hash_, created_us, purged]).encode()
 
 
-def verify(conn: Connection, public_key: Ed25519PublicKey | None) -> VerifyReport:
-    """Verify every chain on ``conn`` (which should hold one consistent snapshot)."""
-    return VerifyReport(tuple(_Verifier(conn, spec, public_key).run() for spec in CHAINS))
+PARALLEL_MIN = 200_000
+"""Chains at least this long are checked by several processes (when the caller allows more than one worker)."""
+
+
+@contextmanager
+def snapshot(engine: Engine) -> Iterator[Connection]:
+    """A connection holding one consistent read snapshot (``REPEATABLE READ`` on PostgreSQL)."""
+    opts: dict[str, Any] = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
+    with engine.connect().execution_options(**opts) as conn, conn.begin():
+        yield conn
+
+
+def verify(
+    conn: Connection, public_key: Ed25519PublicKey | None, *, url: str | None = None, workers: int = 1
+) -> VerifyReport:
+    """Verify every chain on ``conn`` (which should hold one consistent snapshot).
+
+    With ``url`` and ``workers > 1``, long chains are hashed by that many processes over ranges of ``seq``; if
+    any range fails, the chain is walked again in this snapshot to name the first bad record exactly.
+    """
+    return VerifyReport(tuple(_Verifier(conn, spec, public_key, url=url, workers=workers).run() for spec in CHAINS))
+
+
+def check_range(url: str, chain: str, first: int, last: int, prev: str) -> tuple[bool, str | None]:
+    """Are records ``first..last`` of ``chain`` intact and linked from ``prev``? Returns (ok, hash of ``last``).
+
+    Runs in a worker process (``audit.verify_worker``) with its own connection and snapshot.
+    """
+    from audit.config import make_engine
+
+    engine = make_engine(url)
+    try:
+        with snapshot(engine) as conn:
+            walker = _Verifier(conn, _SPECS[chain], None, bounds=(first, last))
+            failed = walker._walk(first, prev) is not None
+            ok = not failed and walker.checked == last - first + 1 and walker._orphan is None
+            return ok, walker._last_hash
+    finally:
+        engine.dispose()
 
 
 class _Verifier:
-    def __init__(self, conn: Connection, spec: ChainSpec, public_key: Ed25519PublicKey | None) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        spec: ChainSpec,
+        public_key: Ed25519PublicKey | None,
+        *,
+        url: str | None = None,
+        workers: int = 1,
+        bounds: tuple[int, int] | None = None,
+    ) -> None:
         self.conn, self.spec, self.public_key = conn, spec, public_key
+        self.url, self.workers, self.bounds = url, workers, bounds
         self.table = spec.table
         self.checked = 0
         self.first_seq: int | None = None
@@ -189,6 +240,15 @@ class _Verifier:
                 )
             expected, prev = checkpoint.seq + 1, checkpoint.hash
 
+        length = head_seq - expected + 1
+        if (
+            self.url
+            and self.workers > 1
+            and length >= PARALLEL_MIN
+            and self._parallel(expected, prev, head_seq, head_hash)
+        ):
+            self.first_seq, self.checked = expected, length
+            return self.report()
         failure = self._walk(expected, prev)
         if failure is not None:
             return failure
@@ -210,24 +270,78 @@ class _Verifier:
     _last_hash: str | None = None
     _orphan: int | None = None
 
-    def _rows(self) -> Iterator[Any]:
-        cols = [self.table.c[f] for f in self.spec.fields] + [self.table.c.hash]
-        stmt = select(*cols).order_by(self.table.c.seq)
-        yield from self.conn.execution_options(stream_results=True, yield_per=_STREAM).execute(stmt)
+    def _parallel(self, first: int, prev: str, last: int, head_hash: str) -> bool:
+        """Fast path: hash ranges of the chain in worker processes; False means "walk it here to find out"."""
+        t = self.table
+        span = self.conn.execute(select(func.min(t.c.seq), func.max(t.c.seq), func.count()).select_from(t)).one()
+        if tuple(span) != (first, last, last - first + 1):
+            return False
+        if self.spec.indexed:
+            f = _FINDINGS.c
+            stray = select(func.count()).where(or_(f.decision_seq < first, f.decision_seq > last))
+            if self.conn.scalar(stray):
+                return False
+        step = -(-(last - first + 1) // self.workers)
+        firsts = list(range(first, last + 1, step))
+        lasts = [min(a + step - 1, last) for a in firsts]
+        prevs = [prev] + [self.conn.scalar(select(t.c.hash).where(t.c.seq == a - 1)) or "" for a in firsts[1:]]
+        workers = [
+            subprocess.Popen(
+                [sys.executable, "-m", "audit.verify_worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for _ in firsts
+        ]
+        for worker, a, b, p in zip(workers, firsts, lasts, prevs, strict=True):
+            job = {"url": self.url, "chain": self.spec.name, "first": a, "last": b, "prev": p}
+            assert worker.stdin is not None
+            worker.stdin.write(json.dumps(job))
+            worker.stdin.close()
+        results = []
+        for worker in workers:
+            assert worker.stdout is not None
+            out = worker.stdout.read()
+            worker.stdout.close()
+            worker.wait()
+            answer = json.loads(out) if worker.returncode == 0 and out else {"ok": False, "last_hash": None}
+            results.append((answer["ok"], answer["last_hash"]))
+        return all(ok for ok, _ in results) and results[-1][1] == head_hash
+
+    def _stream(self, columns: Sequence[str], table: Table, key: str, order: str) -> Iterator[tuple[Any, ...]]:
+        """Plain tuples straight from the driver (the verify loop touches every row of the log), in the
+        caller's snapshot: a server-side cursor on PostgreSQL, the connection's own cursor on SQLite."""
+        where = f" WHERE {key} BETWEEN {int(self.bounds[0])} AND {int(self.bounds[1])}" if self.bounds else ""
+        sql = f"SELECT {', '.join(columns)} FROM {table.name}{where} ORDER BY {order}"
+        driver = self.conn.connection.driver_connection
+        assert driver is not None
+        if self.conn.dialect.name == "postgresql":
+            cursor = driver.cursor(name=f"ombud_verify_{table.name}")
+            cursor.itersize = _STREAM
+            cursor.execute(sql)
+        else:
+            cursor = driver.cursor()
+            cursor.arraysize = _STREAM
+            cursor.execute(sql)
+        try:
+            while rows := cursor.fetchmany(_STREAM):
+                yield from rows
+        finally:
+            cursor.close()
+
+    def _rows(self) -> Iterator[tuple[Any, ...]]:
+        return self._stream((*self.spec.fields, "hash"), self.table, "seq", "seq")
 
     def _findings(self) -> Iterator[tuple[Any, ...]]:
-        f = _FINDINGS.c
-        stmt = select(*(f[c] for c in _INDEX_COLUMNS)).order_by(f.decision_seq, f.ord)
-        for row in self.conn.execution_options(stream_results=True, yield_per=_STREAM).execute(stmt):
-            yield tuple(row)
+        return self._stream(_INDEX_COLUMNS, _FINDINGS, "decision_seq", "decision_seq, ord")
 
     def _walk(self, expected: int, prev: str) -> ChainReport | None:
         digest = self.spec.digest
         findings = self._findings() if self.spec.indexed else iter(())
         pending = next(findings, None)
         bad: tuple[str, tuple[Any, ...]] | None = None
-        for row in self._rows():
-            values = tuple(row)
+        for values in self._rows():
             seq, prev_hash, stored = values[0], values[1], values[-1]
             if self.first_seq is None:
                 self.first_seq = seq

@@ -25,6 +25,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     verify = commands.add_parser("verify", help="check the hash chains; name the first tampered record")
     verify.add_argument("--db", help=db_help)
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    verify.add_argument("--workers", type=int, default=1, help="processes hashing long chains (default 1)")
     verify.set_defaults(func=_verify)
 
     purge = commands.add_parser("purge", help="delete expired records, keeping a signed checkpoint")
@@ -59,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _verify(args: argparse.Namespace) -> int:
     with AuditStore(args.db) as store:
-        report = store.verify()
+        report = store.verify(workers=args.workers)
     if args.json:
         print(json.dumps([_chain_json(c) for c in report.chains], indent=2))
     for c in report.chains:

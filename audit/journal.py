@@ -39,12 +39,13 @@ def journal_dir(url: str) -> Path | None:
     """
     parsed = make_url(url)
     key = hashlib.sha256(parsed.render_as_string(hide_password=True).encode()).hexdigest()[:16]
+    sqlite = parsed.get_backend_name() == "sqlite"
+    database = parsed.database
+    if sqlite and (not database or database == ":memory:" or database.startswith("file::memory:")):
+        return None
     if os.environ.get(JOURNAL_DIR_ENV):
         return Path(os.environ[JOURNAL_DIR_ENV]) / key
-    if parsed.get_backend_name() == "sqlite":
-        database = parsed.database
-        if not database or database == ":memory:" or database.startswith("file::memory:"):
-            return None
+    if sqlite and database:
         return Path(database).expanduser().resolve().with_name(Path(database).name + ".ombud-journal")
     return Path.home() / ".ombud" / "journal" / key
 

@@ -46,26 +46,8 @@ def dumps(value: Any) -> str:
     return _ENCODER.encode(value)
 
 
-def _verdict_json(v: Verdict) -> list[Any]:
-    findings = [[f.label, f.score, f.start, f.end, dict(f.detail) if f.detail else {}] for f in v.findings]
-    return [v.scanner, v.score, v.latency_ms, v.error, findings]
-
-
-def _rule_json(r: RuleHit) -> list[Any]:
-    return [r.scanner, r.label, r.score, r.threshold, r.action.value, r.operator, r.reason]
-
-
 IndexRow = tuple[int, str, str, float, int | None, int | None]
 """One ``audit_finding`` row without its decision seq: ord, scanner, label, score, start, end."""
-
-
-def finding_index(decision: Decision) -> list[IndexRow]:
-    """The ``audit_finding`` rows of a decision, in verdict then finding order."""
-    rows: list[IndexRow] = []
-    for v in decision.verdicts:
-        for f in v.findings:
-            rows.append((len(rows), v.scanner, f.label, f.score, f.start, f.end))
-    return rows
 
 
 DECISION_COLUMNS = (
@@ -87,13 +69,26 @@ class Prepared:
 
 
 def prepare_decision(decision: Decision, encrypt: Callable[[str], str]) -> Prepared:
-    """The stored values of ``decision`` in ``DECISION_COLUMNS`` order; raw text appears only encrypted."""
+    """The stored values of ``decision`` in ``DECISION_COLUMNS`` order; raw text appears only encrypted.
+
+    Runs in the caller's thread for every guarded call, hence written for speed (one pass over the findings;
+    enum members go to the JSON encoder as the strings they are).
+    """
     ctx = decision.context
+    verdicts = []
+    index: list[IndexRow] = []
+    for v in decision.verdicts:
+        findings = []
+        for f in v.findings:
+            findings.append([f.label, f.score, f.start, f.end, dict(f.detail) if f.detail else {}])
+            index.append((len(index), v.scanner, f.label, f.score, f.start, f.end))
+        verdicts.append([v.scanner, v.score, v.latency_ms, v.error, findings])
+    rules = [[r.scanner, r.label, r.score, r.threshold, r.action, r.operator, r.reason] for r in decision.rules]
     values = (
         decision.id,
         to_us(decision.timestamp),
-        Stage(decision.stage).value,
-        Action(decision.action).value,
+        Stage(decision.stage)._value_,
+        Action(decision.action)._value_,
         ctx.request_id,
         ctx.session_id,
         ctx.application,
@@ -107,10 +102,10 @@ def prepare_decision(decision: Decision, encrypt: Callable[[str], str]) -> Prepa
         encrypt(decision.original) if decision.original else None,
         dumps(dict(ctx.subject)) if ctx.subject else "{}",
         dumps(dict(ctx.outcome)) if ctx.outcome else "{}",
-        dumps([_rule_json(r) for r in decision.rules]),
-        dumps([_verdict_json(v) for v in decision.verdicts]),
+        dumps(rules),
+        dumps(verdicts),
     )
-    return Prepared(values, finding_index(decision))
+    return Prepared(values, index)
 
 
 @dataclass(frozen=True, slots=True)

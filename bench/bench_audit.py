@@ -84,11 +84,11 @@ def bench_writes(url: str, n: int) -> dict[str, Any]:
     reset(url)
     decisions = [decision(i) for i in range(n)]
     store = AuditStore(url)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for d in decisions:
         store.write(d)
     store.flush()
-    store_s = time.perf_counter() - started
+    store_s, store_cpu = time.perf_counter() - started, time.process_time() - cpu
     store.close()
 
     engine = create_engine(url)
@@ -101,7 +101,7 @@ def bench_writes(url: str, n: int) -> dict[str, Any]:
     mark = "?" if engine.dialect.name == "sqlite" else "%s"
     raw = engine.raw_connection()
     cursor = raw.cursor()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     per_batch = 2_000
     for b in range(0, n, per_batch):  # same batch size and one transaction per batch, like the store
         cursor.executemany(
@@ -113,7 +113,7 @@ def bench_writes(url: str, n: int) -> dict[str, Any]:
             f"INSERT INTO baseline_finding VALUES ({', '.join([mark] * len(findings[0]))})", batch_findings
         )
         raw.commit()
-    baseline_s = time.perf_counter() - started
+    baseline_s, baseline_cpu = time.perf_counter() - started, time.process_time() - cpu
     raw.close()
     engine.dispose()
     return {
@@ -123,6 +123,9 @@ def bench_writes(url: str, n: int) -> dict[str, Any]:
         "store_per_s": round(n / store_s),
         "executemany_per_s": round(n / baseline_s),
         "ratio": round(baseline_s / store_s, 2),
+        "store_cpu_us": round(store_cpu / n * 1e6, 1),  # this process only (not the PostgreSQL server)
+        "executemany_cpu_us": round(baseline_cpu / n * 1e6, 1),
+        "load": os.getloadavg()[0],
     }
 
 
@@ -206,7 +209,7 @@ def bench_guard(calls: int, repeats: int) -> dict[str, Any]:
 def main() -> None:
     """Run the selected benchmarks and print one JSON line per result."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--writes", type=int, default=100_000, help="decisions for the write benchmark")
+    parser.add_argument("--writes", type=int, default=100_000, help="decisions for the write benchmark (0: skip)")
     parser.add_argument("--verify", type=int, default=1_000_000, help="decisions for the verify benchmark (0: skip)")
     parser.add_argument("--postgres", action="store_true", help=f"also PostgreSQL (URL from ${POSTGRES_URL_ENV})")
     parser.add_argument("--postgres-verify", action="store_true", help="also verify on PostgreSQL")
@@ -220,11 +223,12 @@ def main() -> None:
     jobs: list[Callable[[], dict[str, Any]]] = []
     sqlite_url = f"sqlite:///{Path(args.dir) / 'ombud-bench-writes.db'}"
     verify_url = f"sqlite:///{Path(args.dir) / 'ombud-bench-verify.db'}"
-    jobs.append(lambda: bench_writes(sqlite_url, args.writes))
+    if args.writes:
+        jobs.append(lambda: bench_writes(sqlite_url, args.writes))
     pg = os.environ.get(POSTGRES_URL_ENV)
     if (args.postgres or args.postgres_verify) and not pg:
         parser.error(f'{POSTGRES_URL_ENV} is not set: eval "$(bash .ci/postgres.sh)" first')
-    if args.postgres:
+    if args.postgres and args.writes:
         jobs.append(lambda: bench_writes(pg, args.writes))  # type: ignore[arg-type]
     if args.verify:
         jobs.append(lambda: bench_verify(verify_url, args.verify, reuse=args.reuse))

@@ -132,3 +132,15 @@ def test_an_untouched_chain_verifies(filled: str) -> None:
         ("decision", N, 1, N),
         ("feedback", 2, 1, 2),
     ]
+
+
+def test_parallel_verify_agrees_with_the_sequential_walk(
+    filled: str, sql: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("audit.chain.PARALLEL_MIN", 1)
+    with AuditStore(filled) as store:
+        assert store.verify(workers=3).ok
+    sql("UPDATE audit_decision SET safe_text = 'nothing to see' WHERE seq = 8")
+    with AuditStore(filled) as store:
+        report = store.verify(workers=3).first_problem
+    assert report is not None and (report.problem, report.seq) == (Problem.EDITED, 8)

@@ -1,0 +1,24 @@
+"""``python -m audit.verify_worker``: checks one range of a chain for ``audit.chain.verify``'s parallel path.
+
+Reads ``{"url", "chain", "first", "last", "prev"}`` as JSON on stdin (the URL may hold a password, so not in argv)
+and prints ``{"ok": bool, "last_hash": str | null}``. A plain subprocess rather than multiprocessing, so that
+verifying works the same from scripts, notebooks and Streamlit pages (nothing re-imports the caller's ``__main__``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from audit.chain import check_range
+
+
+def main() -> None:
+    """Check the range described on stdin and print the result."""
+    job = json.load(sys.stdin)
+    ok, last_hash = check_range(job["url"], job["chain"], job["first"], job["last"], job["prev"])
+    json.dump({"ok": ok, "last_hash": last_hash}, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
