@@ -43,17 +43,16 @@ def json_field(conn: Connection, column: Any, key: str) -> ColumnElement[Any]:
     return func.json_extract(column, "$." + json.dumps(key))
 
 
-def subject_attributes(conn: Connection, filters: query.Filters) -> list[str]:
-    """Names of the subject attributes that the matching decisions carry."""
-    if conn.dialect.name == "postgresql":
-        keys = func.jsonb_object_keys(D.subject.cast(JSONB))
-        stmt = select(keys.label("key")).select_from(DECISION_TABLE).distinct()
-        where = query._conditions(conn, filters)
-        return sorted(conn.scalars(stmt.where(*where) if where else stmt))
-    each = func.json_each(D.subject).table_valued("key")
-    stmt = select(each.c.key).select_from(DECISION_TABLE).join(each, DECISION_TABLE.c.subject.isnot(None)).distinct()
+def json_keys(conn: Connection, column: Any, filters: query.Filters) -> list[str]:
+    """Keys of the JSON object column ``column`` (``D.subject``, ``D.outcome``) over the matching decisions."""
     where = query._conditions(conn, filters)
-    return sorted(conn.scalars((stmt.where(*where) if where else stmt).where(D.subject != "{}")))
+    if conn.dialect.name == "postgresql":
+        keys = func.jsonb_object_keys(column.cast(JSONB))
+        stmt = select(keys.label("key")).select_from(DECISION_TABLE).distinct()
+        return sorted(conn.scalars(stmt.where(*where) if where else stmt))
+    each = func.json_each(column).table_valued("key")
+    stmt = select(each.c.key).select_from(DECISION_TABLE).join(each, column.isnot(None)).distinct()
+    return sorted(conn.scalars((stmt.where(*where) if where else stmt).where(column != "{}")))
 
 
 def _latest_feedback(conn: Connection, outcome: str | None) -> Any:

@@ -37,8 +37,13 @@ class Thresholds:
     def from_policy(cls, document: Mapping[str, Any] | None) -> Thresholds:
         """The thresholds of a parsed policy document (defaults where absent)."""
         settings = (document or {}).get("fairness") or {}
-        return cls(**{k: settings[k] for k in ("min_group_size", "demographic_parity_ratio_min",
-                                                "equalized_odds_difference_max") if k in settings})  # fmt: skip
+        return cls(
+            **{
+                k: settings[k]
+                for k in ("min_group_size", "demographic_parity_ratio_min", "equalized_odds_difference_max")
+                if k in settings
+            }
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,8 +328,11 @@ def _findings(
                 f"{metric} ratio {d.ratio:.3f} {'≥' if status == 'pass' else '<'} {t.demographic_parity_ratio_min}"
             )
         check = "demographic_parity_ratio"
-        out.append(FairnessFinding(feature, subject, check, metric, d.ratio, t.demographic_parity_ratio_min,
-                                   status, message, d.ratio_ci))  # fmt: skip
+        out.append(
+            FairnessFinding(
+                feature, subject, check, metric, d.ratio, t.demographic_parity_ratio_min, status, message, d.ratio_ci
+            )
+        )
     if eo is None or n_labelled < 2:
         status, value, ci = "insufficient", None, None
         message = NO_TRUTH.format(n=t.min_group_size)
@@ -333,6 +341,17 @@ def _findings(
         status = "pass" if (value or 0.0) <= t.equalized_odds_difference_max else "fail"
         message = f"equalized odds difference {value:.3f} {'≤' if status == 'pass' else '>'} "
         message += f"{t.equalized_odds_difference_max}"
-    out.append(FairnessFinding(feature, subject, "equalized_odds_difference", "equalized_odds_difference", value,
-                               t.equalized_odds_difference_max, status, message, ci))  # fmt: skip
+    out.append(
+        FairnessFinding(
+            feature,
+            subject,
+            "equalized_odds_difference",
+            "equalized_odds_difference",
+            value,
+            t.equalized_odds_difference_max,
+            status,
+            message,
+            ci,
+        )
+    )
     return tuple(out)

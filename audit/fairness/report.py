@@ -42,9 +42,15 @@ def fairness_report(
     (``"identity.religion"``). ``thresholds`` default to the policy defaults (``Thresholds()``).
     """
     return fairness_reports(
-        store, by=[by], outcome=outcome, filters=filters, thresholds=thresholds, lexicon=lexicon, n_boot=n_boot,
+        store,
+        by=[by],
+        outcome=outcome,
+        filters=filters,
+        thresholds=thresholds,
+        lexicon=lexicon,
+        n_boot=n_boot,
         seed=seed,
-    )[0]  # fmt: skip
+    )[0]
 
 
 def fairness_reports(
@@ -59,7 +65,8 @@ def fairness_reports(
     seed: int = 0,
     progress: Progress | None = None,
 ) -> list[FairnessReport]:
-    """One report per feature of ``by``; by default every subject attribute seen and every identity category.
+    """One report per feature of ``by``; by default every subject attribute seen and every identity category
+    that some text mentions.
 
     Identity categories share one pass over the text. Subject attributes with more than ``collect.MAX_GROUPS``
     distinct values (identifiers) are skipped when ``by`` is not given.
@@ -73,7 +80,7 @@ def fairness_reports(
         if by is None:
             attrs = [
                 a
-                for a in collect.subject_attributes(conn, f)
+                for a in collect.json_keys(conn, collect.D.subject, f)
                 if collect.distinct_values(conn, a, f) <= collect.MAX_GROUPS
             ]
             features = [SUBJECT_PREFIX + a for a in attrs] + [IDENTITY_PREFIX + c for c in lex.categories]
@@ -90,9 +97,23 @@ def fairness_reports(
                 if category not in identity:
                     raise ValueError(f"unknown identity category {category!r}; choose from {', '.join(lex.categories)}")
                 cells = identity[category]
+                if by is None and set(cells["group"]) <= {collect.NO_MENTION}:
+                    continue  # no text mentions the category: nothing to compare
             else:
-                cells, missing = collect.subject_cells(conn, feature.removeprefix(SUBJECT_PREFIX), outcome=outcome,
-                                                       filters=f)  # fmt: skip
-            out.append(compute(cells, feature=feature, subject=subject, rates=rates, parity=parity, thresholds=t,
-                               n_boot=n_boot, seed=seed, missing=missing))  # fmt: skip
+                cells, missing = collect.subject_cells(
+                    conn, feature.removeprefix(SUBJECT_PREFIX), outcome=outcome, filters=f
+                )
+            out.append(
+                compute(
+                    cells,
+                    feature=feature,
+                    subject=subject,
+                    rates=rates,
+                    parity=parity,
+                    thresholds=t,
+                    n_boot=n_boot,
+                    seed=seed,
+                    missing=missing,
+                )
+            )
     return out

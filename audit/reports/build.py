@@ -1,0 +1,237 @@
+"""``build_report``: gather every section of an audit report from the store (aggregates in SQL)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from audit import query
+from audit.config import safe_url
+from audit.explain import DecisionExplanation, Drivers, Scorer, explain_decision, global_drivers
+from audit.explain.scanners import CLASSIFIER_TYPES, scanner_type
+from audit.fairness import FairnessReport, Thresholds, fairness_reports
+from audit.fairness.collect import D, json_keys
+from audit.outcomes import INLINE_TRUTH_KEY
+from audit.reports.activity import PolicyInForce, activity, policies_in_force
+from audit.reports.compliance import assess
+from audit.reports.model import ChainStatus, Report
+
+if TYPE_CHECKING:
+    from audit.store import AuditStore
+
+log = logging.getLogger(__name__)
+INTERVENED = ("flag", "redact", "block")
+
+
+def tool_version() -> str:
+    """The installed ombud version."""
+    try:
+        return version("ombud")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def build_report(
+    store: AuditStore,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    policy: str | None = None,
+    *,
+    by: Sequence[str] | None = None,
+    outcomes: Sequence[str] | None = None,
+    n_boot: int = 200,
+    examples: int = 3,
+    drivers_sample: int = 20,
+    max_evals: int = 200,
+    verify: bool = True,
+    progress: bool = False,
+    scorers: Mapping[str, Scorer] | None = None,
+) -> Report:
+    """The audit report of the decisions in [since, until) (of policy ``policy`` when given).
+
+    ``by``: fairness features (default: every subject attribute and identity category); ``outcomes``: model outcome
+    keys to assess (default: every boolean outcome key logged). ``examples`` decisions are explained and
+    ``drivers_sample`` decisions per classifier scanner feed its global drivers. ``verify`` walks the hash chains.
+    ``progress`` shows progress bars on stderr. ``scorers`` overrides classifier models by scanner id (see
+    ``explain_decision``).
+    """
+    filters = query.Filters(start=since, end=until, policy=policy)
+    steps = ["activity", "policies", "fairness", "model fairness", "explanations", "chain"]
+    bar = _bar(len(steps), progress)
+    bar.set_description("activity")
+    act = activity(store, filters)
+    bar.update()
+    bar.set_description("policies")
+    in_force = policies_in_force(store, filters)
+    document = _policy_document(in_force, policy)
+    thresholds = Thresholds.from_policy(document)
+    bar.update()
+    guard: list[FairnessReport] = []
+    model: list[FairnessReport] = []
+    bar.set_description("fairness")
+    if act.total:
+        rows = _row_bar(progress)
+        guard = fairness_reports(store, by=by, filters=filters, thresholds=thresholds, n_boot=n_boot, progress=rows)
+        bar.update()
+        bar.set_description("model fairness")
+        for outcome in outcomes if outcomes is not None else _outcome_keys(store, filters):
+            features = by if by is not None else _subject_features(store, filters)
+            model += fairness_reports(
+                store, by=features, outcome=outcome, filters=filters, thresholds=thresholds, n_boot=n_boot
+            )
+    else:
+        bar.update()
+    bar.update()
+    bar.set_description("explanations")
+    explained, drivers = _explanations(store, filters, in_force, examples, drivers_sample, max_evals, scorers)
+    bar.update()
+    bar.set_description("chain")
+    chain = chain_status(store, verify=verify)
+    bar.update()
+    bar.close()
+    assessed = [f for r in (*guard, *model) for f in r.findings if f.status != "insufficient"]
+    retention = ((document or {}).get("audit") or {}).get("retention_days")
+    compliance = assess(
+        decisions=act.total,
+        chain_ok=chain.ok,
+        retention_days=float(retention) if retention is not None else None,
+        fairness_failed=sum(f.status == "fail" for f in assessed),
+        fairness_assessed=len(assessed),
+    )
+    return Report(
+        since=since,
+        until=until,
+        policy=policy,
+        generated_at=datetime.now(UTC),
+        tool_version=tool_version(),
+        database=safe_url(store.url),
+        activity=act,
+        thresholds=thresholds,
+        fairness=tuple(guard),
+        model_fairness=tuple(model),
+        explanations=tuple(explained),
+        drivers=tuple(drivers),
+        policies=tuple(in_force),
+        chain=chain,
+        compliance=compliance,
+    )
+
+
+def chain_status(store: AuditStore, *, verify: bool = True) -> ChainStatus:
+    """The verification result of every hash chain (skipped when ``verify`` is False) and the decision chain head."""
+    heads = store.stats()["chains"]
+    head = heads.get("decision") or {}
+    if not verify:
+        return ChainStatus(True, head.get("seq"), head.get("hash"), (), "not verified (verification skipped)")
+    result = store.verify()
+    chains = tuple(
+        {
+            "chain": c.chain,
+            "ok": c.ok,
+            "checked": c.checked,
+            "first_seq": c.first_seq,
+            "last_seq": c.last_seq,
+            "problem": c.problem.value if c.problem else None,
+            "seq": c.seq,
+            "message": c.message,
+        }
+        for c in result.chains
+    )
+    bad = result.first_problem
+    message = "every chain intact" if bad is None else f"{bad.chain} chain {bad.problem}: {bad.message}"
+    return ChainStatus(result.ok, head.get("seq"), head.get("hash"), chains, message)
+
+
+def _bar(total: int, enabled: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, disable=not enabled, unit="step", leave=False)
+
+
+def _row_bar(enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    def wrap(rows: Iterable[Any]) -> Iterable[Any]:
+        return tqdm(rows, desc="identity groups", unit=" texts", leave=False, mininterval=0.5)
+
+    return wrap
+
+
+def _policy_document(in_force: Sequence[PolicyInForce], name: str | None) -> Mapping[str, Any] | None:
+    """The parsed document of the named policy's latest version in the window (else of the most used one)."""
+    chosen = [p for p in in_force if name is None or p.name == name]
+    if name is not None:
+        chosen.sort(key=lambda p: p.last, reverse=True)
+    if not chosen or not chosen[0].document:
+        return None
+    try:
+        parsed = yaml.safe_load(chosen[0].document)
+    except yaml.YAMLError:
+        log.warning("cannot parse the stored document of policy %s", chosen[0].sha256)
+        return None
+    return parsed if isinstance(parsed, Mapping) else None
+
+
+def _outcome_keys(store: AuditStore, filters: query.Filters) -> list[str]:
+    with store.engine.connect() as conn:
+        return [k for k in json_keys(conn, D.outcome, filters) if k != INLINE_TRUTH_KEY]
+
+
+def _subject_features(store: AuditStore, filters: query.Filters) -> list[str]:
+    from audit.fairness.collect import MAX_GROUPS, distinct_values
+
+    with store.engine.connect() as conn:
+        keys = json_keys(conn, D.subject, filters)
+        return [k for k in keys if distinct_values(conn, k, filters) <= MAX_GROUPS]
+
+
+def _explanations(
+    store: AuditStore,
+    filters: query.Filters,
+    in_force: Sequence[PolicyInForce],
+    examples: int,
+    drivers_sample: int,
+    max_evals: int,
+    scorers: Mapping[str, Scorer] | None,
+) -> tuple[list[DecisionExplanation], list[Drivers]]:
+    """Example explanations (recent intervened decisions, one per fired scanner first) and classifier drivers."""
+    classifiers = {
+        s
+        for p in in_force
+        for s in _fired_scanners(store, filters, p.sha256)
+        if (scorers and s in scorers) or scanner_type(store, p.sha256, s) in CLASSIFIER_TYPES
+    }
+    picked: list[DecisionExplanation] = []
+    seen: set[str] = set()
+    if examples:
+        page = store.decisions(
+            query.Filters(start=filters.start, end=filters.end, policy=filters.policy, action=INTERVENED), limit=200
+        )
+        ordered = sorted(page.items, key=lambda r: any(rule.scanner in seen for rule in r.rules))
+        for record in ordered:
+            fired = next((r.scanner for r in record.rules if r.scanner not in seen), None)
+            if fired is None:
+                continue
+            seen.add(fired)
+            picked.append(explain_decision(store, record.id, scanner=fired, max_evals=max_evals, scorers=scorers))
+            if len(picked) >= examples:
+                break
+    drivers = [
+        global_drivers(
+            store, s, filters.start, filters.end, sample=drivers_sample, max_evals=max_evals, scorers=scorers
+        )
+        for s in sorted(classifiers)
+    ]
+    return picked, drivers
+
+
+def _fired_scanners(store: AuditStore, filters: query.Filters, sha256: str) -> list[str]:
+    narrowed = query.Filters(start=filters.start, end=filters.end, policy_sha256=sha256, action=INTERVENED)
+    return sorted({k[0] for k in store.counts("scanner", filters=narrowed)})

@@ -1,0 +1,101 @@
+"""``ombud report``: build and export an audit report; ``ombud report verify DIR`` checks an exported bundle."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from datetime import UTC, date, datetime, time
+
+from audit.config import DATABASE_URL_ENV, DEFAULT_DATABASE_URL
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``report`` command (entry point ``ombud.commands``)."""
+    report = subparsers.add_parser(
+        "report",
+        help="audit report (activity, fairness, interpretability, chain, compliance) as a verifiable bundle",
+        description="Build an audit report over the decision log and export it as a bundle with a manifest. "
+        "`ombud report verify DIR` checks an exported bundle.",
+    )
+    report.add_argument("--db", help=f"database URL (default: ${DATABASE_URL_ENV}, else {DEFAULT_DATABASE_URL})")
+    report.add_argument("--since", type=_moment, help="start of the window (YYYY-MM-DD or ISO time, UTC)")
+    report.add_argument("--until", type=_moment, help="end of the window, exclusive (default: now)")
+    report.add_argument("--policy", help="only decisions of this policy (its thresholds apply)")
+    report.add_argument(
+        "--format",
+        action="append",
+        metavar="FORMAT",
+        help="html, pdf, json or csv; repeat or comma-separate (default: all)",
+    )
+    report.add_argument("--out", help="bundle directory to create")
+    report.add_argument("--by", action="append", help="fairness feature (subject attribute or identity.CATEGORY)")
+    report.add_argument("--no-verify", action="store_true", help="skip walking the hash chains (head hash only)")
+    report.add_argument("--quiet", action="store_true", help="no progress bars")
+    report.set_defaults(func=_generate)
+    actions = report.add_subparsers(dest="report_command", metavar="verify")
+    verify = actions.add_parser("verify", help="check an exported bundle against its manifest")
+    verify.add_argument("directory", help="bundle directory")
+    verify.set_defaults(func=_verify)
+
+
+def _moment(value: str) -> datetime:
+    try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), time(), tzinfo=UTC)
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date or ISO time: {value!r}") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from audit.reports import build_report, export_report
+    from audit.store import AuditStore
+
+    if args.since is None or not args.out:
+        print("ombud report: --since and --out are required (or use: ombud report verify DIR)", file=sys.stderr)
+        return 2
+    formats = [f.strip() for spec in (args.format or ["html,pdf,json,csv"]) for f in spec.split(",") if f.strip()]
+    with AuditStore(args.db) as store:
+        report = build_report(
+            store, args.since, args.until, args.policy, by=args.by, verify=not args.no_verify, progress=not args.quiet
+        )
+    try:
+        manifest = export_report(report, args.out, formats)
+    except (ValueError, FileExistsError) as exc:
+        print(f"ombud report: {exc}", file=sys.stderr)
+        return 2
+    if report.empty:
+        print("the report window holds no decisions; the report says so", file=sys.stderr)
+    failed = [f for f in report.findings if f.status == "fail"]
+    print(
+        f"wrote {manifest.parent} ({', '.join(formats)}): {report.activity.total:,} decisions, "
+        f"{len(failed)} failed fairness checks, chain {'intact' if report.chain.ok else 'NOT INTACT'}, "
+        f"head {report.chain.head_hash}"
+    )
+    return 0 if report.chain.ok else 1
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from audit.reports.manifest import verify_bundle
+
+    check = verify_bundle(args.directory)
+    for name in check.changed:
+        print(f"CHANGED: {name}")
+    for name in check.missing:
+        print(f"MISSING: {name}")
+    for name in check.unexpected:
+        print(f"UNEXPECTED: {name}")
+    for problem in check.problems:
+        print(f"ERROR: {problem}")
+    if check.signature == "invalid":
+        print("INVALID SIGNATURE: the manifest was changed or signed by another key")
+    if check.ok:
+        print(
+            f"ok: {check.checked} files unchanged; chain head {check.head_hash}; signature {check.signature}; "
+            f"manifest sha256 {check.manifest_sha256}"
+        )
+    return 0 if check.ok else 1
