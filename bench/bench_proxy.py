@@ -3,8 +3,9 @@
 The upstream (the echo server, or with ``--slm`` the real SmolLM2 server) and the proxy (``ombud serve`` with the
 default policy and a SQLite audit store) run as their own processes. Concurrent async clients alternate the same
 request sent directly to the upstream and through the proxy, for a fixed time; a quarter of the requests stream.
-Reported: status counts (no 5xx allowed), audit records vs requests (must be equal), and p50/p99 latency of direct
-and proxied calls with their ratio — all from one run, so both sides saw the same machine.
+Reported: status counts (no 5xx allowed), audit records vs requests (must be equal), p50/p99 latency of direct
+and proxied calls with their ratio — all from one run, so both sides saw the same machine — and the proxy's own
+time per call (its latency minus the upstream time it reports in ``X-Ombud-Upstream-Ms``).
 
 Run: ``.venv/bin/python bench/bench_proxy.py [--duration 60] [--clients 16] [--slm] [--json out.json]``
 """
@@ -61,9 +62,10 @@ def make_body(rng: random.Random, model: str, max_tokens: int) -> dict[str, Any]
     return {**body, "temperature": 0, "stream": rng.random() < 0.25}
 
 
-async def call(client: httpx.AsyncClient, url: str, body: dict[str, Any]) -> tuple[int, float]:
-    """Status and milliseconds to the last byte of one request."""
+async def call(client: httpx.AsyncClient, url: str, body: dict[str, Any]) -> tuple[int, float, float | None]:
+    """Status, milliseconds to the last byte, and (non-streamed proxy answers) the upstream's share in ms."""
     started = time.perf_counter()
+    upstream_ms = None
     try:
         if body["stream"]:
             async with client.stream("POST", url, json=body) as response:
@@ -72,18 +74,21 @@ async def call(client: httpx.AsyncClient, url: str, body: dict[str, Any]) -> tup
             if status == 200 and b'data: {"error"' in data:
                 status = STREAM_ERROR
         else:
-            status = (await client.post(url, json=body)).status_code
+            response = await client.post(url, json=body)
+            status = response.status_code
+            if "x-ombud-upstream-ms" in response.headers:
+                upstream_ms = float(response.headers["x-ombud-upstream-ms"])
     except httpx.HTTPError as exc:
         FAILURES[f"{url.split('/v1')[0]}: {type(exc).__name__}: {exc}"[:200]] += 1
         status = 599  # the connection failed: counted as a server error
-    return status, (time.perf_counter() - started) * 1000
+    return status, (time.perf_counter() - started) * 1000, upstream_ms
 
 
 async def load(
     upstream: str, proxy: str, *, clients: int, duration: float, model: str, max_tokens: int
 ) -> dict[str, Any]:
     """Run ``clients`` loops for ``duration`` seconds, each alternating a direct and a proxied call of one body."""
-    latencies: dict[str, list[float]] = {"direct": [], "proxy": []}
+    latencies: dict[str, list[float]] = {"direct": [], "proxy": [], "guard": []}
     statuses: dict[str, Counter[int]] = {"direct": Counter(), "proxy": Counter()}
     deadline = time.monotonic() + duration
     limits = httpx.Limits(max_connections=clients * 2, max_keepalive_connections=clients * 2)
@@ -96,10 +101,12 @@ async def load(
             if rng.random() < 0.5:
                 order.reverse()
             for name, base in order:
-                status, ms = await call(client, f"{base}/chat/completions", body)
+                status, ms, upstream_ms = await call(client, f"{base}/chat/completions", body)
                 statuses[name][status] += 1
                 if status == 200:
                     latencies[name].append(ms)
+                if status == 200 and upstream_ms is not None:
+                    latencies["guard"].append(ms - upstream_ms)
 
     async with httpx.AsyncClient(timeout=300, limits=limits) as client:
         await asyncio.gather(*(worker(i, client) for i in range(clients)))
@@ -221,6 +228,12 @@ def report(result: dict[str, Any]) -> dict[str, Any]:
         direct, proxy = percentile(lat["direct"], q), percentile(lat["proxy"], q)
         summary[f"p{round(q * 100)}"] = {"direct_ms": direct, "proxy_ms": proxy, "ratio": proxy / direct}
         print(f"| p{round(q * 100)} | {direct:.1f} | {proxy:.1f} | {proxy - direct:.1f} | {proxy / direct:.2f} |")
+    guard = lat["guard"]
+    summary["proxy_time_outside_upstream_ms"] = {"p50": percentile(guard, 0.5), "p99": percentile(guard, 0.99)}
+    print(
+        f"\nTime spent outside the upstream per proxied non-streamed call (latency minus X-Ombud-Upstream-Ms): "
+        f"p50 {percentile(guard, 0.5):.1f} ms, p99 {percentile(guard, 0.99):.1f} ms over {len(guard)} calls"
+    )
     return summary
 
 

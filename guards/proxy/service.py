@@ -8,6 +8,7 @@ import logging
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -233,13 +234,16 @@ class ProxyService:
                 )
                 if body.get("stream"):
                     streaming = True
-                    return Answer(stream=self._refusal_stream(kind, refusal, release), headers=headers)
+                    refusal_stream = self._refusal_stream(kind, refusal, release)
+                    weakref.finalize(refusal_stream, release)
+                    return Answer(stream=refusal_stream, headers=headers)
                 return Answer(body=refusal, headers=headers)
             if body.get("stream"):
                 started = time.perf_counter()
                 response = await self.upstream.open_stream(kind.path, forward, authorization=caller.authorization)
                 streaming = True
                 stream = self._guarded_stream(kind, session, response, started, release)
+                weakref.finalize(stream, release)  # a stream never started (client gone) still frees its slot
                 return Answer(stream=stream, headers=headers)
             return Answer(body=await self._complete(kind, session, forward, caller, headers), headers=headers)
         finally:
