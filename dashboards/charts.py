@@ -55,13 +55,14 @@ def by_application(by_app: pd.DataFrame) -> alt.Chart:
 
 def group_rates(rates: pd.DataFrame, *, metric: str, overall: float | None) -> alt.LayerChart:
     """One bar per group with its 95% bootstrap interval; groups too small to compare are drawn faded."""
-    base = alt.Chart(rates).encode(y=alt.Y("group:N", title=None))
+    title = f"{metric.replace('_', ' ')} (95% interval; dashed: overall)"
+    base = alt.Chart(rates, height=alt.Step(28)).encode(y=alt.Y("group:N", title=None))
     bars = base.mark_bar().encode(
-        x=alt.X("rate:Q", title=metric.replace("_", " "), scale=alt.Scale(domain=[0, 1])),
+        x=alt.X("rate:Q", title=title, scale=alt.Scale(domain=[0, 1])),
         opacity=alt.condition("datum.sufficient", alt.value(1.0), alt.value(0.35)),
         tooltip=["group", "decisions", "sufficient", alt.Tooltip("rate:Q", format=".3f"), "low", "high"],
     )
-    errors = base.mark_errorbar(ticks=True, color="black").encode(x="low:Q", x2="high:Q")
+    errors = base.mark_errorbar(ticks=True, color="black").encode(x=alt.X("low:Q", title=title), x2="high:Q")
     layers: list[alt.Chart] = [bars, errors]
     if overall is not None:
         rule = alt.Chart(pd.DataFrame({"overall": [overall]})).mark_rule(strokeDash=[4, 4])

@@ -341,9 +341,24 @@ def policies_table(versions: list[PolicyVersion]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["policy", "version", "sha256", "in force", "first used", "last used"])
 
 
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
 def policy_yaml(document: str) -> str:
-    """A stored (canonical JSON) policy document as readable YAML."""
-    return yaml.safe_dump(json.loads(document), sort_keys=False, allow_unicode=True)
+    """A stored (canonical JSON) policy document as readable YAML, unset (null) options left out."""
+    return yaml.safe_dump(_without_nulls(json.loads(document)), sort_keys=False, allow_unicode=True)
+
+
+def diff_pair(versions: list[PolicyVersion]) -> tuple[int, int]:
+    """Indexes (old, new) to compare first: the newest version and the one before it of the same policy if any."""
+    newest = versions[0]
+    same = [i for i, p in enumerate(versions) if i and p.name == newest.name]
+    return (same[0] if same else 1), 0
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)

@@ -14,7 +14,7 @@ cols = st.columns(4)
 cols[0].metric("Decisions", f"{summary.decisions:,}")
 cols[1].metric("Reviewer feedback", f"{summary.feedback:,}")
 cols[2].metric("Policy versions", f"{summary.policies:,}")
-cols[3].metric("Last decision", f"{summary.last:%Y-%m-%d %H:%M}" if summary.last else "-")
+cols[3].metric("Last decision", f"{summary.last:%d %b %H:%M}" if summary.last else "-")
 
 st.header("Hash-chain verification")
 st.caption("Every record carries the hash of the one before it; verification recomputes the whole chain.")

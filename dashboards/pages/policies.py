@@ -28,7 +28,8 @@ else:
         st.caption("Only one policy version has been used so far.")
     else:
         left, right = st.columns(2)
-        old = left.selectbox("Old", range(len(versions)), index=1, format_func=labels.__getitem__, key="p_old")
-        new = right.selectbox("New", range(len(versions)), index=0, format_func=labels.__getitem__, key="p_new")
+        first_old, first_new = data.diff_pair(versions)
+        old = left.selectbox("Old", range(len(versions)), first_old, format_func=labels.__getitem__, key="p_old")
+        new = right.selectbox("New", range(len(versions)), first_new, format_func=labels.__getitem__, key="p_new")
         diff = data.policy_diff(versions[old], versions[new])
         st.code(diff or "The two versions are identical.", language="diff")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from audit.journal import JOURNAL_DIR_ENV
 from dashboards import auth
-from guards import Guard
+from guards import Guard, load_policy
 from guards.types import CallContext, Stage
 
 PASSWORDS = {"olivia": "officer-pass-1", "arthur": "auditor-pass-1"}
@@ -37,11 +38,24 @@ SUBJECTS = tuple(
 
 
 def seed(path: Path, *, rounds: int = 3) -> str:
-    """Run real guard checks into a fresh SQLite audit database at ``path``; returns its URL."""
+    """Run real guard checks into a fresh SQLite audit database at ``path``; returns its URL.
+
+    Three policy versions take decisions: ``strict``, ``default`` and a second version of ``default`` (phone numbers
+    from 0.6, locations redacted), so the policy diff has two versions of one policy to compare.
+    """
     url = f"sqlite:///{path}"
+    revised = load_policy("default").document  # canonical JSON, which is YAML too
+    document = json.loads(revised)
+    document["version"] = "2"
+    pii = next(s for s in document["scanners"] if s["id"] == "pii")
+    pii["labels"]["PHONE_NUMBER"]["threshold"] = 0.6
+    pii["labels"]["LOCATION"]["action"] = "redact"
+    revised_path = path.with_name("default-v2.yaml")
+    revised_path.write_text(json.dumps(document), encoding="utf-8")
     guards = [
-        Guard.from_policy("default", audit=url, application="support-bot", model="local-slm"),
         Guard.from_policy("strict", audit=url, application="hr-assistant", model="gpt-x"),
+        Guard.from_policy("default", audit=url, application="support-bot", model="local-slm"),
+        Guard.from_policy(revised_path, audit=url, application="support-bot", model="local-slm"),
     ]
     calls = itertools.product(range(rounds), enumerate(TEXTS), guards, (Stage.INPUT, Stage.OUTPUT))
     for n, (r, (i, text), guard, stage) in enumerate(calls):

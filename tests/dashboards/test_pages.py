@@ -154,9 +154,16 @@ def test_auditor_records_feedback(make_app, seeded_url: str) -> None:
 
 def test_policies_diff(make_app, seeded_url: str) -> None:
     at = make_app(seeded_url, "olivia", "policies")
-    assert len(at.dataframe[0].value) == 2
+    table = at.dataframe[0].value
+    assert sorted(zip(table["policy"], table["version"], strict=True)) == [
+        ("default", "1"),
+        ("default", "2"),
+        ("strict", "1"),
+    ]
+    assert table[table["in force"]]["version"].tolist() == ["2", "1"]
     diff = at.code[-1].value
-    assert diff.startswith("---") and "+++" in diff
+    assert diff.startswith("--- default@1") and "+++ default@2" in diff
+    assert "-      threshold: 0.4\n+      threshold: 0.6" in diff
 
 
 def test_integrity_verify(make_app, seeded_url: str) -> None:
