@@ -49,10 +49,12 @@ _SHA, _TS = DECISION_COLUMNS.index("policy_sha256"), DECISION_COLUMNS.index("ts_
 class AuditStore:
     """A tamper-evident audit log of guard decisions in SQLite (default) or PostgreSQL.
 
-    Implements the guard's ``Sink``: ``write`` queues the decision and returns; a background thread commits
-    batches, each appended to the hash chain under the database write lock. ``durable=True`` makes ``write``
-    return only once the decision is committed (and makes SQLite fsync each commit). Pending records are
-    flushed at interpreter exit.
+    Implements the guard's ``Sink``: ``write`` appends the prepared record to a local journal, queues it and
+    returns; a background thread commits batches, each appended to the hash chain under the database write
+    lock. A killed process's journal is replayed by the next store opened on the database. ``durable=True``
+    makes ``write`` return only once the decision is committed (and makes SQLite fsync each commit);
+    ``journal=False`` keeps the queue in memory only. Pending records are flushed at interpreter exit.
+    See ``docs/audit.md`` for the exact guarantees.
     """
 
     def __init__(
@@ -83,6 +85,7 @@ class AuditStore:
             self._replay(self._journal_dir)
         self._journal = Journal(self._journal_dir) if self._journal_dir is not None else None
         self._writer = self._start_writer()
+        self._closed = False
         atexit.register(self.close)
 
     def _start_writer(self) -> BatchWriter[Prepared]:
@@ -164,6 +167,9 @@ class AuditStore:
     def close(self, timeout: float | None = 30.0) -> None:
         """Flush pending decisions (waiting at most ``timeout`` seconds), stop the writer, release connections."""
         atexit.unregister(self.close)
+        if self._closed:
+            return
+        self._closed = True
         lost = self._writer.close(timeout)
         if self._journal is not None:
             self._journal.close(keep=lost > 0)

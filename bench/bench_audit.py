@@ -25,6 +25,8 @@ from sqlalchemy import create_engine, text
 
 from audit import AuditStore
 from audit.chain import DECISIONS
+from audit.config import make_engine
+from audit.migrate import upgrade
 from audit.records import prepare_decision
 from audit.schema import Base
 from guards.types import Action, CallContext, Decision, Finding, PolicyRef, RuleHit, Stage, Verdict
@@ -70,17 +72,17 @@ def decision(i: int) -> Decision:
 
 
 def reset(url: str) -> None:
-    """Drop every audit table (and the baseline copies) so a run starts empty."""
+    """Drop every audit table so a run starts empty."""
     engine = create_engine(url)
     with engine.begin() as conn:
         Base.metadata.drop_all(conn)
-        for table in ("audit_alembic_version", "baseline_decision", "baseline_finding"):
-            conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
+        conn.execute(text("DROP TABLE IF EXISTS audit_alembic_version"))
     engine.dispose()
 
 
 def bench_writes(url: str, n: int) -> dict[str, Any]:
-    """Decisions/s through ``AuditStore.write`` + ``flush`` vs an ``executemany`` of the very rows it stored."""
+    """Decisions/s through ``AuditStore.write`` + ``flush`` vs an ``executemany`` of the very rows it stored into
+    freshly created identical tables (same keys and indexes), in the same batches."""
     reset(url)
     decisions = [decision(i) for i in range(n)]
     store = AuditStore(url)
@@ -91,26 +93,29 @@ def bench_writes(url: str, n: int) -> dict[str, Any]:
     store_s, store_cpu = time.perf_counter() - started, time.process_time() - cpu
     store.close()
 
-    engine = create_engine(url)
+    engine = make_engine(url)  # the store's connection settings (SQLite: WAL, synchronous=NORMAL)
     columns = ", ".join((*DECISIONS.fields, "hash"))
     with engine.begin() as conn:
         rows = [tuple(r) for r in conn.execute(text(f"SELECT {columns} FROM audit_decision ORDER BY seq"))]
         findings = [tuple(r) for r in conn.execute(text("SELECT * FROM audit_finding ORDER BY decision_seq, ord"))]
-        conn.execute(text("CREATE TABLE baseline_decision AS SELECT * FROM audit_decision WHERE 1 = 0"))
-        conn.execute(text("CREATE TABLE baseline_finding AS SELECT * FROM audit_finding WHERE 1 = 0"))
+    engine.dispose()
+    reset(url)
+    upgrade(engine)  # fresh, identical tables (same keys and indexes) for the baseline
     mark = "?" if engine.dialect.name == "sqlite" else "%s"
     raw = engine.raw_connection()
     cursor = raw.cursor()
     started, cpu = time.perf_counter(), time.process_time()
     per_batch = 2_000
     for b in range(0, n, per_batch):  # same batch size and one transaction per batch, like the store
+        if engine.dialect.name == "sqlite":
+            cursor.execute("BEGIN")  # make_engine leaves transaction control to the caller
         cursor.executemany(
-            f"INSERT INTO baseline_decision ({columns}) VALUES ({', '.join([mark] * len(rows[0]))})",
+            f"INSERT INTO audit_decision ({columns}) VALUES ({', '.join([mark] * len(rows[0]))})",
             rows[b : b + per_batch],
         )
-        batch_findings = [f for f in findings[3 * b : 3 * (b + per_batch)]]
         cursor.executemany(
-            f"INSERT INTO baseline_finding VALUES ({', '.join([mark] * len(findings[0]))})", batch_findings
+            f"INSERT INTO audit_finding VALUES ({', '.join([mark] * len(findings[0]))})",
+            findings[3 * b : 3 * (b + per_batch)],  # three findings per decision
         )
         raw.commit()
     baseline_s, baseline_cpu = time.perf_counter() - started, time.process_time() - cpu
@@ -129,7 +134,13 @@ def bench_writes(url: str, n: int) -> dict[str, Any]:
     }
 
 
-def bench_verify(url: str, n: int, *, reuse: bool) -> dict[str, Any]:
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children (verify workers)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def bench_verify(url: str, n: int, *, reuse: bool, workers: int) -> dict[str, Any]:
     """Seconds for ``verify`` over ``n`` decisions (built through the store's own commit path)."""
     store = AuditStore(url) if reuse else None
     if store is None or store.count() != n:
@@ -152,9 +163,9 @@ def bench_verify(url: str, n: int, *, reuse: bool) -> dict[str, Any]:
             ),
             flush=True,
         )
-    started = time.perf_counter()
-    report = store.verify()
-    seconds = time.perf_counter() - started
+    started, cpu = time.perf_counter(), _cpu()
+    report = store.verify(workers=workers)
+    seconds, cpu_s = time.perf_counter() - started, _cpu() - cpu
     store.close()
     assert report.ok and report.chains[0].checked == n, report
     return {
@@ -163,6 +174,9 @@ def bench_verify(url: str, n: int, *, reuse: bool) -> dict[str, Any]:
         "decisions": n,
         "seconds": round(seconds, 1),
         "per_s": round(n / seconds),
+        "cpu_s": round(cpu_s, 1),
+        "workers": workers,
+        "load": os.getloadavg()[0],
     }
 
 
@@ -213,6 +227,7 @@ def main() -> None:
     parser.add_argument("--verify", type=int, default=1_000_000, help="decisions for the verify benchmark (0: skip)")
     parser.add_argument("--postgres", action="store_true", help=f"also PostgreSQL (URL from ${POSTGRES_URL_ENV})")
     parser.add_argument("--postgres-verify", action="store_true", help="also verify on PostgreSQL")
+    parser.add_argument("--workers", type=int, default=1, help="verify worker processes (default 1)")
     parser.add_argument("--guard-calls", type=int, default=0, help="texts per guard overhead round (0: skip)")
     parser.add_argument("--guard-repeats", type=int, default=5)
     parser.add_argument("--dir", default=tempfile.gettempdir(), help="where the SQLite files go")
@@ -231,9 +246,9 @@ def main() -> None:
     if args.postgres and args.writes:
         jobs.append(lambda: bench_writes(pg, args.writes))  # type: ignore[arg-type]
     if args.verify:
-        jobs.append(lambda: bench_verify(verify_url, args.verify, reuse=args.reuse))
+        jobs.append(lambda: bench_verify(verify_url, args.verify, reuse=args.reuse, workers=args.workers))
         if args.postgres_verify:
-            jobs.append(lambda: bench_verify(pg, args.verify, reuse=False))  # type: ignore[arg-type]
+            jobs.append(lambda: bench_verify(pg, args.verify, reuse=args.reuse, workers=args.workers))  # type: ignore[arg-type]
     if args.guard_calls:
         jobs.append(lambda: bench_guard(args.guard_calls, args.guard_repeats))
     print(
