@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import string
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -88,7 +89,7 @@ def global_drivers(
                 continue
             explained += 1
             for t in s.top(per_decision):
-                token = t.token.strip().lower()
+                token = t.token.strip().strip(string.punctuation).lower()
                 if token:
                     counts[token] += 1
                     sums[token] += t.value

@@ -75,7 +75,12 @@ def attribute(
     score = float(np.asarray(scorer([text]), dtype=float)[0])
     if not text.strip():
         return Attribution((), (), score, score)
-    result = explainer(key, scorer, tokenizer=tokenizer)([text], max_evals=max_evals, silent=True)
+    shap_explainer = explainer(key, scorer, tokenizer=tokenizer)
+    if sum(1 for segment in shap_explainer.masker.token_segments(text)[0] if segment) < 2:
+        # One token: its Shapley value is the whole change from the empty text (the partition tree needs two).
+        base = float(np.asarray(scorer([""]), dtype=float)[0])
+        return Attribution((text,), (score - base,), base, score)
+    result = shap_explainer([text], max_evals=max_evals, silent=True)
     tokens = tuple(str(t) for t in result.data[0])
     values = tuple(float(v) for v in np.asarray(result.values[0], dtype=float))
     return Attribution(tokens, values, float(np.asarray(result.base_values[0]).reshape(-1)[0]), score)
