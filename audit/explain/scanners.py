@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from audit.store import AuditStore
 
+log = logging.getLogger(__name__)
 CLASSIFIER_TYPES = frozenset({"toxicity", "bias", "injection"})
 """Scanner types explained by SHAP; every other scanner is explained by its findings."""
 _scanners: dict[tuple[str, str], Any] = {}
@@ -22,12 +24,17 @@ def scanner_type(store: AuditStore, policy_sha256: str, scanner: str) -> str | N
 
 
 def _spec(store: AuditStore, policy_sha256: str, scanner: str) -> Any:
+    from guards.errors import PolicyError
     from guards.policy import parse_policy
 
     docs = [p.document for p in store.list_policies() if p.sha256 == policy_sha256]
     if not docs:
         return None
-    specs = {s.id: s for s in parse_policy(docs[0]).model.scanners}
+    try:
+        specs = {s.id: s for s in parse_policy(docs[0]).model.scanners}
+    except PolicyError as exc:  # a document this version of ombud cannot read: explain by findings
+        log.warning("cannot read stored policy %s: %s", policy_sha256[:12], exc)
+        return None
     return specs.get(scanner)
 
 

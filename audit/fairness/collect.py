@@ -31,6 +31,8 @@ NO_MENTION = "(none)"
 """The group of decisions whose text mentions no group of the category."""
 MAX_GROUPS = 50
 """Subject attributes with more distinct values than this are identifiers, not groups; they are skipped."""
+_SEEN_MAX = 100_000
+"""Texts whose identity groups are remembered while streaming (repeated texts are matched once)."""
 _SEVERITY = {a.value: a.severity for a in Action}
 Key = tuple[str, int, int]
 Row = tuple[Any, ...]
@@ -141,26 +143,38 @@ def identity_cells(
 ) -> dict[str, pd.DataFrame]:
     """Cells per lexicon category: one group per identity group the text mentions, plus ``(none)``.
 
-    A decision that mentions two groups of a category counts in both. The text grouping happens in SQL first
-    (identical texts and labels are matched once), so repetitive traffic streams far fewer rows than decisions.
+    A decision that mentions two groups of a category counts in both. The texts are streamed once for every
+    category; a text seen recently is not matched again (repetitive traffic), and the many texts that mention no
+    identity group cost one counter update.
     """
-    inner = _select(conn, [D.safe_text], outcome, filters).subquery()
-    cols = list(inner.c)
-    grouped = select(*cols, func.count()).group_by(*cols)
     code = _coder(outcome)
     counts: dict[str, Counter[Key]] = {c: Counter() for c in lexicon.categories}
-    result = conn.execution_options(yield_per=20_000).execute(grouped)
+    unmentioned: Counter[tuple[int, int]] = Counter()
+    seen: dict[str, dict[str, list[str]]] = {}
+    result = conn.execution_options(yield_per=50_000).execute(_select(conn, [D.safe_text], outcome, filters))
     rows: Iterable[Any] = progress(result) if progress else result
-    for text, *rest, n in rows:
-        coded = code((text, *rest))
+    for row in rows:
+        coded = code(tuple(row))
         if coded is None:
             continue
-        found: dict[str, set[str]] = {}
-        for g in lexicon.find(text or ""):
-            found.setdefault(g.category, set()).add(g.group)
+        text = row[0] or ""
+        found = seen.get(text)
+        if found is None:
+            found = {}
+            for g in lexicon.find(text):
+                found.setdefault(g.category, []).append(g.group)
+            if len(seen) >= _SEEN_MAX:
+                seen.clear()
+            seen[text] = found
+        if not found:
+            unmentioned[coded] += 1
+            continue
         for category, counter in counts.items():
             for group in found.get(category, (NO_MENTION,)):
-                counter[(group, *coded)] += n
+                counter[(group, *coded)] += 1
+    for counter in counts.values():
+        for (t, p), n in unmentioned.items():
+            counter[(NO_MENTION, t, p)] += n
     return {c: _frame(counter) for c, counter in counts.items()}
 
 

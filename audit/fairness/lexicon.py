@@ -25,19 +25,25 @@ class IdentityGroup:
         return f"{self.category}/{self.group}"
 
 
+_WORDS = re.compile(r"<[A-Za-z_]+>|\w+(?:[-'’]\w+)*")
+"""Words of a text; a redaction placeholder (``<PERSON>``) is a token of its own that no term can span."""
+
+
 @dataclass(frozen=True)
 class IdentityLexicon:
     """Identity terms by category and group; ``find(text)`` names the groups a text mentions."""
 
     terms: Mapping[str, IdentityGroup]
     version: str = "1"
-    _pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _phrases: dict[tuple[str, ...], IdentityGroup] = field(init=False, repr=False, compare=False)
+    _longest: int = field(init=False, repr=False, compare=False)
+    _starts: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # Longest first, so "trans women" wins over "trans"; spaces match any run of whitespace.
-        alternatives = sorted(self.terms, key=len, reverse=True)
-        body = "|".join(re.escape(t).replace(r"\ ", r"\s+") for t in alternatives) or "(?!)"
-        object.__setattr__(self, "_pattern", re.compile(rf"(?<![\w-])(?:{body})(?![\w-])", re.IGNORECASE))
+        phrases = {tuple(term.split()): group for term, group in self.terms.items()}
+        object.__setattr__(self, "_phrases", phrases)
+        object.__setattr__(self, "_longest", max((len(p) for p in phrases), default=1))
+        object.__setattr__(self, "_starts", frozenset(p[0] for p in phrases))
 
     @property
     def categories(self) -> tuple[str, ...]:
@@ -49,8 +55,19 @@ class IdentityLexicon:
         return tuple(dict.fromkeys(g.group for g in self.terms.values() if g.category == category))
 
     def find(self, text: str) -> frozenset[IdentityGroup]:
-        """The identity groups that ``text`` mentions."""
-        return frozenset(self.terms[" ".join(m.group(0).lower().split())] for m in self._pattern.finditer(text))
+        """The identity groups that ``text`` mentions (whole words, longest term first: "trans women" is one)."""
+        words = _WORDS.findall(text.lower())
+        starts, phrases, found, free = self._starts, self._phrases, set(), 0
+        for i in [i for i, w in enumerate(words) if w in starts]:  # few words can start a term: skip the rest fast
+            if i < free:
+                continue
+            for n in range(min(self._longest, len(words) - i), 0, -1):
+                group = phrases.get(tuple(words[i : i + n]))
+                if group is not None:
+                    found.add(group)
+                    free = i + n
+                    break
+        return frozenset(found)
 
 
 def parse_lexicon(document: Mapping[str, object]) -> IdentityLexicon:
