@@ -67,7 +67,7 @@ def group_rates(rates: pd.DataFrame, *, metric: str, overall: float | None) -> a
     if overall is not None:
         rule = alt.Chart(pd.DataFrame({"overall": [overall]})).mark_rule(strokeDash=[4, 4])
         layers.append(rule.encode(x="overall:Q"))
-    return alt.layer(*layers)
+    return alt.LayerChart(layer=layers)
 
 
 def shap_values(tokens: pd.DataFrame) -> alt.Chart:

@@ -13,7 +13,7 @@ import logging
 import re
 import tempfile
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -59,7 +59,6 @@ class Scope:
     end: datetime | None = None
     application: str | None = None
     policy: str | None = None
-    model: str | None = None
     action: str | None = None
     stage: str | None = None
     scanner: str | None = None
@@ -72,7 +71,6 @@ class Scope:
             end=self.end,
             application=self.application,
             policy=self.policy,
-            model=self.model,
             action=self.action,
             stage=self.stage,
             scanner=self.scanner,
@@ -125,27 +123,21 @@ def window(url: str, label: str) -> tuple[datetime | None, datetime | None]:
     return (None if span is None else end - span), None
 
 
-@st.cache_data(ttl=TTL_S, show_spinner=False)
+@st.cache_data(ttl=TTL_S * 10, show_spinner=False)
 def choices(url: str, column: str) -> list[str]:
-    """Distinct non-empty values of ``column`` (``application``, ``policy``, ``model``) across the store."""
+    """Distinct non-empty values of an indexed ``column`` (``application``, ``policy``) across the store."""
     return sorted(str(k[0]) for k in store(url).counts(column) if k[0])
 
 
 @dataclass(frozen=True, slots=True)
-class Overview:
-    """The Overview page's aggregates for one scope."""
+class Activity:
+    """Decisions per day by action in one scope, and the share of each action."""
 
     total: int
     by_day: pd.DataFrame
     """Columns ``day``, ``action``, ``decisions``."""
     rates: dict[str, float]
     """Share of decisions per action (0-1)."""
-    detections: pd.DataFrame
-    """Columns ``scanner``, ``label``, ``decisions`` (decisions with at least one such finding), most first."""
-    by_app: pd.DataFrame
-    """Columns ``application``, ``model``, ``action``, ``decisions``."""
-    latency: dict[str, float] = field(default_factory=dict)
-    """``p50``/``p90``/``p99`` of the guard's latency in ms."""
 
 
 def _frame(counts: dict[tuple[Any, ...], int], columns: list[str]) -> pd.DataFrame:
@@ -153,21 +145,39 @@ def _frame(counts: dict[tuple[Any, ...], int], columns: list[str]) -> pd.DataFra
     return pd.DataFrame.from_records(rows, columns=[*columns, "decisions"])
 
 
+# The Overview's sections are cached separately so that the page paints each one as soon as it is ready.
+
+
 @st.cache_data(ttl=TTL_S, show_spinner=False)
-def overview(url: str, scope: Scope) -> Overview:
-    """Decisions over time by action, action rates, top detections, latency, per application and model (SQL)."""
-    s, f = store(url), scope.filters()
-    by_day = _frame(s.counts("day", "action", filters=f), ["day", "action"])
+def activity(url: str, scope: Scope) -> Activity:
+    """Decisions over time by action and the action rates (one SQL ``GROUP BY``)."""
+    by_day = _frame(store(url).counts("day", "action", filters=scope.filters()), ["day", "action"])
     total = int(by_day["decisions"].sum())
     per_action = by_day.groupby("action")["decisions"].sum()
     rates = {a: (float(per_action.get(a, 0)) / total if total else 0.0) for a in ACTIONS}
-    detections = _frame(s.counts("scanner", "label", filters=f), ["scanner", "label"])
-    detections = detections.sort_values("decisions", ascending=False, ignore_index=True)
-    by_app = _frame(s.counts("application", "model", "action", filters=f), ["application", "model", "action"])
-    by_app = by_app.fillna({"application": "(none)", "model": "(none)"})
-    latency = {f"p{int(p)}": v for p, v in s.latency_percentiles(f, percentiles=(50, 90, 99)).items()}
     by_day["day"] = pd.to_datetime(by_day["day"])
-    return Overview(total, by_day, rates, detections, by_app, latency)
+    return Activity(total, by_day, rates)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def latency(url: str, scope: Scope) -> dict[str, float]:
+    """``p50``/``p90``/``p99`` of the guard's latency in ms."""
+    found = store(url).latency_percentiles(scope.filters(), percentiles=(50, 90, 99))
+    return {f"p{int(p)}": v for p, v in found.items()}
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def detections(url: str, scope: Scope) -> pd.DataFrame:
+    """Columns ``scanner``, ``label``, ``decisions`` (decisions with at least one such finding), most first."""
+    found = _frame(store(url).counts("scanner", "label", filters=scope.filters()), ["scanner", "label"])
+    return found.sort_values("decisions", ascending=False, ignore_index=True)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def by_application(url: str, scope: Scope) -> pd.DataFrame:
+    """Columns ``application``, ``model``, ``action``, ``decisions``."""
+    found = store(url).counts("application", "model", "action", filters=scope.filters())
+    return _frame(found, ["application", "model", "action"]).fillna({"application": "(none)", "model": "(none)"})
 
 
 # -- decisions ------------------------------------------------------------------------------------------------
@@ -219,10 +229,9 @@ def decision_page(url: str, scope: Scope, before_seq: int | None, limit: int = P
     return DecisionPage(pd.DataFrame(rows, columns=[*columns, "policy", "seq", "id"]), page.next_before)
 
 
-@st.cache_data(ttl=TTL_S, show_spinner=False)
 def detection_labels(url: str, scope: Scope) -> list[tuple[str, str]]:
     """``(scanner, label)`` pairs found within ``scope``, for the filter choices."""
-    return sorted((str(k[0]), str(k[1])) for k in store(url).counts("scanner", "label", filters=scope.filters()))
+    return sorted((str(r.scanner), str(r.label)) for r in detections(url, scope).itertuples())
 
 
 def decision(url: str, decision_id: str) -> AuditRecord | None:
@@ -437,6 +446,8 @@ def verification(url: str) -> Verification:
 
 # -- fairness ---------------------------------------------------------------------------------------------------
 
+FAIRNESS_BOOTSTRAP = 100
+"""Bootstrap resamples behind the page's confidence intervals (the report bundle uses more)."""
 SAMPLE = 500
 """Recent decisions sampled to discover subject attributes and outcome keys (cheap, through the paged API)."""
 
@@ -483,7 +494,7 @@ def fairness(url: str, scope: Scope, feature: str, outcome: str | None) -> Fairn
         outcome=outcome,
         filters=scope.filters(),
         thresholds=fairness_thresholds(url, scope.policy),
-        n_boot=200,
+        n_boot=FAIRNESS_BOOTSTRAP,
     )
 
 

@@ -68,19 +68,18 @@ def first_run(url: str) -> bool:
 
 
 def scope_bar(url: str) -> data.Scope:
-    """The sidebar filters every page shares: time range, application, policy, model."""
+    """The sidebar filters every page shares: time range, application, policy."""
     with st.sidebar:
         st.subheader("Filters")
         span = st.selectbox("Time range", list(data.RANGES), index=1, key="f_range")
         application = st.selectbox("Application", ["(all)", *data.choices(url, "application")], key="f_app")
         policy = st.selectbox("Policy", ["(all)", *data.choices(url, "policy")], key="f_policy")
-        model = st.selectbox("Model", ["(all)", *data.choices(url, "model")], key="f_model")
     start, end = data.window(url, span)
 
     def pick(value: str) -> str | None:
         return None if value == "(all)" else value
 
-    return data.Scope(start=start, end=end, application=pick(application), policy=pick(policy), model=pick(model))
+    return data.Scope(start=start, end=end, application=pick(application), policy=pick(policy))
 
 
 def pager(scope: data.Scope, next_before: int | None) -> None:

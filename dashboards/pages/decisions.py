@@ -24,9 +24,12 @@ if user is not None and not ui.first_run(url):
     }
     chosen = st.selectbox("Decision on this page", ids, format_func=labels.__getitem__, key="d_open")
     typed = st.text_input("…or a decision id", key="d_id", placeholder="32 hex characters")
-    record = data.decision(url, typed.strip() or chosen) if (typed.strip() or chosen) else None
-    if record is None:
+    wanted = typed.strip() or chosen
+    record = data.decision(url, wanted) if wanted else None
+    if record is None and wanted:
         st.warning("No decision with that id.")
+    elif record is None:
+        st.caption("No decision matches these filters.")
     else:
         meta = st.columns(5)
         meta[0].metric("Action", record.action.value)

@@ -10,15 +10,14 @@ url = data.current_url()
 st.title("Explanations")
 if not ui.first_run(url):
     scope = ui.scope_bar(url)
-    view = data.overview(url, scope)
-    scanners = sorted(set(view.detections["scanner"]))
+    detections = data.detections(url, scope)
+    scanners = sorted(set(detections["scanner"]))
     if not scanners:
         st.info("No scanner found anything in this time range; widen the time range in the sidebar.")
     else:
         scanner = st.selectbox("Scanner", scanners, key="x_scanner")
         st.subheader(f"What {scanner} detects")
-        st.altair_chart(charts.top_detections(view.detections[view.detections["scanner"] == scanner]),
-                        width="stretch")  # fmt: skip
+        st.altair_chart(charts.top_detections(detections[detections["scanner"] == scanner]), width="stretch")
         st.subheader("Global drivers (SHAP)")
         sample = st.slider("Recent interventions to explain", 5, 100, 20, key="x_sample")
         if st.toggle("Compute the drivers", key="x_drivers"):

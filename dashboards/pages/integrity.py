@@ -38,11 +38,12 @@ elif not ui.first_run(url):
     start = f"{scope.start:%Y-%m-%d %H:%M}" if scope.start else "the first decision"
     st.caption(f"Period: from {start} to now (time range in the sidebar) · policy {scope.policy or 'all'}")
     formats = st.multiselect("Formats", data.REPORT_FORMATS, default=list(data.REPORT_FORMATS), key="r_formats")
+    request = (scope, tuple(formats))
     if st.button("Generate the report bundle", key="r_build", disabled=not formats):
         with st.spinner("Building the report (activity, fairness, explanations, chain verification)…"):
-            st.session_state["ombud_report"] = data.report_bundle(url, scope, tuple(formats))
-    bundle: bytes | None = st.session_state.get("ombud_report")
-    if bundle is not None:
+            st.session_state["ombud_report"] = (request, data.report_bundle(url, scope, tuple(formats)))
+    built, bundle = st.session_state.get("ombud_report", (None, b""))
+    if built == request:
         st.download_button(
             "Download the report bundle (.zip)",
             bundle,

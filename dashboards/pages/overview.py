@@ -10,26 +10,27 @@ url = data.current_url()
 st.title("Overview")
 if not ui.first_run(url):
     scope = ui.scope_bar(url)
-    with st.spinner("Aggregating decisions…"):
-        view = data.overview(url, scope)
-    if not view.total:
+    activity = data.activity(url, scope)
+    if not activity.total:
         st.info("No decisions in this time range and filter; widen the time range in the sidebar.")
     else:
         cols = st.columns(6)
-        cols[0].metric("Decisions", f"{view.total:,}")
+        cols[0].metric("Decisions", f"{activity.total:,}")
         for col, action in zip(cols[1:4], ("block", "redact", "flag"), strict=True):
-            col.metric(f"{action.title()} rate", f"{view.rates[action]:.1%}")
-        cols[4].metric("Latency p50", f"{view.latency.get('p50', 0):.1f} ms")
-        cols[5].metric("Latency p99", f"{view.latency.get('p99', 0):.1f} ms")
+            col.metric(f"{action.title()} rate", f"{activity.rates[action]:.1%}")
         st.subheader("Decisions per day by action")
-        st.altair_chart(charts.decisions_over_time(view.by_day), width="stretch")
+        st.altair_chart(charts.decisions_over_time(activity.by_day), width="stretch")
+        latency = data.latency(url, scope)
+        cols[4].metric("Latency p50", f"{latency.get('p50', 0):.1f} ms")
+        cols[5].metric("Latency p99", f"{latency.get('p99', 0):.1f} ms")
         left, right = st.columns(2)
         with left:
             st.subheader("Top detections")
-            if view.detections.empty:
+            detections = data.detections(url, scope)
+            if detections.empty:
                 st.caption("No findings in this range.")
             else:
-                st.altair_chart(charts.top_detections(view.detections), width="stretch")
+                st.altair_chart(charts.top_detections(detections), width="stretch")
         with right:
             st.subheader("Per application and model")
-            st.altair_chart(charts.by_application(view.by_app), width="stretch")
+            st.altair_chart(charts.by_application(data.by_application(url, scope)), width="stretch")
