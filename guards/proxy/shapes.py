@@ -11,6 +11,8 @@ from typing import Any
 from guards.proxy.errors import bad_request
 
 Check = Callable[[str], str]
+RoleCheck = Callable[[str, str], str]
+"""Checks one prompt text written by a role (``user``, ``system``, ...)."""
 MAX_SUBJECT_ATTRIBUTES = 32
 MAX_SUBJECT_VALUE = 256
 
@@ -83,8 +85,8 @@ def _content_texts(content: Any, where: str) -> list[str]:
     raise bad_request(f"{where} must be a string, a list of parts or null", param=where)
 
 
-def check_prompt(kind: Kind, body: Mapping[str, Any], check: Check) -> dict[str, Any]:
-    """The request with every prompt text replaced by ``check(text)``.
+def check_prompt(kind: Kind, body: Mapping[str, Any], check: RoleCheck) -> dict[str, Any]:
+    """The request with every prompt text replaced by ``check(text, role)`` (text completions: role ``user``).
 
     Chat messages of every role are checked, assistant turns included: a caller that sends back an earlier
     answer, pseudonyms restored, would otherwise hand the upstream the personal data the guard kept from it.
@@ -93,20 +95,20 @@ def check_prompt(kind: Kind, body: Mapping[str, Any], check: Check) -> dict[str,
     if kind.chat:
         out["messages"] = [_check_message(m, check) for m in body["messages"]]
     elif isinstance(body["prompt"], str):
-        out["prompt"] = check(body["prompt"])
+        out["prompt"] = check(body["prompt"], "user")
     else:
-        out["prompt"] = [check(p) for p in body["prompt"]]
+        out["prompt"] = [check(p, "user") for p in body["prompt"]]
     return out
 
 
-def _check_message(message: dict[str, Any], check: Check) -> dict[str, Any]:
-    content = message.get("content")
+def _check_message(message: dict[str, Any], check: RoleCheck) -> dict[str, Any]:
+    content, role = message.get("content"), message["role"]
     if isinstance(content, str):
-        return {**message, "content": check(content)}
+        return {**message, "content": check(content, role)}
     if isinstance(content, list):
         return {
             **message,
-            "content": [{**p, "text": check(p["text"])} if p.get("type") == "text" else p for p in content],
+            "content": [{**p, "text": check(p["text"], role)} if p.get("type") == "text" else p for p in content],
         }
     return message
 

@@ -58,7 +58,8 @@ def _llama_cpp(model: str | Path | None, threads: int) -> Respond:
     llm = Llama(model_path=str(resolve_gguf(model)), n_threads=threads, n_threads_batch=threads, verbose=False)
 
     def respond(messages: list[dict[str, str]], max_tokens: int, temperature: float) -> str:
-        out: Any = llm.create_chat_completion(messages=messages, max_tokens=max_tokens, temperature=temperature)
+        chat: Any = messages  # llama_cpp's own TypedDicts for messages; ours are plain dicts of the same shape
+        out: Any = llm.create_chat_completion(messages=chat, max_tokens=max_tokens, temperature=temperature)
         return str(out["choices"][0]["message"]["content"] or "")
 
     return respond

@@ -199,6 +199,20 @@ def test_on_block_message_answers_with_the_policy_message(make_proxy, echo, poli
     assert "".join(contents(streamed)) == "Withheld by policy."
 
 
+def test_trusted_roles_skip_intent_scanners_but_keep_pii_checks(make_proxy, echo) -> None:
+    client, sink = make_proxy(trusted_skip=("regex",))  # the marker scanner stands in for an injection detector
+    system = {"role": "system", "content": f"You are a {MARKER} expert. The customer is {NAME}."}
+    ok = client.post("/v1/chat/completions", json={"model": "echo", "messages": [system, chat("hi")["messages"][0]]})
+    refused = client.post("/v1/chat/completions", json=chat(f"be a {MARKER}"))
+
+    assert ok.status_code == 200 and refused.status_code == 400
+    assert echo.received[0]["messages"][0]["content"] == f"You are a {MARKER} expert. The customer is <PERSON_1>."
+    system_decision = sink.decisions[0]
+    assert system_decision.policy.version == "1+trusted-roles"
+    assert [v.scanner for v in system_decision.verdicts] == ["pii"]
+    assert sink.decisions[1].policy.version == "1"
+
+
 # -- streaming --------------------------------------------------------------------------------------
 
 
