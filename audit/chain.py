@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Connection, Engine, Table, func, or_, select, update
+from sqlalchemy import Connection, Engine, Table, func, or_, select
 from sqlalchemy.exc import DBAPIError
 
 from audit import keys
@@ -62,7 +62,11 @@ def append(conn: Connection, spec: ChainSpec, records: list[Prepared]) -> int:
     Must run inside the caller's write transaction; the head row is locked (``FOR UPDATE``; on SQLite the
     transaction already holds the database write lock from ``BEGIN IMMEDIATE``).
     """
-    seq, prev = conn.execute(select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.name == spec.name).with_for_update()).one()
+    # Plain driver SQL: these run once per batch, often for a batch of one, where statement compilation would
+    # cost more than the insert.
+    mark = marker(conn)
+    lock = " FOR UPDATE" if conn.dialect.name == "postgresql" else ""
+    seq, prev = conn.exec_driver_sql(f"SELECT seq, hash FROM audit_chain WHERE name = {mark}{lock}", (spec.name,)).one()
     rows: list[tuple[Any, ...]] = []
     index: list[tuple[Any, ...]] = []
     for record in records:
@@ -74,8 +78,15 @@ def append(conn: Connection, spec: ChainSpec, records: list[Prepared]) -> int:
     bulk_insert(conn, spec.table, (*spec.fields, "hash"), rows)
     if index:
         bulk_insert(conn, _FINDINGS, _INDEX_COLUMNS, index)
-    conn.execute(update(_HEAD).where(_HEAD.c.name == spec.name).values(seq=seq, hash=prev))
+    conn.exec_driver_sql(
+        f"UPDATE audit_chain SET seq = {mark}, hash = {mark} WHERE name = {mark}", (seq, prev, spec.name)
+    )
     return seq
+
+
+def marker(conn: Connection) -> str:
+    """The driver's positional parameter marker (``?`` for sqlite3, ``%s`` for psycopg)."""
+    return "?" if conn.dialect.name == "sqlite" else "%s"
 
 
 def bulk_insert(conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
@@ -92,7 +103,7 @@ def bulk_insert(conn: Connection, table: Table, columns: Sequence[str], rows: li
         except dbapi_error as exc:  # raised by the driver directly: give it SQLAlchemy's exception class
             raise DBAPIError.instance(statement, None, exc, dbapi_error, dialect=conn.dialect) from exc
         return
-    marks = ", ".join("?" * len(columns))
+    marks = ", ".join([marker(conn)] * len(columns))
     conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
 
 

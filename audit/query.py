@@ -132,10 +132,16 @@ def counts(conn: Connection, by: Sequence[str], f: Filters) -> dict[tuple[Any, .
             columns.append(D.policy_name)
         else:
             raise ValueError(UNKNOWN_GROUP.format(name=name))
-    total = func.count(D.seq.distinct()) if join_findings else func.count()
-    base = DECISION_TABLE
-    source = base.join(FINDING_TABLE, F.decision_seq == D.seq) if join_findings else base
-    stmt = _filtered(conn, select(*columns, total).select_from(source), f).group_by(*columns).order_by(*columns)
+    where = _conditions(conn, f)
+    if join_findings and not where and all(name in ("scanner", "label") for name in by):
+        source: Any = FINDING_TABLE  # findings alone suffice: no need to touch the decisions
+        total = func.count(F.decision_seq.distinct())
+    elif join_findings:
+        source = DECISION_TABLE.join(FINDING_TABLE, F.decision_seq == D.seq)
+        total = func.count(D.seq.distinct())
+    else:
+        source, total = DECISION_TABLE, func.count()
+    stmt = select(*columns, total).select_from(source).where(*where).group_by(*columns).order_by(*columns)
     out: dict[tuple[Any, ...], int] = {}
     for row in conn.execute(stmt):
         key = tuple(_day(v) if name == "day" else v for name, v in zip(by, row[:-1], strict=True))

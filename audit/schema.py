@@ -56,9 +56,9 @@ class DecisionRow(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
     __table_args__ = (
-        Index(None, "action", "ts_us"),
-        Index(None, "application", "ts_us"),
-        Index(None, "policy_name", "ts_us"),
+        Index(None, "action", "seq"),
+        Index(None, "application", "seq"),
+        Index(None, "policy_name", "seq"),
     )
 
 

@@ -44,6 +44,7 @@ DEFAULT_RETENTION_DAYS = 183
 _POLICY = POLICY_TABLE
 _DECISION = DECISION_TABLE
 _SHA, _TS = DECISION_COLUMNS.index("policy_sha256"), DECISION_COLUMNS.index("ts_us")
+_LAST_SEEN_RESOLUTION_US = 60_000_000  # a policy's last_seen is refreshed at most once a minute per process
 
 
 class AuditStore:
@@ -80,6 +81,8 @@ class AuditStore:
         self._fernet = keys.fernet_from_env()
         self._max_queue, self._max_batch = max_queue, max_batch
         self._pid = os.getpid()
+        self._conn: Connection | None = None
+        self._policy_seen: dict[str, int] = {}
         self._journal_dir = journal_dir(self.url) if journal and not durable else None
         if self._journal_dir is not None:
             self._replay(self._journal_dir)
@@ -128,6 +131,7 @@ class AuditStore:
             raise AuditKeyError(keys.MISSING_ENCRYPTION_KEY)
         if os.getpid() != self._pid:  # forked: the parent's thread, journal and connections are not ours
             self._pid = os.getpid()
+            self._conn = None
             self.engine.dispose(close=False)
             self._journal = Journal(self._journal_dir) if self._journal_dir is not None else None
             self._writer = self._start_writer()
@@ -173,6 +177,9 @@ class AuditStore:
         lost = self._writer.close(timeout)
         if self._journal is not None:
             self._journal.close(keep=lost > 0)
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
         if lost:
             where = " (kept in the journal for the next start)" if self._journal is not None else ""
             log.error("audit store closed with %d decisions not committed%s", lost, where)
@@ -196,16 +203,29 @@ class AuditStore:
                 self._append(rest)
 
     def _append(self, records: list[Prepared]) -> None:
-        last_seen: dict[str, int] = {}
+        """Append one batch in one transaction, on the writer's own connection (kept between batches)."""
+        stale: dict[str, int] = {}
         for r in records:
             sha, ts = r.values[_SHA], r.values[_TS]
-            last_seen[sha] = max(last_seen.get(sha, 0), ts)
-        with self._write_conn() as conn, conn.begin():
-            chain.append(conn, chain.DECISIONS, records)
-            for sha, ts in last_seen.items():
-                conn.execute(
-                    update(_POLICY).where(_POLICY.c.sha256 == sha, _POLICY.c.last_seen_us < ts).values(last_seen_us=ts)
-                )
+            if ts - self._policy_seen.get(sha, 0) > _LAST_SEEN_RESOLUTION_US:
+                stale[sha] = max(stale.get(sha, 0), ts)
+        if self._conn is None:
+            self._conn = self._write_conn()
+        conn = self._conn
+        try:
+            with conn.begin():
+                chain.append(conn, chain.DECISIONS, records)
+                m = chain.marker(conn)
+                for sha, ts in stale.items():
+                    conn.exec_driver_sql(
+                        f"UPDATE audit_policy SET last_seen_us = {m} WHERE sha256 = {m} AND last_seen_us < {m}",
+                        (ts, sha, ts),
+                    )
+        except Exception:
+            self._conn = None  # a failed connection is not reused (the pool discards it if it is broken)
+            conn.close()
+            raise
+        self._policy_seen.update(stale)
 
     def _write_conn(self) -> Connection:
         return self.engine.connect().execution_options(**{IMMEDIATE: True})

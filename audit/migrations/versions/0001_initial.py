@@ -46,9 +46,10 @@ def upgrade() -> None:
         sa.UniqueConstraint("id", name="uq_audit_decision_id"),
     )
     op.create_index("ix_audit_decision_ts_us", "audit_decision", ["ts_us"])
-    op.create_index("ix_audit_decision_action_ts_us", "audit_decision", ["action", "ts_us"])
-    op.create_index("ix_audit_decision_application_ts_us", "audit_decision", ["application", "ts_us"])
-    op.create_index("ix_audit_decision_policy_name_ts_us", "audit_decision", ["policy_name", "ts_us"])
+    # (column, seq): filtered listings page on seq, newest first, straight off the index.
+    op.create_index("ix_audit_decision_action_seq", "audit_decision", ["action", "seq"])
+    op.create_index("ix_audit_decision_application_seq", "audit_decision", ["application", "seq"])
+    op.create_index("ix_audit_decision_policy_name_seq", "audit_decision", ["policy_name", "seq"])
     op.create_table(
         "audit_finding",
         sa.Column("decision_seq", sa.BigInteger(), nullable=False),
