@@ -189,12 +189,25 @@ def count(url: str, scope: Scope) -> int:
     return store(url).count(scope.filters())
 
 
+TABLE_COLUMNS = (
+    "time", "action", "stage", "application", "model", "findings", "text (redacted)", "latency ms", "policy",
+)  # fmt: skip
+"""The decision log's visible columns (``seq`` and ``id`` are kept for paging and the detail view)."""
+
+
 @dataclass(frozen=True, slots=True)
 class DecisionPage:
     """One page of the decision log as a table, and the cursor of the next page (None at the end)."""
 
     rows: pd.DataFrame
     next_before: int | None
+
+    def labels(self) -> dict[str, str]:
+        """Decision id → a one-line label (time, action, findings, short id), in table order."""
+        return {
+            row.id: f"{row.time:%Y-%m-%d %H:%M:%S} · {row.action} · {row.findings or 'no findings'} · {row.id[:8]}"
+            for row in self.rows.itertuples()
+        }
 
 
 def _findings_summary(record: AuditRecord) -> str:
@@ -225,8 +238,7 @@ def decision_page(url: str, scope: Scope, before_seq: int | None, limit: int = P
         }
         for r in page.items
     ]
-    columns = ["time", "action", "stage", "application", "model", "findings", "text (redacted)", "latency ms"]
-    return DecisionPage(pd.DataFrame(rows, columns=[*columns, "policy", "seq", "id"]), page.next_before)
+    return DecisionPage(pd.DataFrame(rows, columns=[*TABLE_COLUMNS, "seq", "id"]), page.next_before)
 
 
 def detection_labels(url: str, scope: Scope) -> list[tuple[str, str]]:

@@ -82,7 +82,7 @@ def scope_bar(url: str) -> data.Scope:
     return data.Scope(start=start, end=end, application=pick(application), policy=pick(policy))
 
 
-def pager(scope: data.Scope, next_before: int | None) -> None:
+def pager(next_before: int | None) -> None:
     """Previous/next buttons over keyset pages; call ``page_cursor`` first to know which page to fetch."""
     state = st.session_state["ombud_pages"]
     left, middle, right = st.columns([1, 2, 1])

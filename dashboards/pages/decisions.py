@@ -13,16 +13,12 @@ if user is not None and not ui.first_run(url):
     scope = ui.decision_filters(url, ui.scope_bar(url))
     st.caption(f"{data.count(url, scope):,} matching decisions, newest first")
     page = data.decision_page(url, scope, ui.page_cursor(scope))
-    st.dataframe(page.rows, hide_index=True, column_order=[c for c in page.rows.columns if c not in ("seq", "id")])
-    ui.pager(scope, page.next_before)
+    st.dataframe(page.rows, hide_index=True, column_order=data.TABLE_COLUMNS)
+    ui.pager(page.next_before)
 
     st.header("Decision detail")
-    ids = page.rows["id"].tolist()
-    labels = {
-        row.id: f"{row.time:%Y-%m-%d %H:%M:%S} · {row.action} · {row.findings or 'no findings'} · {row.id[:8]}"
-        for row in page.rows.itertuples()
-    }
-    chosen = st.selectbox("Decision on this page", ids, format_func=labels.__getitem__, key="d_open")
+    labels = page.labels()
+    chosen = st.selectbox("Decision on this page", list(labels), format_func=labels.__getitem__, key="d_open")
     typed = st.text_input("…or a decision id", key="d_id", placeholder="32 hex characters")
     wanted = typed.strip() or chosen
     record = data.decision(url, wanted) if wanted else None
