@@ -12,11 +12,11 @@ and starts the dashboard on the audit database. The database (.ombud/demo.db) is
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -59,6 +59,7 @@ class Tally:
 def main() -> int:
     """Run the demo; 0 when every request got an answer."""
     args = parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the servers started below are stopped too
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     STATE.mkdir(exist_ok=True)
     conversations = load_traffic(args.limit)
@@ -289,28 +290,47 @@ def print_summary(tally: Tally, ab: dict[str, float], store: Any) -> None:
 
 
 def start_dashboard(db_url: str) -> None:
-    """Serve the dashboard on the demo database, if the dashboards package provides it (until Ctrl-C)."""
+    """Serve the dashboard on the demo database with a demo login, if the dashboards package provides it (Ctrl-C)."""
+    import secrets
+
+    import httpx
+
     from guards.slm.server import free_port
 
     ombud = shutil.which("ombud") or str(Path(sys.executable).with_name("ombud"))
     probe = subprocess.run([ombud, "dashboard", "--help"], capture_output=True, text=True, check=False)
-    later = f"{ombud} dashboard --db {db_url}"
     if probe.returncode != 0:
-        print(f"\nThe dashboard is not installed yet; once it is, run:\n  {later}")
+        print(f"\nThe dashboard is not installed yet; once it is, run:\n  {ombud} dashboard --db {db_url}")
         return
-    command = [ombud, "dashboard", "--db", db_url]
-    url = None
-    if "--port" in probe.stdout:
-        port = free_port()
-        command += ["--port", str(port)]
-        url = f"http://127.0.0.1:{port}"
-    if "--host" in probe.stdout:
-        command += ["--host", "127.0.0.1"]
-    print(f"\nStarting the dashboard: {' '.join(command)}")
-    if url:
-        print(f"Dashboard: {url}   (Ctrl-C to stop)")
-    with contextlib.suppress(KeyboardInterrupt):
-        subprocess.run(command, check=False)
+    users, secret = STATE / "demo-dashboard-users.toml", STATE / "demo-dashboard-password.txt"
+    if not (users.exists() and secret.exists()):
+        password = secrets.token_urlsafe(12)
+        add = [ombud, "dashboard", "add-user", "demo", "--role", "auditor", "--users", str(users), "--password-stdin"]
+        subprocess.run(add, input=password + "\n", text=True, check=True, capture_output=True)
+        secret.write_text(password + "\n", encoding="utf-8")
+        secret.chmod(0o600)
+    password = secret.read_text(encoding="utf-8").strip()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [ombud, "dashboard", "--db", db_url, "--port", str(port), "--users", str(users)]
+    print(f"\nStarting the dashboard: {' '.join(command)}", flush=True)
+    process = subprocess.Popen(command, start_new_session=True)  # its own group: streamlit runs as its child
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                if httpx.get(f"{url}/_stcore/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)  # polling the dashboard process until it serves
+        print(f"\nDashboard: {url}   (user: demo, password: {password}; Ctrl-C to stop)", flush=True)
+        process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
 
 
 if __name__ == "__main__":
