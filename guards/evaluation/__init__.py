@@ -1,0 +1,1 @@
+"""Evaluation of the guard: classifier-head metrics on labelled data."""

@@ -1,0 +1,59 @@
+"""A head bound to its encoder: texts in, per-label scores out, through the process-wide embedding cache."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from guards.models.cache import shared_cache
+from guards.models.encoder import EncoderConfig, default_encoder_path, set_threads
+from guards.models.heads import Head, load_head, shipped_head_dir
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ClassifierModel:
+    """One head on the shared encoder; scanners of the same encoder setting share its cached embeddings."""
+
+    encoder: EncoderConfig
+    head: Head
+
+    def scores(self, texts: Sequence[str]) -> np.ndarray:
+        """``(len(texts), len(head.labels))`` probabilities; long texts score the max over their windows."""
+        windows = shared_cache(self.encoder).get(list(texts))
+        return self.head.score_windows(windows)
+
+    def windows(self, text: str) -> int:
+        """How many encoder windows ``text`` spans (cached, so free after scoring)."""
+        return len(shared_cache(self.encoder).get([text])[0])
+
+    def warmup(self) -> None:
+        """Load the encoder and run one pass."""
+        shared_cache(self.encoder).encoder.warmup()
+
+
+def load_model(head: str, params: Mapping[str, Any] | None = None) -> ClassifierModel:
+    """Build the model of head ``head`` from scanner params.
+
+    Params (all optional): ``encoder`` (local path or hub id; default the shipped MiniLM), ``weights``
+    (head directory; default the shipped one), ``quantize`` (int8 encoder, default as trained), ``window``,
+    ``overlap``, ``batch_size`` and ``threads`` (torch threads; default ``$OMBUD_TORCH_THREADS`` or 1).
+    """
+    p = dict(params or {})
+    loaded = load_head(Path(p.get("weights") or shipped_head_dir(head)))
+    trained = loaded.meta.get("encoder", {})
+    config = EncoderConfig(
+        name=str(p.get("encoder") or default_encoder_path()),
+        quantize=bool(p.get("quantize", trained.get("quantize", True))),
+        window=int(p.get("window", trained.get("window", 256))),
+        overlap=int(p.get("overlap", trained.get("overlap", 32))),
+        batch_size=int(p.get("batch_size", 32)),
+    )
+    set_threads(int(p["threads"]) if "threads" in p else None)
+    return ClassifierModel(encoder=config, head=loaded)

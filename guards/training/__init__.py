@@ -1,0 +1,1 @@
+"""Training pipeline of the classifier heads: ``python -m guards.training`` (seeded, reproducible)."""

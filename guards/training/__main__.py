@@ -1,0 +1,164 @@
+"""``python -m guards.training``: train, evaluate and ship the toxicity, injection and bias heads."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from guards.models.encoder import (
+    DEFAULT_OVERLAP,
+    DEFAULT_WINDOW,
+    Encoder,
+    EncoderConfig,
+    default_encoder_path,
+    set_threads,
+)
+from guards.models.heads import WEIGHTS_DIR, Head
+from guards.training import data as D
+from guards.training.cards import write_card
+from guards.training.heads import RECIPES, Context, Trained
+from guards.training.store import EmbeddingStore
+
+logger = logging.getLogger("guards.training")
+
+THRESHOLD_RULES = {
+    "toxicity": "best F1 per label; for `toxic` only among thresholds with FPR ≤ 15% on validation",
+    "injection": "best F1 among thresholds with FPR ≤ 2% on the validation benign prompts",
+    "bias": "best F1 among thresholds with FPR ≤ 15% on validation",
+}
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {str(k): _clean(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_clean(x) for x in v]
+    if isinstance(v, float):
+        return None if math.isnan(v) else round(v, 4)
+    if hasattr(v, "item"):
+        return _clean(v.item())
+    return v
+
+
+def targets(name: str, m: dict[str, Any]) -> list[tuple[str, Any, str, bool | None]]:
+    """The issue's targets for head ``name`` with the measured values."""
+
+    def row(label: str, value: Any, target: str, ok: bool | None) -> tuple[str, Any, str, bool | None]:
+        return (label, value, target, ok if value is not None else False)
+
+    if name == "toxicity":
+        auc = m["test_all"]["toxic"]["roc_auc"]
+        it = m["identity_templates"]
+        return [
+            row("ROC AUC `toxic`, held-out Davidson + HateXplain", auc, "≥ 0.93", auc >= 0.93),
+            row("ROC AUC `toxic`, held-out Davidson", m["test_davidson"]["toxic"]["roc_auc"], "—", None),
+            row("ROC AUC `toxic`, HateXplain official validation", m["test_hatexplain"]["toxic"]["roc_auc"], "—",
+                None),
+            row("ROC AUC `hate`, held-out", m["test_all"]["hate"]["roc_auc"], "—", None),
+            row("alt-profanity-check ROC AUC, same held-out data", m["baseline_alt_profanity_check"]["roc_auc"], "—",
+                None),
+            row("Identity templates ROC AUC", it["roc_auc"], "≥ 0.97", it["roc_auc"] >= 0.97),
+            row("Identity templates, max per-identity FPR", it["max_identity_fpr"], "≤ 0.05",
+                it["max_identity_fpr"] <= 0.05),
+            row("Identity templates, mean subgroup / BPSN / BNSP AUC (power mean p=-5)",
+                f"{it['mean_subgroup_auc']:.3f} / {it['mean_bpsn_auc']:.3f} / {it['mean_bnsp_auc']:.3f}", "—", None),
+        ]  # fmt: skip
+    if name == "injection":
+        auc = m["test_all"]["roc_auc"]
+        fpr = m.get("test_cyberseceval-frr", {}).get("fpr", float("nan"))
+        return [
+            row("ROC AUC, held-out attacks + benign (all sources)", auc, "≥ 0.98", auc >= 0.98),
+            row("FPR on held-out cyberseceval_frr_benign", fpr, "≤ 0.03", fpr <= 0.03),
+            row("Recall on Tensor Trust attacks (eval only)", m["tensor_trust_eval_only"]["recall"], "—", None),
+        ]
+    auc = m["test_all"]["roc_auc"]
+    pw = m["crows_pairs_test_pairwise"]
+    ss = m["stereoset_eval_only"]
+    return [
+        row("ROC AUC stereotype vs neutral, held-out (all sources)", auc, "≥ 0.85", auc >= 0.85),
+        row("CrowS-Pairs pairwise (held-out pairs)", pw, "≥ 0.70", pw >= 0.70),
+        row("StereoSet ROC AUC stereotype vs unrelated (eval only)", ss["roc_auc_stereotype_vs_unrelated"], "—", None),
+        row(
+            "StereoSet pairwise stereotype > anti-stereotype (eval only)",
+            ss["pairwise_stereotype_over_anti"],
+            "—",
+            None,
+        ),
+    ]
+
+
+def ship(name: str, trained: Trained, ctx: Context, out: Path, docs: Path | None) -> dict[str, Any]:
+    """Save a trained head with its metadata and write its model card."""
+    enc = ctx.store.encoder.config
+    removed = trained.head.removed
+    meta = _clean(
+        {
+            "encoder": {"name": "all-MiniLM-L6-v2", "quantize": enc.quantize, "window": enc.window,
+                        "overlap": enc.overlap},
+            "architecture": f"dropout → Linear({384}→{trained.head.layers[0][0].shape[1]}) → ReLU → Linear(→"
+            f"{len(trained.head.labels)}) → sigmoid"
+            + (f"; {removed.shape[1]} identity directions projected out first" if removed is not None else ""),
+            "seed": ctx.seed,
+            "smoke": ctx.smoke,
+            "thresholds": trained.thresholds,
+            "threshold_rule": THRESHOLD_RULES[name],
+            "metrics": trained.metrics,
+            "data": trained.data,
+        }
+    )  # fmt: skip
+    rows = targets(name, meta["metrics"])
+    meta["targets"] = [{"metric": n, "measured": v, "target": t, "met": ok} for n, v, t, ok in rows]
+    head = Head(
+        name=name, labels=trained.head.labels, layers=trained.head.layers, meta=meta, removed=trained.head.removed
+    )
+    head.save(out / name)
+    if docs is not None:
+        write_card(docs / f"{name}.md", dict(meta, name=name, labels=list(head.labels)), rows)
+    return meta
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train the requested heads; returns a process exit code."""
+    parser = argparse.ArgumentParser(prog="python -m guards.training", description=__doc__)
+    parser.add_argument("--data", type=Path, default=Path(os.environ.get("OMBUD_DATA", D.DEFAULT_DATA)))
+    parser.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="where head directories are written")
+    parser.add_argument("--docs", type=Path, default=D.REPO_ROOT / "docs/models", help="model card directory")
+    parser.add_argument("--cache", type=Path, default=D.REPO_ROOT / ".cache/embeddings")
+    parser.add_argument("--heads", nargs="+", choices=sorted(RECIPES), default=sorted(RECIPES))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--identity-dims", type=int, default=8)
+    parser.add_argument("--smoke", action="store_true", help="tiny seeded sample, a few epochs (pipeline check)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    set_threads(args.threads)
+    import torch
+
+    torch.use_deterministic_algorithms(True)
+    encoder = Encoder(
+        EncoderConfig(default_encoder_path(), window=DEFAULT_WINDOW, overlap=DEFAULT_OVERLAP, batch_size=64)
+    )
+    store = EmbeddingStore(encoder, None if args.smoke else args.cache)
+    ctx = Context(data=args.data, store=store, seed=args.seed, smoke=args.smoke, identity_dims=args.identity_dims)
+    summary = {}
+    for name in args.heads:
+        t0 = time.perf_counter()
+        meta = ship(name, RECIPES[name](ctx), ctx, args.out, args.docs)
+        summary[name] = {
+            "thresholds": meta["thresholds"],
+            "targets": meta["targets"],
+            "seconds": round(time.perf_counter() - t0),
+        }
+    print(json.dumps(summary, indent=1, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

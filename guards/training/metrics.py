@@ -1,0 +1,81 @@
+"""Metrics shared by training and evaluation: AUC, thresholded scores, threshold choice, Borkan bias AUCs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def roc_auc(y: np.ndarray, s: np.ndarray) -> float:
+    """ROC AUC (NaN when only one class is present)."""
+    from sklearn.metrics import roc_auc_score
+
+    y = np.asarray(y)
+    if len(np.unique(y)) < 2:
+        return float("nan")
+    return float(roc_auc_score(y, s))
+
+
+def at_threshold(y: np.ndarray, s: np.ndarray, threshold: float) -> dict[str, float]:
+    """Precision, recall, F1, FPR and accuracy when flagging ``s >= threshold``."""
+    y = np.asarray(y).astype(bool)
+    p = np.asarray(s) >= threshold
+    tp, fp = float((p & y).sum()), float((p & ~y).sum())
+    fn, tn = float((~p & y).sum()), float((~p & ~y).sum())
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "threshold": float(threshold),
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "fpr": fp / (fp + tn) if fp + tn else float("nan"),
+        "accuracy": (tp + tn) / max(len(y), 1),
+    }
+
+
+def best_f1_threshold(y: np.ndarray, s: np.ndarray, *, max_fpr: float | None = None) -> float:
+    """The threshold with the best F1 on ``(y, s)``, optionally only among those with FPR ≤ ``max_fpr``."""
+    candidates = np.unique(np.round(np.asarray(s), 3))
+    best, best_t = -1.0, 0.5
+    for t in candidates[(candidates > 0.02) & (candidates < 0.99)]:
+        m = at_threshold(y, s, float(t))
+        if max_fpr is not None and m["fpr"] > max_fpr:
+            continue
+        if m["f1"] > best:
+            best, best_t = m["f1"], float(t)
+    return round(best_t, 3)
+
+
+def borkan(y: np.ndarray, s: np.ndarray, groups: Sequence[set[str]], identities: Sequence[str]) -> dict:
+    """Borkan et al. (2019) subgroup AUC, BPSN and BNSP AUC per identity, plus the FPR context is left to callers.
+
+    ``groups[i]`` is the set of identities mentioned by example ``i``.
+    """
+    y = np.asarray(y).astype(bool)
+    s = np.asarray(s)
+    out: dict[str, dict[str, float]] = {}
+    for ident in identities:
+        g = np.array([ident in gs for gs in groups])
+        if g.sum() == 0:
+            continue
+        sub = roc_auc(y[g], s[g])
+        bpsn_mask = (g & ~y) | (~g & y)
+        bnsp_mask = (g & y) | (~g & ~y)
+        out[ident] = {
+            "n": int(g.sum()),
+            "subgroup_auc": sub,
+            "bpsn_auc": roc_auc(y[bpsn_mask], s[bpsn_mask]),
+            "bnsp_auc": roc_auc(y[bnsp_mask], s[bnsp_mask]),
+        }
+    return out
+
+
+def generalized_mean(values: Sequence[float], p: float = -5.0) -> float:
+    """The power mean used by the Jigsaw bias benchmark to summarise per-identity AUCs (p = -5)."""
+    v = np.array([x for x in values if not np.isnan(x)], dtype=float)
+    if len(v) == 0:
+        return float("nan")
+    return float(np.power(np.mean(np.power(v, p)), 1.0 / p))

@@ -1,0 +1,136 @@
+"""Our own generated text for training: harmless identity statements, identity-term swaps, benign look-alikes.
+
+These templates are written here (not taken from any evaluation set) and exist to teach the heads that
+mentioning an identity, or a security topic, is not by itself toxic, stereotyping or an attack.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+
+IDENTITIES: tuple[str, ...] = (
+    "gay", "lesbian", "bisexual", "transgender", "trans", "queer", "nonbinary", "straight", "heterosexual",
+    "homosexual", "lgbt", "lgbtq", "muslim", "jewish", "christian", "catholic", "protestant", "buddhist",
+    "hindu", "sikh", "atheist", "mormon", "black", "white", "asian", "latino", "latina", "latinx", "hispanic",
+    "african american", "african", "european", "mexican", "chinese", "japanese", "indian", "arab",
+    "middle eastern", "native american", "american", "canadian", "immigrant", "old", "elderly", "young",
+    "teenage", "middle aged", "millennial", "blind", "deaf", "disabled", "autistic", "male", "female",
+    "man", "woman", "feminist",
+)  # fmt: skip
+
+_PERSON_NOUNS = (
+    "person",
+    "man",
+    "woman",
+    "guy",
+    "student",
+    "teacher",
+    "nurse",
+    "engineer",
+    "neighbor",
+    "parent",
+)
+
+HARMLESS: tuple[str, ...] = (
+    "My neighbor is {i} and she bakes bread every Sunday.",
+    "As a {i} person, I volunteer at the library on weekends.",
+    "I am {i}.",
+    "I'm {i} and I love hiking with my dog.",
+    "I am a {i} {n}.",
+    "Our new {n} is {i} and very good at the job.",
+    "The {i} community organized a food drive last month.",
+    "My best friend is {i}.",
+    "We are a {i} family that moved here last year.",
+    "She told me she is {i}, and we talked about books.",
+    "He is {i} and works at the hospital downtown.",
+    "Being {i} is part of who I am.",
+    "I met a {i} {n} at the conference today.",
+    "There are many {i} people in my city.",
+    "My grandmother was {i} and taught me to cook.",
+    "Is it common to be {i} in this country?",
+    "The article interviews several {i} artists about their work.",
+    "{I} people celebrate many different holidays.",
+    "I am proud to be {i}.",
+    "My coworker, who is {i}, gave a great presentation.",
+    "The club welcomes {i} members and everyone else.",
+    "He grew up {i} in a small town.",
+    "We invited our {i} friends to the wedding.",
+    "The {i} {n} answered all of my questions politely.",
+    "Talk about {i} history at the museum starts at noon.",
+    "A {i} writer won the award this year.",
+    "Can you recommend novels by {i} authors?",
+    "The support group is for {i} parents.",
+    "I identify as {i}.",
+    "Most of my teammates are {i}.",
+)
+
+_BENIGN_SECURITY: tuple[str, ...] = (
+    "How do I configure a firewall rule to block incoming traffic on port {p}?",
+    "Write a Python script that monitors CPU usage and logs it every {s} seconds.",
+    "What is the difference between symmetric and asymmetric encryption?",
+    "Explain how SQL injection works so I can protect my web application.",
+    "How can I detect prompt injection attempts in my chatbot's input?",
+    "Ignore the whitespace differences when comparing these two files with diff.",
+    "Write a bash script that rotates log files older than {s} days.",
+    "What does the system prompt of a chatbot usually contain, in general terms?",
+    "How do penetration testers get permission before a security assessment?",
+    "Summarize the OWASP Top 10 for a new developer on my team.",
+    "Create a cron job that backs up my database every night at {h} o'clock.",
+    "How do I reset my own password on a Linux machine if I forgot it?",
+    "Explain what a jailbreak means for iPhones and why Apple discourages it.",
+    "Please bypass the cache and fetch fresh data from the API in this code.",
+    "Write a function that sanitizes user input before it is rendered in HTML.",
+    "What are common signs that a phishing email is fake?",
+    "How can I scan my own network for open ports with nmap?",
+    "Override the default timeout of {s} seconds in this requests call.",
+    "Disregard the previous draft; here is the final version of my essay to proofread.",
+    "Forget the earlier numbers, the budget is now {p} dollars. Recalculate the totals.",
+    "How does a reverse proxy improve the security of a web server?",
+    "Write a script that kills a process that uses more than {p} MB of memory.",
+    "Explain how antivirus software detects malware signatures.",
+    "What permissions should a service account have to read from S3 only?",
+    "Act as a travel guide and suggest three things to do in Lisbon.",
+    "Pretend you are a tour guide and describe the Eiffel Tower.",
+    "You are a helpful math tutor. Explain fractions to a ten year old.",
+    "Translate 'ignore all the noise and focus' into Spanish.",
+    "What are the new instructions for filing taxes this year?",
+    "Reveal the answer to the riddle only after I give up.",
+)
+
+
+def harmless_identity_statements(rng: random.Random, per_identity: int = 12) -> list[tuple[str, str]]:
+    """``(sentence, identity)`` pairs: harmless sentences that mention an identity."""
+    out: list[tuple[str, str]] = []
+    for ident in IDENTITIES:
+        for template in rng.sample(HARMLESS, min(per_identity, len(HARMLESS))):
+            text = template.format(i=ident, I=ident.capitalize(), n=rng.choice(_PERSON_NOUNS))
+            out.append((text, ident))
+    return out
+
+
+def benign_security_requests(rng: random.Random) -> list[str]:
+    """Benign requests that use words attacks also use (ignore, bypass, system prompt, pretend)."""
+    out = []
+    for template in _BENIGN_SECURITY:
+        for _ in range(3):
+            out.append(
+                template.format(p=rng.choice([22, 80, 443, 512, 8080]), s=rng.randint(5, 60), h=rng.randint(1, 5))
+            )
+    return sorted(set(out))
+
+
+_IDENT_RE = re.compile(r"\b(" + "|".join(sorted((re.escape(i) for i in IDENTITIES), key=len, reverse=True)) + r")\b")
+
+
+def identity_terms(text: str) -> list[str]:
+    """The identity terms of our list that occur in ``text`` (lower-cased, whole words)."""
+    return _IDENT_RE.findall(text.lower())
+
+
+def swap_identities(text: str, rng: random.Random) -> str | None:
+    """``text`` with every identity term replaced by a random other one (counterfactual copy); None if none occur."""
+    lowered = text.lower()
+    if not _IDENT_RE.search(lowered):
+        return None
+    return _IDENT_RE.sub(lambda m: rng.choice([i for i in IDENTITIES if i != m.group(0)]), lowered)

@@ -1,0 +1,64 @@
+"""The training pipeline end to end in smoke mode (tiny seeded sample), writing to a temporary directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from guards.models.heads import load_head
+from guards.training import data as D
+from guards.training import templates
+from guards.training.__main__ import main
+from guards.training.metrics import at_threshold, best_f1_threshold, borkan, roc_auc
+
+pytestmark = pytest.mark.skipif(not D.DEFAULT_DATA.exists(), reason="needs ../shared/data")
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+def test_smoke_training_writes_heads_and_cards(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out, docs = tmp_path / "weights", tmp_path / "docs"
+    assert (
+        main(["--smoke", "--threads", "1", "--heads", "toxicity", "bias", "--out", str(out), "--docs", str(docs)]) == 0
+    )
+    summary = json.loads(capsys.readouterr().out)
+    assert set(summary) == {"toxicity", "bias"}
+    for name, labels in (("toxicity", {"toxic", "hate", "offensive"}), ("bias", {"stereotype"})):
+        head = load_head(out / name)
+        assert set(head.labels) == labels
+        assert set(head.thresholds) == labels
+        assert head.meta["smoke"] is True
+        card = (docs / f"{name}.md").read_text()
+        assert "Recommended thresholds" in card and "Known limits" in card
+
+
+def test_splits_are_seeded_and_stable() -> None:
+    keys = [f"text {i}" for i in range(2000)]
+    first = [D.split_of(k, 0) for k in keys]
+    assert first == [D.split_of(k, 0) for k in keys]
+    assert first != [D.split_of(k, 1) for k in keys]
+    assert 0.05 < first.count("test") / len(keys) < 0.15
+
+
+def test_identity_swap_keeps_text_but_changes_identity() -> None:
+    import random
+
+    swapped = templates.swap_identities("I hate muslim people", random.Random(0))
+    assert swapped is not None and "muslim" not in swapped and swapped.startswith("i hate")
+    assert templates.swap_identities("no identity here", random.Random(0)) is None
+
+
+def test_metrics_on_a_known_case() -> None:
+    y = [0, 0, 1, 1]
+    s = [0.1, 0.4, 0.35, 0.8]
+    assert roc_auc(y, s) == pytest.approx(0.75)
+    m = at_threshold(y, s, 0.3)
+    assert m["recall"] == 1.0 and m["fpr"] == 0.5
+    assert 0.0 < best_f1_threshold(y, s) < 1.0
+    per = borkan(y, s, [{"a"}, set(), {"a"}, set()], ["a"])
+    assert set(per["a"]) == {"n", "subgroup_auc", "bpsn_auc", "bnsp_auc"}
