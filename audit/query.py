@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from types import MappingProxyType
@@ -204,32 +204,36 @@ def to_frame(conn: Connection, f: Filters, *, scores: bool) -> pd.DataFrame:
     """
     import pandas as pd
 
-    latest = select(FB.decision_id, func.max(FB.seq).label("fb_seq")).group_by(FB.decision_id).subquery("latest")
-    fb = FEEDBACK_TABLE.alias("fb")
-    nf = select(F.decision_seq, func.count().label("n")).group_by(F.decision_seq).subquery("nf")
+    feedback_label = select(FB.label).where(FB.decision_id == D.id).order_by(FB.seq.desc()).limit(1)
+    n_findings = select(func.count()).where(F.decision_seq == D.seq)
     cols: list[Any] = [D[c] for c in _FRAME_COLUMNS] + [
-        fb.c.label.label("feedback"),
-        func.coalesce(nf.c.n, 0),
+        feedback_label.scalar_subquery().label("feedback"),
+        n_findings.scalar_subquery().label("n_findings"),
     ]
     if scores:
         cols.append(D.verdicts)
-    source = (
-        DECISION_TABLE.outerjoin(latest, latest.c.decision_id == D.id)
-        .outerjoin(fb, fb.c.seq == latest.c.fb_seq)
-        .outerjoin(nf, nf.c.decision_seq == D.seq)
-    )
-    rows = conn.execute(_filtered(conn, select(*cols).select_from(source), f).order_by(D.seq)).all()
+    stmt = _filtered(conn, select(*cols), f).order_by(D.seq)
+    rows = [tuple(r) for r in conn.execute(stmt)]  # plain tuples: pandas probes Row objects very slowly
     names = [*_FRAME_COLUMNS, "feedback", "n_findings"] + (["verdicts"] if scores else [])
     frame = pd.DataFrame.from_records(rows, columns=names)
     frame.insert(2, "timestamp", pd.to_datetime(frame.pop("ts_us"), unit="us", utc=True))
     parts = [frame.drop(columns=["subject", "outcome"] + (["verdicts"] if scores else []))]
-    for column in ("subject", "outcome"):
-        expanded = pd.DataFrame.from_records([json.loads(s) for s in frame[column]], index=frame.index)
-        parts.append(expanded.add_prefix(f"{column}."))
+    parts.append(_expand(frame["subject"], "subject.", json.loads))
+    parts.append(_expand(frame["outcome"], "outcome.", json.loads))
     if scores:
-        per_scanner = [{v[0]: v[1] for v in json.loads(s)} for s in frame["verdicts"]]
-        parts.append(pd.DataFrame.from_records(per_scanner, index=frame.index).add_prefix("score."))
+        parts.append(_expand(frame["verdicts"], "score.", lambda s: {v[0]: v[1] for v in json.loads(s)}))
     return pd.concat(parts, axis=1)
+
+
+def _expand(column: pd.Series, prefix: str, parse: Callable[[str], dict[str, Any]]) -> pd.DataFrame:
+    """One column per key of the JSON objects in ``column``, parsing each distinct string once."""
+    import pandas as pd
+
+    codes, uniques = pd.factorize(column)
+    parsed = pd.DataFrame.from_records([parse(u) for u in uniques])
+    expanded = parsed.take(codes) if len(parsed.columns) else pd.DataFrame(index=range(len(codes)))
+    expanded.index = column.index
+    return expanded.add_prefix(prefix)
 
 
 def stats(conn: Connection) -> dict[str, Any]:
