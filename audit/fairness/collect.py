@@ -1,7 +1,9 @@
-"""Gather the fairness cells from the audit log: counts per (group, prediction, truth), grouped in SQL.
+"""Gather the fairness cells from the audit log: counts per (group, ground truth, prediction), grouped in SQL.
 
-Subject attributes are grouped by the database (``json_extract`` / ``->>``); identity groups need the text, so the
-redacted ``safe_text`` is streamed once and matched against the lexicon for every category at the same time.
+Each pass reads the decisions once. Subject attributes are grouped by the database (``json_extract`` / ``->>``),
+all attributes in one ``GROUP BY``; reviewer labels (the ground truth) are applied on top from the feedback table,
+which is far smaller than the log, so the decision scan needs no join. Identity groups need the text: the redacted
+``safe_text`` is streamed once and matched against the lexicon for every category at the same time.
 """
 
 from __future__ import annotations
@@ -9,15 +11,16 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, func, not_, select
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import ColumnElement, Connection, Select, and_, func, literal, not_, select
 
 from audit import query
-from audit.fairness.lexicon import IdentityLexicon
+from audit.fairness.lexicon import IdentityGroup, IdentityLexicon
 from audit.outcomes import GROUND_TRUTH_PREFIX, INLINE_TRUTH_KEY, as_bool, guard_truth, parse_ground_truth
+from audit.records import to_us
 from audit.schema import DECISION_TABLE, FEEDBACK_TABLE
 from guards.types import Action
 
@@ -31,106 +34,152 @@ NO_MENTION = "(none)"
 """The group of decisions whose text mentions no group of the category."""
 MAX_GROUPS = 50
 """Subject attributes with more distinct values than this are identifiers, not groups; they are skipped."""
+SAMPLE = 10_000
+"""Most recent decisions read to discover subject attributes and outcome keys."""
 _SEEN_MAX = 100_000
-"""Texts whose identity groups are remembered while streaming (repeated texts are matched once)."""
 _SEVERITY = {a.value: a.severity for a in Action}
 Key = tuple[str, int, int]
-Row = tuple[Any, ...]
+Progress = Callable[[int], None]
+"""Called with the number of rows just streamed (e.g. a tqdm bar's ``update``)."""
+Coded = tuple[int, int] | None
+"""``(y_true, y_pred)`` of a decision, or None when its prediction is not usable."""
 
 
 def json_field(conn: Connection, column: Any, key: str) -> ColumnElement[Any]:
     """The value of ``key`` in a JSON text column, on SQLite and PostgreSQL."""
     if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import JSONB
+
         return column.cast(JSONB)[key].astext
     return func.json_extract(column, "$." + json.dumps(key))
 
 
-def json_keys(conn: Connection, column: Any, filters: query.Filters) -> list[str]:
-    """Keys of the JSON object column ``column`` (``D.subject``, ``D.outcome``) over the matching decisions."""
-    where = query._conditions(conn, filters)
-    if conn.dialect.name == "postgresql":
-        keys = func.jsonb_object_keys(column.cast(JSONB))
-        stmt = select(keys.label("key")).select_from(DECISION_TABLE).distinct()
-        return sorted(conn.scalars(stmt.where(*where) if where else stmt))
-    each = func.json_each(column).table_valued("key")
-    stmt = select(each.c.key).select_from(DECISION_TABLE).join(each, column.isnot(None)).distinct()
-    return sorted(conn.scalars((stmt.where(*where) if where else stmt).where(column != "{}")))
-
-
-def _latest_feedback(conn: Connection, outcome: str | None) -> Any:
-    """Per decision, the latest guard label (``outcome`` None) or ground-truth label of ``outcome``."""
-    cond = (
-        not_(FB.label.startswith(GROUND_TRUTH_PREFIX))
-        if outcome is None
-        else FB.label.startswith(f"{GROUND_TRUTH_PREFIX}{outcome}=")
-    )
-    latest = select(FB.decision_id, func.max(FB.seq).label("seq")).where(cond).group_by(FB.decision_id).subquery()
-    label = FEEDBACK_TABLE.alias("fbl")
-    return select(latest.c.decision_id, label.c.label).join(label, label.c.seq == latest.c.seq).subquery("fb")
-
-
-def _select(conn: Connection, columns: list[Any], outcome: str | None, filters: query.Filters) -> Select[Any]:
-    """``columns`` plus the prediction/truth columns of the guard (``outcome`` None) or of a model outcome."""
-    fb = _latest_feedback(conn, outcome)
-    if outcome is None:
-        extra = [D.action, fb.c.label]
-    else:
-        extra = [json_field(conn, D.outcome, outcome), json_field(conn, D.outcome, INLINE_TRUTH_KEY), fb.c.label]
-    stmt = select(*columns, *extra).select_from(DECISION_TABLE.outerjoin(fb, fb.c.decision_id == D.id))
-    where = query._conditions(conn, filters)
-    if outcome is not None:
-        where.append(json_field(conn, D.outcome, outcome).isnot(None))
+def _where(conn: Connection, stmt: Select[Any], filters: query.Filters, *extra: ColumnElement[bool]) -> Select[Any]:
+    where = [*query._conditions(conn, filters), *extra]  # the store's own filter semantics
     return stmt.where(and_(*where)) if where else stmt
 
 
-def _coder(outcome: str | None) -> Callable[[Row], tuple[int, int] | None]:
-    """Turns the trailing prediction/truth columns of a row into ``(y_true, y_pred)`` codes (None: not usable)."""
+@dataclass(frozen=True, slots=True)
+class Discovered:
+    """Subject attributes usable as groups and boolean outcome keys, from the most recent decisions."""
+
+    attributes: tuple[str, ...]
+    outcomes: tuple[str, ...]
+
+
+def discover(conn: Connection, filters: query.Filters, *, sample: int = SAMPLE) -> Discovered:
+    """Subject attributes with at most ``MAX_GROUPS`` values, and outcome keys with boolean values, seen in the
+    ``sample`` most recent matching decisions (identifiers such as user ids are left out)."""
+    # "+ 0" keeps the planner off the time index, so it walks seq backwards and stops after ``sample`` rows.
+    window = [(D.ts_us + 0) >= to_us(filters.start)] if filters.start else []
+    window += [(D.ts_us + 0) < to_us(filters.end)] if filters.end else []
+    rest = replace(filters, start=None, end=None)
+    stmt = _where(conn, select(D.subject, D.outcome), rest, *window).order_by(D.seq.desc()).limit(sample)
+    values: dict[str, set[str]] = {}
+    outcomes: set[str] = set()
+    for subject, outcome in conn.execute(stmt):
+        for k, v in json.loads(subject or "{}").items():
+            values.setdefault(k, set()).add(str(v))
+        outcomes.update(k for k, v in json.loads(outcome or "{}").items() if isinstance(v, bool))
+    attributes = tuple(sorted(k for k, v in values.items() if len(v) <= MAX_GROUPS))
+    return Discovered(attributes, tuple(sorted(outcomes - {INLINE_TRUTH_KEY})))
+
+
+def _label_filter(outcome: str | None) -> ColumnElement[bool]:
     if outcome is None:
+        return not_(FB.label.startswith(GROUND_TRUTH_PREFIX))
+    return FB.label.startswith(f"{GROUND_TRUTH_PREFIX}{outcome}=")
 
-        def guard(row: Row) -> tuple[int, int] | None:
-            severity = _SEVERITY[row[-2]]
-            truth = guard_truth(row[-1], severity > 0)
-            return (-1 if truth is None else int(truth)), severity
 
-        return guard
+def _latest_labels(outcome: str | None) -> Any:
+    """Per decision id, its latest guard label (``outcome`` None) or ground-truth label of ``outcome``."""
+    latest = select(FB.decision_id, func.max(FB.seq).label("seq")).where(_label_filter(outcome))
+    latest_sq = latest.group_by(FB.decision_id).subquery("latest")
+    fb = FEEDBACK_TABLE.alias("fbl")
+    return select(latest_sq.c.decision_id, fb.c.label).join(fb, fb.c.seq == latest_sq.c.seq).subquery("fb")
 
-    def model(row: Row) -> tuple[int, int] | None:
-        pred = as_bool(row[-3])
-        if pred is None:
-            return None
-        truth = parse_ground_truth(row[-1], outcome)
-        truth = as_bool(row[-2]) if truth is None else truth
-        return (-1 if truth is None else int(truth)), int(pred)
 
-    return model
+def labels(conn: Connection, outcome: str | None) -> dict[str, str]:
+    """Decision id → latest label of the kind ``outcome`` asks for (read from the feedback table only)."""
+    stmt = select(FB.decision_id, FB.label).where(_label_filter(outcome)).order_by(FB.seq)
+    return dict(conn.execute(stmt).tuples().all())
+
+
+def _prediction(conn: Connection, outcome: str | None) -> list[ColumnElement[Any]]:
+    """The prediction column and the inline ground-truth column (a NULL literal for the guard)."""
+    if outcome is None:
+        return [D.action, literal(None).label("inline")]
+    return [json_field(conn, D.outcome, outcome), json_field(conn, D.outcome, INLINE_TRUTH_KEY)]
+
+
+def coder(outcome: str | None) -> Callable[[Any, Any, str | None], Coded]:
+    """A memoised function (prediction, inline truth, label) → ``(y_true, y_pred)`` codes for the guard or a model."""
+    memo: dict[tuple[Any, Any, str | None], Coded] = {}
+
+    def code(pred: Any, inline: Any, label: str | None) -> Coded:
+        key = (pred, inline, label)
+        if key in memo:
+            return memo[key]
+        result: Coded
+        if outcome is None:
+            severity = _SEVERITY[pred]
+            truth = guard_truth(label, severity > 0)
+            result = (-1 if truth is None else int(truth)), severity
+        else:
+            predicted = as_bool(pred)
+            recorded = parse_ground_truth(label, outcome)
+            truth = as_bool(inline) if recorded is None else recorded
+            result = None if predicted is None else ((-1 if truth is None else int(truth)), int(predicted))
+        memo[key] = result
+        return result
+
+    return code
 
 
 def _frame(counts: Mapping[Key, int]) -> pd.DataFrame:
     import pandas as pd
 
-    rows = [(g, t, p, w) for (g, t, p), w in counts.items()]
+    rows = [(g, t, p, w) for (g, t, p), w in counts.items() if w]
     return pd.DataFrame(rows, columns=["group", "y_true", "y_pred", "weight"])
 
 
 def subject_cells(
-    conn: Connection, attribute: str, *, outcome: str | None, filters: query.Filters
-) -> tuple[pd.DataFrame, int]:
-    """Cells by subject attribute ``attribute`` (grouped in SQL), and how many decisions lack the attribute."""
-    group = json_field(conn, D.subject, attribute)
-    stmt = _select(conn, [group], outcome, filters)
-    inner = stmt.subquery()
-    cols = list(inner.c)
-    grouped = select(*cols, func.count()).group_by(*cols)
-    code = _coder(outcome)
-    counts: Counter[Key] = Counter()
-    missing = 0
-    for *row, n in conn.execute(grouped):
-        coded = code(tuple(row))
-        if row[0] is None or coded is None:
-            missing += n
-            continue
-        counts[(str(row[0]), *coded)] += n
-    return _frame(counts), missing
+    conn: Connection, attributes: Sequence[str], *, outcome: str | None, filters: query.Filters
+) -> dict[str, tuple[pd.DataFrame, int]]:
+    """Cells per subject attribute and how many decisions lack it, for all ``attributes`` in one grouped scan.
+
+    The scan groups the decisions by (attributes, prediction, inline truth); the labelled decisions, found from the
+    feedback side, are then moved to the cells of their label.
+    """
+    keys = [json_field(conn, D.subject, a) for a in attributes]
+    pred = _prediction(conn, outcome)
+    extra = [] if outcome is None else [pred[0].isnot(None)]
+    base_stmt = _where(conn, select(*keys, *pred, func.count()).select_from(DECISION_TABLE), filters, *extra)
+    base: Counter[tuple[Any, ...]] = Counter()
+    for *key_values, n in conn.execute(base_stmt.group_by(*keys, *pred)):
+        base[tuple(key_values)] += n
+    fb = _latest_labels(outcome)
+    over_stmt = select(*keys, *pred, fb.c.label, func.count()).select_from(
+        fb.join(DECISION_TABLE, D.id == fb.c.decision_id)
+    )
+    over_stmt = _where(conn, over_stmt, filters, *extra).group_by(*keys, *pred, fb.c.label)
+    rows: list[tuple[tuple[Any, ...], str | None, int]] = []
+    for record in conn.execute(over_stmt):
+        values, n = tuple(record[:-2]), int(record[-1])
+        base[values] -= n
+        rows.append((values, record[-2], n))
+    rows += [(values, None, n) for values, n in base.items() if n]
+    code = coder(outcome)
+    counts: list[Counter[Key]] = [Counter() for _ in attributes]
+    missing = [0] * len(attributes)
+    for group_values, label, n in rows:
+        coded = code(group_values[-2], group_values[-1], label)
+        for i, value in enumerate(group_values[: len(attributes)]):
+            if value is None or coded is None:
+                missing[i] += n
+            else:
+                counts[i][(str(value), *coded)] += n
+    return {a: (_frame(counts[i]), missing[i]) for i, a in enumerate(attributes)}
 
 
 def identity_cells(
@@ -139,49 +188,57 @@ def identity_cells(
     *,
     outcome: str | None,
     filters: query.Filters,
-    progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Cells per lexicon category: one group per identity group the text mentions, plus ``(none)``.
 
     A decision that mentions two groups of a category counts in both. The texts are streamed once for every
-    category; a text seen recently is not matched again (repetitive traffic), and the many texts that mention no
-    identity group cost one counter update.
+    category, and counted by (groups mentioned, codes); a text seen recently is not matched again. ``progress`` is
+    called with the number of rows of each streamed chunk.
     """
-    code = _coder(outcome)
+    code = coder(outcome)
+    known = labels(conn, outcome)
+    pred = _prediction(conn, outcome)
+    extra = [] if outcome is None else [pred[0].isnot(None)]
+    stmt = _where(conn, select(D.safe_text, D.id if known else literal(None), *pred), filters, *extra)
+    signatures: Counter[tuple[frozenset[IdentityGroup], Coded]] = Counter()
+    seen: dict[str, frozenset[IdentityGroup]] = {}
+    find = lexicon.find
+    for chunk in _chunks(conn, stmt, progress):
+        for text, decision_id, predicted, inline in chunk:
+            found = seen.get(text)
+            if found is None:
+                found = find(text or "")
+                if len(seen) >= _SEEN_MAX:
+                    seen.clear()
+                seen[text] = found
+            signatures[(found, code(predicted, inline, known.get(decision_id) if known else None))] += 1
     counts: dict[str, Counter[Key]] = {c: Counter() for c in lexicon.categories}
-    unmentioned: Counter[tuple[int, int]] = Counter()
-    seen: dict[str, dict[str, list[str]]] = {}
-    result = conn.execution_options(yield_per=50_000).execute(_select(conn, [D.safe_text], outcome, filters))
-    rows: Iterable[Any] = progress(result) if progress else result
-    for row in rows:
-        coded = code(tuple(row))
+    for (found, coded), n in signatures.items():
         if coded is None:
             continue
-        text = row[0] or ""
-        found = seen.get(text)
-        if found is None:
-            found = {}
-            for g in lexicon.find(text):
-                found.setdefault(g.category, []).append(g.group)
-            if len(seen) >= _SEEN_MAX:
-                seen.clear()
-            seen[text] = found
-        if not found:
-            unmentioned[coded] += 1
-            continue
+        by_category: dict[str, list[str]] = {}
+        for g in found:
+            by_category.setdefault(g.category, []).append(g.group)
         for category, counter in counts.items():
-            for group in found.get(category, (NO_MENTION,)):
-                counter[(group, *coded)] += 1
-    for counter in counts.values():
-        for (t, p), n in unmentioned.items():
-            counter[(NO_MENTION, t, p)] += n
+            for group in by_category.get(category, (NO_MENTION,)):
+                counter[(group, *coded)] += n
     return {c: _frame(counter) for c, counter in counts.items()}
 
 
-def distinct_values(conn: Connection, attribute: str, filters: query.Filters, *, limit: int = MAX_GROUPS + 1) -> int:
-    """How many distinct values ``attribute`` takes (counting at most ``limit``)."""
-    field = json_field(conn, D.subject, attribute)
-    stmt = select(field).select_from(DECISION_TABLE).where(field.isnot(None)).distinct()
-    where = query._conditions(conn, filters)
-    stmt = stmt.where(*where) if where else stmt
-    return int(conn.scalar(select(func.count()).select_from(stmt.limit(limit).subquery())) or 0)
+def _chunks(conn: Connection, stmt: Select[Any], progress: Progress | None) -> Iterable[Sequence[Any]]:
+    """The rows of ``stmt`` as plain tuples in large chunks (the driver's own rows: no per-row wrapping)."""
+    compiled = stmt.compile(dialect=conn.dialect)
+    params = compiled.construct_params()
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        if compiled.positiontup is not None:
+            cursor.execute(str(compiled), tuple(params[k] for k in compiled.positiontup))
+        else:
+            cursor.execute(str(compiled), params)
+        while chunk := cursor.fetchmany(50_000):
+            if progress is not None:
+                progress(len(chunk))
+            yield chunk
+    finally:
+        cursor.close()

@@ -25,6 +25,7 @@ class IdentityGroup:
         return f"{self.category}/{self.group}"
 
 
+_NOTHING: frozenset[IdentityGroup] = frozenset()
 _WORDS = re.compile(r"<[A-Za-z_]+>|\w+(?:[-'’]\w+)*")
 """Words of a text; a redaction placeholder (``<PERSON>``) is a token of its own that no term can span."""
 
@@ -57,7 +58,10 @@ class IdentityLexicon:
     def find(self, text: str) -> frozenset[IdentityGroup]:
         """The identity groups that ``text`` mentions (whole words, longest term first: "trans women" is one)."""
         words = _WORDS.findall(text.lower())
-        starts, phrases, found, free = self._starts, self._phrases, set(), 0
+        starts = self._starts
+        if starts.isdisjoint(words):  # most texts: no word can start a term
+            return _NOTHING
+        phrases, found, free = self._phrases, set(), 0
         for i in [i for i, w in enumerate(words) if w in starts]:  # few words can start a term: skip the rest fast
             if i < free:
                 continue

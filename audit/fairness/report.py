@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from audit import query
 from audit.fairness import collect
@@ -22,7 +22,6 @@ IDENTITY_PREFIX = "identity."
 """Features named ``identity.<category>`` group decisions by the identity groups their text mentions."""
 SUBJECT_PREFIX = "subject."
 """Features named ``subject.<attribute>`` (or just ``<attribute>``) group decisions by a subject attribute."""
-Progress = Callable[[Iterable[Any]], Iterable[Any]]
 
 
 def fairness_report(
@@ -63,13 +62,14 @@ def fairness_reports(
     lexicon: IdentityLexicon | None = None,
     n_boot: int = 500,
     seed: int = 0,
-    progress: Progress | None = None,
+    progress: collect.Progress | None = None,
 ) -> list[FairnessReport]:
     """One report per feature of ``by``; by default every subject attribute seen and every identity category
     that some text mentions.
 
-    Identity categories share one pass over the text. Subject attributes with more than ``collect.MAX_GROUPS``
-    distinct values (identifiers) are skipped when ``by`` is not given.
+    Identity categories share one pass over the text, subject attributes one grouped scan. Without ``by``, the
+    attributes are those of the ``collect.SAMPLE`` most recent decisions with at most ``collect.MAX_GROUPS`` values
+    (identifiers are skipped).
     """
     f = filters or query.Filters()
     t = thresholds or Thresholds()
@@ -78,17 +78,15 @@ def fairness_reports(
     subject = "guard" if outcome is None else f"model:{outcome}"
     with store.engine.connect() as conn:
         if by is None:
-            attrs = [
-                a
-                for a in collect.json_keys(conn, collect.D.subject, f)
-                if collect.distinct_values(conn, a, f) <= collect.MAX_GROUPS
-            ]
+            attrs = collect.discover(conn, f).attributes
             features = [SUBJECT_PREFIX + a for a in attrs] + [IDENTITY_PREFIX + c for c in lex.categories]
         else:
             features = [b if b.startswith((IDENTITY_PREFIX, SUBJECT_PREFIX)) else SUBJECT_PREFIX + b for b in by]
         identity: dict[str, pd.DataFrame] = {}
         if any(x.startswith(IDENTITY_PREFIX) for x in features):
             identity = collect.identity_cells(conn, lex, outcome=outcome, filters=f, progress=progress)
+        subjects = [x.removeprefix(SUBJECT_PREFIX) for x in features if not x.startswith(IDENTITY_PREFIX)]
+        by_subject = collect.subject_cells(conn, subjects, outcome=outcome, filters=f) if subjects else {}
         out = []
         for feature in features:
             missing = 0
@@ -100,9 +98,7 @@ def fairness_reports(
                 if by is None and set(cells["group"]) <= {collect.NO_MENTION}:
                     continue  # no text mentions the category: nothing to compare
             else:
-                cells, missing = collect.subject_cells(
-                    conn, feature.removeprefix(SUBJECT_PREFIX), outcome=outcome, filters=f
-                )
+                cells, missing = by_subject[feature.removeprefix(SUBJECT_PREFIX)]
             out.append(
                 compute(
                     cells,

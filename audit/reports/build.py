@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
@@ -15,9 +15,9 @@ from audit.config import safe_url
 from audit.explain import DecisionExplanation, Drivers, Scorer, explain_decision, global_drivers
 from audit.explain.scanners import CLASSIFIER_TYPES, scanner_type
 from audit.fairness import FairnessReport, Thresholds, fairness_reports
-from audit.fairness.collect import D, json_keys
-from audit.outcomes import INLINE_TRUTH_KEY
-from audit.reports.activity import PolicyInForce, activity, policies_in_force
+from audit.fairness.collect import discover
+from audit.fairness.report import SUBJECT_PREFIX
+from audit.reports.activity import PolicyInForce, summarise
 from audit.reports.compliance import assess
 from audit.reports.model import ChainStatus, Report
 
@@ -64,10 +64,9 @@ def build_report(
     steps = ["activity", "policies", "fairness", "model fairness", "explanations", "chain"]
     bar = _bar(len(steps), progress)
     bar.set_description("activity")
-    act = activity(store, filters)
+    act, in_force, fired = summarise(store, filters)
     bar.update()
     bar.set_description("policies")
-    in_force = policies_in_force(store, filters)
     document = _policy_document(in_force, policy)
     thresholds = Thresholds.from_policy(document)
     bar.update()
@@ -75,12 +74,14 @@ def build_report(
     model: list[FairnessReport] = []
     bar.set_description("fairness")
     if act.total:
-        rows = _row_bar(progress)
+        with store.engine.connect() as conn:
+            found = discover(conn, filters)
+        features = list(by) if by is not None else [SUBJECT_PREFIX + a for a in found.attributes]
+        rows = _row_bar(progress, act.total)
         guard = fairness_reports(store, by=by, filters=filters, thresholds=thresholds, n_boot=n_boot, progress=rows)
         bar.update()
         bar.set_description("model fairness")
-        for outcome in outcomes if outcomes is not None else _outcome_keys(store, filters):
-            features = by if by is not None else _subject_features(store, filters)
+        for outcome in outcomes if outcomes is not None else found.outcomes:
             model += fairness_reports(
                 store, by=features, outcome=outcome, filters=filters, thresholds=thresholds, n_boot=n_boot
             )
@@ -88,7 +89,7 @@ def build_report(
         bar.update()
     bar.update()
     bar.set_description("explanations")
-    explained, drivers = _explanations(store, filters, in_force, examples, drivers_sample, max_evals, scorers)
+    explained, drivers = _explanations(store, filters, fired, examples, drivers_sample, max_evals, scorers)
     bar.update()
     bar.set_description("chain")
     chain = chain_status(store, verify=verify)
@@ -153,15 +154,12 @@ def _bar(total: int, enabled: bool) -> Any:
     return tqdm(total=total, disable=not enabled, unit="step", leave=False)
 
 
-def _row_bar(enabled: bool) -> Any:
+def _row_bar(enabled: bool, total: int) -> Any:
     if not enabled:
         return None
     from tqdm import tqdm
 
-    def wrap(rows: Iterable[Any]) -> Iterable[Any]:
-        return tqdm(rows, desc="identity groups", unit=" texts", leave=False, mininterval=0.5)
-
-    return wrap
+    return tqdm(total=total, desc="identity groups", unit=" texts", leave=False, mininterval=0.5).update
 
 
 def _policy_document(in_force: Sequence[PolicyInForce], name: str | None) -> Mapping[str, Any] | None:
@@ -179,48 +177,33 @@ def _policy_document(in_force: Sequence[PolicyInForce], name: str | None) -> Map
     return parsed if isinstance(parsed, Mapping) else None
 
 
-def _outcome_keys(store: AuditStore, filters: query.Filters) -> list[str]:
-    with store.engine.connect() as conn:
-        return [k for k in json_keys(conn, D.outcome, filters) if k != INLINE_TRUTH_KEY]
-
-
-def _subject_features(store: AuditStore, filters: query.Filters) -> list[str]:
-    from audit.fairness.collect import MAX_GROUPS, distinct_values
-
-    with store.engine.connect() as conn:
-        keys = json_keys(conn, D.subject, filters)
-        return [k for k in keys if distinct_values(conn, k, filters) <= MAX_GROUPS]
-
-
 def _explanations(
     store: AuditStore,
     filters: query.Filters,
-    in_force: Sequence[PolicyInForce],
+    fired: Mapping[str, set[str]],
     examples: int,
     drivers_sample: int,
     max_evals: int,
     scorers: Mapping[str, Scorer] | None,
 ) -> tuple[list[DecisionExplanation], list[Drivers]]:
-    """Example explanations (recent intervened decisions, one per fired scanner first) and classifier drivers."""
+    """Example explanations (the most recent intervened decision of each scanner that fired, up to ``examples``)
+    and the global drivers of every classifier scanner that fired (``fired``: scanners per policy version)."""
     classifiers = {
         s
-        for p in in_force
-        for s in _fired_scanners(store, filters, p.sha256)
-        if (scorers and s in scorers) or scanner_type(store, p.sha256, s) in CLASSIFIER_TYPES
+        for sha, scanners in fired.items()
+        for s in scanners
+        if (scorers and s in scorers) or scanner_type(store, sha, s) in CLASSIFIER_TYPES
     }
     picked: list[DecisionExplanation] = []
     seen: set[str] = set()
     if examples:
-        page = store.decisions(
-            query.Filters(start=filters.start, end=filters.end, policy=filters.policy, action=INTERVENED), limit=200
-        )
-        ordered = sorted(page.items, key=lambda r: any(rule.scanner in seen for rule in r.rules))
-        for record in ordered:
-            fired = next((r.scanner for r in record.rules if r.scanner not in seen), None)
-            if fired is None:
+        recent = query.Filters(start=filters.start, end=filters.end, policy=filters.policy, action=INTERVENED)
+        for record in store.decisions(recent, limit=200).items:
+            scanner = next((r.scanner for r in record.rules if r.scanner not in seen), None)
+            if scanner is None:
                 continue
-            seen.add(fired)
-            picked.append(explain_decision(store, record.id, scanner=fired, max_evals=max_evals, scorers=scorers))
+            seen.add(scanner)
+            picked.append(explain_decision(store, record.id, scanner=scanner, max_evals=max_evals, scorers=scorers))
             if len(picked) >= examples:
                 break
     drivers = [
@@ -230,8 +213,3 @@ def _explanations(
         for s in sorted(classifiers)
     ]
     return picked, drivers
-
-
-def _fired_scanners(store: AuditStore, filters: query.Filters, sha256: str) -> list[str]:
-    narrowed = query.Filters(start=filters.start, end=filters.end, policy_sha256=sha256, action=INTERVENED)
-    return sorted({k[0] for k in store.counts("scanner", filters=narrowed)})
