@@ -10,7 +10,8 @@ from streamlit.testing.v1 import AppTest
 
 import dashboards
 from audit import AuditStore
-from dashboards import auth, ui
+from audit.explain import DecisionExplanation, Driver, Drivers, ScannerExplanation, TokenAttribution
+from dashboards import auth, data, ui
 
 from .conftest import PASSWORDS, RAW_PII, ROLES
 
@@ -205,3 +206,35 @@ def test_auditor_downloads_report(make_app, seeded_url: str) -> None:
     at.button(key="r_build").click().run()
     assert not at.exception
     assert at.get("download_button")
+
+
+SHAP = ScannerExplanation(
+    scanner="toxicity",
+    method="shap",
+    label="toxic",
+    score=0.91,
+    rule="toxic ≥ 0.85 → block",
+    base_value=0.1,
+    tokens=(TokenAttribution("you", 0.05), TokenAttribution("idiot", 0.7), TokenAttribution("!", 0.06)),
+)
+
+
+def test_decision_explanation_with_shap(make_app, seeded_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    explained = DecisionExplanation("id", "block", "input", "you idiot!", "demo@1", (SHAP,))
+    monkeypatch.setattr(data, "explanation", lambda url, decision_id: explained)
+    at = make_app(seeded_url, "olivia", "decisions")
+    at.toggle(key="explain").set_value(True).run()
+    assert not at.exception
+    assert "**toxicity** · shap · score 0.910 · toxic ≥ 0.85 → block" in shown_text(at)
+    assert "`idiot` (+0.700)" in shown_text(at)
+    assert at.get("vega_lite_chart")
+
+
+def test_explanations_with_drivers(make_app, seeded_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    found = Drivers("pii", None, None, 40, 20, (Driver("idiot", 12, 0.6), Driver("stupid", 7, 0.4)))
+    monkeypatch.setattr(data, "drivers", lambda url, scanner, start, end, sample: found)
+    at = make_app(seeded_url, "olivia", "explanations")
+    at.toggle(key="x_drivers").set_value(True).run()
+    assert not at.exception
+    assert "20 of 40 interventions explained with SHAP" in shown_text(at)
+    assert at.dataframe[-1].value["token"].tolist() == ["idiot", "stupid"]
