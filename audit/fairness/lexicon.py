@@ -37,14 +37,15 @@ class IdentityLexicon:
     terms: Mapping[str, IdentityGroup]
     version: str = "1"
     _phrases: dict[tuple[str, ...], IdentityGroup] = field(init=False, repr=False, compare=False)
-    _longest: int = field(init=False, repr=False, compare=False)
-    _starts: frozenset[str] = field(init=False, repr=False, compare=False)
+    _lengths: dict[str, tuple[int, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         phrases = {tuple(term.split()): group for term, group in self.terms.items()}
+        lengths: dict[str, set[int]] = {}
+        for phrase in phrases:
+            lengths.setdefault(phrase[0], set()).add(len(phrase))
         object.__setattr__(self, "_phrases", phrases)
-        object.__setattr__(self, "_longest", max((len(p) for p in phrases), default=1))
-        object.__setattr__(self, "_starts", frozenset(p[0] for p in phrases))
+        object.__setattr__(self, "_lengths", {w: tuple(sorted(n, reverse=True)) for w, n in lengths.items()})
 
     @property
     def categories(self) -> tuple[str, ...]:
@@ -58,14 +59,14 @@ class IdentityLexicon:
     def find(self, text: str) -> frozenset[IdentityGroup]:
         """The identity groups that ``text`` mentions (whole words, longest term first: "trans women" is one)."""
         words = _WORDS.findall(text.lower())
-        starts = self._starts
-        if starts.isdisjoint(words):  # most texts: no word can start a term
+        lengths = self._lengths
+        if lengths.keys().isdisjoint(words):  # most texts: no word can start a term
             return _NOTHING
         phrases, found, free = self._phrases, set(), 0
-        for i in [i for i, w in enumerate(words) if w in starts]:  # few words can start a term: skip the rest fast
-            if i < free:
+        for i, word in enumerate(words):
+            if i < free or word not in lengths:
                 continue
-            for n in range(min(self._longest, len(words) - i), 0, -1):
+            for n in lengths[word]:  # longest first: "trans women" is one term, not "trans" and "women"
                 group = phrases.get(tuple(words[i : i + n]))
                 if group is not None:
                     found.add(group)
