@@ -44,6 +44,7 @@ DEFAULT_RETENTION_DAYS = 183
 _POLICY = POLICY_TABLE
 _DECISION = DECISION_TABLE
 _SHA, _TS = DECISION_COLUMNS.index("policy_sha256"), DECISION_COLUMNS.index("ts_us")
+_LINGER_S = 0.05  # journaled records may wait this long to share a transaction (they are safe in the journal)
 _LAST_SEEN_RESOLUTION_US = 60_000_000  # a policy's last_seen is refreshed at most once a minute per process
 
 
@@ -99,6 +100,7 @@ class AuditStore:
             max_batch=self._max_batch,
             name="ombud-audit-writer",
             after_commit=journal.committed if journal is not None else None,
+            linger=_LINGER_S if journal is not None else 0.0,
         )
 
     def _replay(self, directory: Path) -> None:

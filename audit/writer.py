@@ -39,6 +39,8 @@ class BatchWriter(Generic[T]):
 
     ``submit`` never blocks unless asked to wait for the commit; it raises ``SinkError`` when the bounded queue is
     full. A failing commit that looks transient is retried (backoff 50 ms doubling to 5 s) with the batch kept.
+    With ``linger``, the thread waits that long after the first item of a batch for more to arrive (fewer, larger
+    transactions when calls are sparse); ``flush``, ``close`` and waiting submits cut the wait short.
     """
 
     def __init__(
@@ -49,8 +51,11 @@ class BatchWriter(Generic[T]):
         max_batch: int,
         name: str,
         after_commit: Callable[[int], None] | None = None,
+        linger: float = 0.0,
     ) -> None:
         self._commit = commit
+        self._linger = linger
+        self._hurry = threading.Event()
         self._after_commit = after_commit
         self._max_batch = max_batch
         self._queue: queue.Queue[tuple[T, _Ticket | None] | None] = queue.Queue(maxsize=max_queue)
@@ -93,6 +98,7 @@ class BatchWriter(Generic[T]):
             raise SinkError(QUEUE_FULL.format(size=self._queue.maxsize)) from None
         if ticket is None:
             return
+        self._hurry.set()
         if not ticket.done.wait(timeout):
             raise SinkError(f"the audit record was not committed within {timeout} s; it stays queued") from (
                 self.last_error
@@ -102,6 +108,7 @@ class BatchWriter(Generic[T]):
 
     def flush(self, timeout: float | None = None) -> None:
         """Block until everything accepted so far is committed (or dropped); ``SinkError`` on timeout."""
+        self._hurry.set()
         with self._cond:
             target = self._accepted
             if not self._cond.wait_for(lambda: self._settled >= target, timeout):
@@ -121,6 +128,7 @@ class BatchWriter(Generic[T]):
             log.error("%s", exc)
         self._queue.put(None)
         self._wake.set()
+        self._hurry.set()
         self._thread.join(timeout)
         return self.pending
 
@@ -129,6 +137,8 @@ class BatchWriter(Generic[T]):
             first = self._queue.get()
             if first is None:
                 return
+            if self._linger and self._queue.qsize() < self._max_batch:
+                self._hurry.wait(self._linger)
             batch = [first]
             stop = False
             while len(batch) < self._max_batch:
@@ -140,6 +150,8 @@ class BatchWriter(Generic[T]):
                     stop = True
                     break
                 batch.append(nxt)
+            if self._queue.empty():
+                self._hurry.clear()  # a flush that arrives later sets it again (at worst it waits one linger)
             self._commit_with_retry(batch)
             if stop:
                 return

@@ -137,10 +137,10 @@ def test_an_untouched_chain_verifies(filled: str) -> None:
 def test_parallel_verify_agrees_with_the_sequential_walk(
     filled: str, sql: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("audit.chain.PARALLEL_MIN", 1)
+    monkeypatch.setattr("audit.chain.PARALLEL_MIN", N)  # the decision chain (N records) goes parallel
     with AuditStore(filled) as store:
-        assert store.verify(workers=3).ok
+        assert store.verify(workers=2).ok
     sql("UPDATE audit_decision SET safe_text = 'nothing to see' WHERE seq = 8")
     with AuditStore(filled) as store:
-        report = store.verify(workers=3).first_problem
+        report = store.verify(workers=2).first_problem
     assert report is not None and (report.problem, report.seq) == (Problem.EDITED, 8)

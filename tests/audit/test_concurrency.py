@@ -40,7 +40,7 @@ def test_threads_sharing_stores_build_one_chain(db_url: str, make_decision: Make
 
 def test_processes_build_one_chain(db_url: str) -> None:
     children = [
-        subprocess.Popen([sys.executable, CHILD, db_url, "150", "journaled", f"proc{i}"], stdout=subprocess.PIPE)
+        subprocess.Popen([sys.executable, CHILD, db_url, "80", "journaled", f"proc{i}"], stdout=subprocess.PIPE)
         for i in range(3)
     ]
     outputs = [child.communicate(timeout=120)[0].split() for child in children]
@@ -48,7 +48,7 @@ def test_processes_build_one_chain(db_url: str) -> None:
     with AuditStore(db_url) as store:
         report = store.verify()
         assert report.ok, report.first_problem
-        assert store.count() == 450
+        assert store.count() == 240
         for i, out in enumerate(outputs):
-            assert len(out) == 150
-            assert store.count(Filters(application=f"proc{i}")) == 150
+            assert len(out) == 80
+            assert store.count(Filters(application=f"proc{i}")) == 80

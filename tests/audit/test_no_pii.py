@@ -35,7 +35,7 @@ SENSITIVE = {
 """Entity types the default policy protects (others, such as ORGANIZATION or URL, it explicitly allows)."""
 
 
-def _texts(limit: int = 120) -> list[str]:
+def _texts(limit: int = 60) -> list[str]:
     if not DATASET.exists():
         return FALLBACK
     with DATASET.open() as f:
