@@ -23,7 +23,7 @@ import streamlit as st
 import yaml
 
 from audit import AuditRecord, AuditStore, Feedback, Filters, PolicyVersion, VerifyReport
-from audit.config import database_url
+from audit.config import database_url, safe_url
 from audit.explain import DecisionExplanation, Drivers, ScannerExplanation, explain_decision, global_drivers
 from audit.fairness import FairnessReport, Thresholds, fairness_report, load_lexicon
 from audit.outcomes import INLINE_TRUTH_KEY
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 TTL_S = 60
 """How long query results are cached (seconds): a fresh decision shows up within a minute."""
 PAGE_SIZE = 50
+"""Decisions per page of the log."""
 FEEDBACK_LABELS = ("correct", "false_positive", "false_negative")
 """What a reviewer can say about a decision: the action was right, it fired wrongly, or it missed something."""
 RANGES: dict[str, timedelta | None] = {
@@ -81,7 +82,7 @@ class Scope:
 @st.cache_resource(show_spinner=False)
 def store(url: str) -> AuditStore:
     """The process-wide store for ``url`` (created and migrated if new); no local journal, reads mostly."""
-    log.info("dashboard opens the audit store %s", url.split("@")[-1])
+    log.info("dashboard opens the audit store %s", safe_url(url))
     return AuditStore(url, journal=False)
 
 

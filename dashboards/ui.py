@@ -8,6 +8,7 @@ from dataclasses import replace
 import streamlit as st
 
 from audit import AuditRecord
+from audit.config import safe_url
 from dashboards import auth, charts, data
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ def first_run(url: str) -> bool:
     """Show the first-run help and return True when the store holds no decisions yet."""
     if data.summary(url).decisions:
         return False
-    st.info(EMPTY.format(url=url))
+    st.info(EMPTY.format(url=safe_url(url)))
     return True
 
 
