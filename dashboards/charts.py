@@ -45,7 +45,7 @@ def by_application(by_app: pd.DataFrame) -> alt.Chart:
         alt.Chart(frame)
         .mark_bar()
         .encode(
-            y=alt.Y("target:N", title=None),
+            y=alt.Y("target:N", title=None, axis=alt.Axis(labelLimit=300)),
             x=alt.X("sum(decisions):Q", title="decisions"),
             color=alt.Color("action:N", scale=_ACTION_SCALE),
             tooltip=["application", "model", "action", "decisions"],
