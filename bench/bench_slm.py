@@ -59,6 +59,11 @@ def main() -> int:
     if args.child:
         print(json.dumps(measure(args.child, args.prompts)))
         return 0
+    from guards.slm import llama_cpp_available
+
+    if not llama_cpp_available():
+        print("llama-cpp-python is not installed (sh guards/slm/install.sh): nothing to measure")
+        return 0
     backends = ["llama-cpp"]
     if importlib.util.find_spec("gguf") and importlib.util.find_spec("accelerate"):
         backends.append("transformers")
