@@ -294,6 +294,18 @@ def test_malformed_requests_get_400(make_proxy, content: bytes, status: int, cod
     assert response.json()["error"]["code"] == code
 
 
+def test_bad_subject_header_streamed_choices_and_wrong_method_are_refused_cleanly(make_proxy, echo) -> None:
+    client, _ = make_proxy()
+    subject = client.post("/v1/chat/completions", json=chat("hi"), headers={"X-Ombud-Subject": "no-value"})
+    choices = client.post("/v1/chat/completions", json=chat("hi", stream=True, n=2))
+    method = client.get("/v1/chat/completions")
+
+    assert subject.status_code == 400 and subject.json()["error"]["code"] == "invalid_subject"
+    assert choices.status_code == 400 and choices.json()["error"]["param"] == "n"
+    assert method.status_code == 405 and "error" in method.json()
+    assert echo.received == []
+
+
 @pytest.mark.parametrize(
     "body",
     [
