@@ -1,7 +1,8 @@
 """Small classifier heads on the shared embeddings: a numpy MLP with sigmoid outputs, loaded from npz + JSON.
 
-A head directory holds ``head.npz`` (``W0, b0, W1, b1, ...`` and optionally ``U``, an orthonormal basis of
-directions removed from the embedding before the MLP) and ``meta.json`` (labels, recommended thresholds,
+A head directory holds ``head.npz`` (``W0, b0, W1, b1, ...``; optionally ``U``, an orthonormal basis of
+directions removed from the embedding before the MLP, and ``LW``/``Lb``, the lexical channel's
+weights) and ``meta.json`` (labels, recommended thresholds,
 the encoder settings it was trained with, metrics and data provenance).
 """
 
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from guards.models import lexical
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 HEAD_FILE = "head.npz"
@@ -29,6 +32,8 @@ class Head:
     layers: tuple[tuple[np.ndarray, np.ndarray], ...]
     meta: dict[str, Any]
     removed: np.ndarray | None = None
+    lexical: tuple[np.ndarray, np.ndarray] | None = None
+    mix: float = 1.0
 
     @property
     def thresholds(self) -> dict[str, float]:
@@ -54,6 +59,15 @@ class Head:
         bounds = np.cumsum([0, *(len(e) for e in windows)])
         return np.stack([probs[bounds[i] : bounds[i + 1]].max(axis=0) for i in range(len(windows))])
 
+    def score(self, texts: list[str], windows: list[np.ndarray]) -> np.ndarray:
+        """Final ``(n_texts, n_labels)`` scores: the window MLP, mixed in logit space with the lexical channel."""
+        p = self.score_windows(windows)
+        if self.lexical is None or not texts:
+            return p
+        q = np.clip(p, 1e-7, 1 - 1e-7)
+        z = self.mix * np.log(q / (1 - q)) + (1 - self.mix) * lexical.logits(texts, *self.lexical)
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
+
     def save(self, directory: Path) -> None:
         """Write ``head.npz`` and ``meta.json`` into ``directory``."""
         directory.mkdir(parents=True, exist_ok=True)
@@ -61,10 +75,12 @@ class Head:
         arrays |= {f"b{i}": b for i, (_, b) in enumerate(self.layers)}
         if self.removed is not None:
             arrays["U"] = self.removed
+        if self.lexical is not None:
+            arrays["LW"], arrays["Lb"] = self.lexical
         np.savez_compressed(
             directory / HEAD_FILE, allow_pickle=False, **{k: v.astype(np.float32) for k, v in arrays.items()}
         )
-        meta = dict(self.meta, name=self.name, labels=list(self.labels))
+        meta = dict(self.meta, name=self.name, labels=list(self.labels), mix=self.mix)
         (directory / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
 
@@ -81,7 +97,16 @@ def _load(directory: str) -> Head:
         n = sum(1 for k in z.files if k.startswith("W"))
         layers = tuple((z[f"W{i}"], z[f"b{i}"]) for i in range(n))
         removed = z["U"] if "U" in z.files else None
-    return Head(name=meta["name"], labels=tuple(meta["labels"]), layers=layers, meta=meta, removed=removed)
+        lex = (z["LW"], z["Lb"]) if "LW" in z.files else None
+    return Head(
+        name=meta["name"],
+        labels=tuple(meta["labels"]),
+        layers=layers,
+        meta=meta,
+        removed=removed,
+        lexical=lex,
+        mix=float(meta.get("mix", 1.0)),
+    )
 
 
 def shipped_head_dir(name: str) -> Path:

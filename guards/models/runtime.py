@@ -26,8 +26,8 @@ class ClassifierModel:
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         """``(len(texts), len(head.labels))`` probabilities; long texts score the max over their windows."""
-        windows = shared_cache(self.encoder).get(list(texts))
-        return self.head.score_windows(windows)
+        texts = list(texts)
+        return self.head.score(texts, shared_cache(self.encoder).get(texts))
 
     def windows(self, text: str) -> int:
         """How many encoder windows ``text`` spans (cached, so free after scoring)."""

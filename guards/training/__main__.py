@@ -8,6 +8,7 @@ import logging
 import math
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from guards.models.encoder import (
     default_encoder_path,
     set_threads,
 )
-from guards.models.heads import WEIGHTS_DIR, Head
+from guards.models.heads import WEIGHTS_DIR
 from guards.training import data as D
 from guards.training.cards import write_card
 from guards.training.heads import RECIPES, Context, Trained
@@ -103,7 +104,13 @@ def ship(name: str, trained: Trained, ctx: Context, out: Path, docs: Path | None
                         "overlap": enc.overlap},
             "architecture": f"dropout → Linear({384}→{trained.head.layers[0][0].shape[1]}) → ReLU → Linear(→"
             f"{len(trained.head.labels)}) → sigmoid"
-            + (f"; {removed.shape[1]} identity directions projected out first" if removed is not None else ""),
+            + (f"; {removed.shape[1]} identity directions projected out first" if removed is not None else "")
+            + (
+                f"; mixed in logit space (MLP weight {trained.head.mix}) with an identity-blind logistic regression"
+                f" on {trained.head.lexical[0].shape[0]} hashed word/char n-gram features"
+                if trained.head.lexical is not None
+                else ""
+            ),
             "seed": ctx.seed,
             "smoke": ctx.smoke,
             "thresholds": trained.thresholds,
@@ -114,9 +121,7 @@ def ship(name: str, trained: Trained, ctx: Context, out: Path, docs: Path | None
     )  # fmt: skip
     rows = targets(name, meta["metrics"])
     meta["targets"] = [{"metric": n, "measured": v, "target": t, "met": ok} for n, v, t, ok in rows]
-    head = Head(
-        name=name, labels=trained.head.labels, layers=trained.head.layers, meta=meta, removed=trained.head.removed
-    )
+    head = replace(trained.head, meta=meta)
     head.save(out / name)
     if docs is not None:
         write_card(docs / f"{name}.md", dict(meta, name=name, labels=list(head.labels)), rows)
@@ -134,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--identity-dims", type=int, default=8)
+    parser.add_argument("--lexical-features", type=int, default=2**18, help="0 turns the lexical channel off")
     parser.add_argument("--smoke", action="store_true", help="tiny seeded sample, a few epochs (pipeline check)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -146,7 +152,14 @@ def main(argv: list[str] | None = None) -> int:
         EncoderConfig(default_encoder_path(), window=DEFAULT_WINDOW, overlap=DEFAULT_OVERLAP, batch_size=64)
     )
     store = EmbeddingStore(encoder, None if args.smoke else args.cache)
-    ctx = Context(data=args.data, store=store, seed=args.seed, smoke=args.smoke, identity_dims=args.identity_dims)
+    ctx = Context(
+        data=args.data,
+        store=store,
+        seed=args.seed,
+        smoke=args.smoke,
+        identity_dims=args.identity_dims,
+        lexical_features=args.lexical_features,
+    )
     summary = {}
     for name in args.heads:
         t0 = time.perf_counter()

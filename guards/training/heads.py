@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from guards.models import lexical
 from guards.models.heads import Head
 from guards.training import data as D
 from guards.training import templates
@@ -30,6 +31,7 @@ class Context:
     seed: int
     smoke: bool
     identity_dims: int = 8
+    lexical_features: int = 2**18
     fit: FitConfig = field(default_factory=FitConfig)
 
     def sample(self, items: list[Any], n: int) -> list[Any]:
@@ -71,7 +73,7 @@ def _fit(ctx: Context, name: str, labels: tuple[str, ...], ex: list[D.Example], 
 
 
 def _scores(ctx: Context, head: Head, texts: list[str]) -> np.ndarray:
-    return head.score_windows(ctx.store.get(texts))
+    return head.score(texts, ctx.store.get(texts))
 
 
 def _split_metrics(y: np.ndarray, s: np.ndarray, threshold: float) -> dict[str, Any]:
@@ -102,11 +104,44 @@ def identity_directions(ctx: Context, k: int) -> np.ndarray | None:
     return vt[:k].T.astype(np.float32)
 
 
+def add_lexical(ctx: Context, head: Head, ex: list[D.Example]) -> tuple[Head, np.ndarray]:
+    """Fit the identity-blind lexical channel (one logistic regression per label) on the training split and
+    pick its mixing weight with the window MLP by mean validation ROC AUC."""
+    from sklearn.linear_model import LogisticRegression
+
+    tr = [e for e in ex if e.split == "train"]
+    va = [e for e in ex if e.split == "val"]
+    x = lexical.design_matrix([e.text for e in tr], ctx.lexical_features)
+    y = np.array([e.y for e in tr])
+    w = np.array([e.weight for e in tr])
+    weights, biases = [], []
+    for j in range(y.shape[1]):
+        clf = LogisticRegression(C=2.0, max_iter=3000, class_weight="balanced")
+        clf.fit(x, y[:, j], sample_weight=w)
+        weights.append(clf.coef_[0])
+        biases.append(clf.intercept_[0])
+    lex = (np.stack(weights, axis=1).astype(np.float32), np.array(biases, dtype=np.float32))
+    val_texts = [e.text for e in va]
+    val_w = ctx.store.get(val_texts)
+    val_y = np.array([e.y for e in va])
+    best = (-1.0, 1.0)
+    for mix in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0):
+        s = replace(head, lexical=lex, mix=mix).score(val_texts, val_w)
+        auc = float(np.mean([roc_auc(val_y[:, j], s[:, j]) for j in range(val_y.shape[1])]))
+        logger.info("lexical mix %.1f: val AUC %.4f", mix, auc)
+        if auc > best[0]:
+            best = (auc, mix)
+    mixed = replace(head, lexical=lex, mix=best[1])
+    return mixed, mixed.score(val_texts, val_w)
+
+
 def train_toxicity(ctx: Context) -> Trained:
     """Toxicity head: Davidson + HateXplain train parts, identity swaps, harmless identity statements."""
     ex = _smoke_split(ctx, D.toxicity_examples(ctx.data, ctx.seed))
     removed = identity_directions(ctx, ctx.identity_dims)
     head, val_s, val_y = _fit(ctx, "toxicity", D.TOXICITY_LABELS, ex, removed)
+    if ctx.lexical_features:
+        head, val_s = add_lexical(ctx, head, ex)
     thresholds = {
         "toxic": best_f1_threshold(val_y[:, 0], val_s[:, 0], max_fpr=0.15),
         "hate": best_f1_threshold(val_y[:, 1], val_s[:, 1]),

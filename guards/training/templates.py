@@ -7,17 +7,8 @@ mentioning an identity, or a security topic, is not by itself toxic, stereotypin
 from __future__ import annotations
 
 import random
-import re
 
-IDENTITIES: tuple[str, ...] = (
-    "gay", "lesbian", "bisexual", "transgender", "trans", "queer", "nonbinary", "straight", "heterosexual",
-    "homosexual", "lgbt", "lgbtq", "muslim", "jewish", "christian", "catholic", "protestant", "buddhist",
-    "hindu", "sikh", "atheist", "mormon", "black", "white", "asian", "latino", "latina", "latinx", "hispanic",
-    "african american", "african", "european", "mexican", "chinese", "japanese", "indian", "arab",
-    "middle eastern", "native american", "american", "canadian", "immigrant", "old", "elderly", "young",
-    "teenage", "middle aged", "millennial", "blind", "deaf", "disabled", "autistic", "male", "female",
-    "man", "woman", "feminist",
-)  # fmt: skip
+from guards.models.identities import IDENTITIES, IDENTITY_RE
 
 _PERSON_NOUNS = (
     "person",
@@ -120,17 +111,14 @@ def benign_security_requests(rng: random.Random) -> list[str]:
     return sorted(set(out))
 
 
-_IDENT_RE = re.compile(r"\b(" + "|".join(sorted((re.escape(i) for i in IDENTITIES), key=len, reverse=True)) + r")\b")
-
-
 def identity_terms(text: str) -> list[str]:
     """The identity terms of our list that occur in ``text`` (lower-cased, whole words)."""
-    return _IDENT_RE.findall(text.lower())
+    return IDENTITY_RE.findall(text.lower())
 
 
 def swap_identities(text: str, rng: random.Random) -> str | None:
     """``text`` with every identity term replaced by a random other one (counterfactual copy); None if none occur."""
     lowered = text.lower()
-    if not _IDENT_RE.search(lowered):
+    if not IDENTITY_RE.search(lowered):
         return None
-    return _IDENT_RE.sub(lambda m: rng.choice([i for i in IDENTITIES if i != m.group(0)]), lowered)
+    return IDENTITY_RE.sub(lambda m: rng.choice([i for i in IDENTITIES if i != m.group(0)]), lowered)
