@@ -102,7 +102,7 @@ def _latest_labels(outcome: str | None) -> Any:
 def labels(conn: Connection, outcome: str | None) -> dict[str, str]:
     """Decision id → latest label of the kind ``outcome`` asks for (read from the feedback table only)."""
     stmt = select(FB.decision_id, FB.label).where(_label_filter(outcome)).order_by(FB.seq)
-    return dict(conn.execute(stmt).tuples().all())
+    return {decision_id: label for decision_id, label in conn.execute(stmt)}
 
 
 def _prediction(conn: Connection, outcome: str | None) -> list[ColumnElement[Any]]:
