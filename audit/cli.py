@@ -30,7 +30,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     purge = commands.add_parser("purge", help="delete expired records, keeping a signed checkpoint")
     purge.add_argument("--db", help=db_help)
-    purge.add_argument("--older-than-days", type=float, default=DEFAULT_RETENTION_DAYS, metavar="N")
+    retention = purge.add_mutually_exclusive_group()
+    retention.add_argument(
+        "--older-than-days", type=float, metavar="N", help=f"retention period (default {DEFAULT_RETENTION_DAYS})"
+    )
+    retention.add_argument("--policy", help="use this policy's audit.retention_days (name or YAML path)")
     purge.set_defaults(func=_purge)
 
     stats = commands.add_parser("stats", help="record counts, time span, chain heads (JSON)")
@@ -79,11 +83,16 @@ def _chain_json(c: ChainReport) -> dict[str, object]:
 
 
 def _purge(args: argparse.Namespace) -> int:
+    days = args.older_than_days or DEFAULT_RETENTION_DAYS
+    if args.policy:
+        from guards.policy.loader import load_policy
+
+        days = load_policy(args.policy).model.audit.retention_days
     with AuditStore(args.db) as store:
-        report = store.purge(older_than_days=args.older_than_days)
+        report = store.purge(older_than_days=days)
     for c in report.chains:
         at = f", checkpoint at seq {c.checkpoint_seq}" if c.checkpoint_seq is not None else ""
-        print(f"{c.chain}: purged {c.purged} records older than {args.older_than_days:g} days{at}")
+        print(f"{c.chain}: purged {c.purged} records older than {days:g} days{at}")
     return 0
 
 

@@ -44,7 +44,7 @@ def test_verify_ok_then_tampered(filled: str, capsys: pytest.CaptureFixture[str]
 def test_purge_stats_export_policies(
     filled: str, keys_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["audit", "purge", "--db", filled]) == 0
+    assert main(["audit", "purge", "--db", filled, "--policy", "default"]) == 0  # audit.retention_days: 183
     assert "decision: purged 2 records older than 183 days, checkpoint at seq 2" in capsys.readouterr().out
     assert main(["audit", "verify", "--db", filled]) == 0
     assert main(["audit", "stats", "--db", filled]) == 0
