@@ -194,18 +194,22 @@ def _explanations(
         for s in scanners
         if (scorers and s in scorers) or scanner_type(store, sha, s) in CLASSIFIER_TYPES
     }
-    picked: list[DecisionExplanation] = []
-    seen: set[str] = set()
+    chosen: list[tuple[str, str]] = []
     if examples:
         recent = query.Filters(start=filters.start, end=filters.end, policy=filters.policy, action=INTERVENED)
-        for record in store.decisions(recent, limit=200).items:
+        records = [r for r in store.decisions(recent, limit=200).items if r.rules]
+        seen: set[str] = set()
+        for record in records:  # first the latest decision of each scanner that fired, then the latest others
             scanner = next((r.scanner for r in record.rules if r.scanner not in seen), None)
-            if scanner is None:
-                continue
-            seen.add(scanner)
-            picked.append(explain_decision(store, record.id, scanner=scanner, max_evals=max_evals, scorers=scorers))
-            if len(picked) >= examples:
-                break
+            if scanner is not None:
+                seen.add(scanner)
+                chosen.append((record.id, scanner))
+        taken = {decision_id for decision_id, _ in chosen}
+        chosen += [(r.id, r.rules[0].scanner) for r in records if r.id not in taken]
+    picked = [
+        explain_decision(store, decision_id, scanner=scanner, max_evals=max_evals, scorers=scorers)
+        for decision_id, scanner in chosen[:examples]
+    ]
     drivers = [
         global_drivers(
             store, s, filters.start, filters.end, sample=drivers_sample, max_evals=max_evals, scorers=scorers
