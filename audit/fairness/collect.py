@@ -230,7 +230,9 @@ def _chunks(conn: Connection, stmt: Select[Any], progress: Progress | None) -> I
     """The rows of ``stmt`` as plain tuples in large chunks (the driver's own rows: no per-row wrapping)."""
     compiled = stmt.compile(dialect=conn.dialect)
     params = compiled.construct_params()
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    dbapi: Any = conn.connection.dbapi_connection
+    # PostgreSQL: a server-side (named) cursor, so a million rows never sit in memory at once.
+    cursor = dbapi.cursor(name="ombud_identity") if conn.dialect.name == "postgresql" else dbapi.cursor()
     try:
         if compiled.positiontup is not None:
             cursor.execute(str(compiled), tuple(params[k] for k in compiled.positiontup))
