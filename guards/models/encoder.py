@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -89,7 +90,9 @@ class Encoder:
             tokenizer = AutoTokenizer.from_pretrained(self.config.name)
             model = AutoModel.from_pretrained(self.config.name).eval()
             if self.config.quantize:
-                model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+                with warnings.catch_warnings():  # torch deprecates eager quantisation in favour of torchao
+                    warnings.simplefilter("ignore")
+                    model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
             self._tokenizer = tokenizer
             self._model = model
 

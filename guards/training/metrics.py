@@ -75,7 +75,7 @@ def borkan(y: np.ndarray, s: np.ndarray, groups: Sequence[set[str]], identities:
 
 def generalized_mean(values: Sequence[float], p: float = -5.0) -> float:
     """The power mean used by the Jigsaw bias benchmark to summarise per-identity AUCs (p = -5)."""
-    v = np.array([x for x in values if not np.isnan(x)], dtype=float)
+    v = np.clip(np.array([x for x in values if not np.isnan(x)], dtype=float), 1e-6, None)
     if len(v) == 0:
         return float("nan")
     return float(np.power(np.mean(np.power(v, p)), 1.0 / p))
