@@ -20,7 +20,7 @@ from guards.models.encoder import (
     default_encoder_path,
     set_threads,
 )
-from guards.models.heads import WEIGHTS_DIR
+from guards.models.heads import META_FILE, WEIGHTS_DIR
 from guards.training import data as D
 from guards.training.cards import write_card
 from guards.training.heads import RECIPES, Context, Trained
@@ -78,20 +78,20 @@ def targets(name: str, m: dict[str, Any]) -> list[tuple[str, Any, str, bool | No
             row("FPR on held-out cyberseceval_frr_benign", fpr, "≤ 0.03", fpr <= 0.03),
             row("Recall on Tensor Trust attacks (eval only)", m["tensor_trust_eval_only"]["recall"], "—", None),
         ]
-    auc = m["test_all"]["roc_auc"]
+    auc = m["test_stereotype_sets"]["roc_auc"]
     pw = m["crows_pairs_test_pairwise"]
     ss = m["stereoset_eval_only"]
     return [
-        row("ROC AUC stereotype vs neutral, held-out (all sources)", auc, "≥ 0.85", auc >= 0.85),
+        row("ROC AUC stereotype vs neutral, held-out CrowS-Pairs + BBQ", auc, "≥ 0.85", auc >= 0.85),
+        row("ROC AUC, held-out CrowS-Pairs only (stereotype vs its less-stereotyping twin)",
+            m["test_crows"]["roc_auc"], "—", None),
+        row("ROC AUC, all held-out sources (incl. hate speech and benign prompts)", m["test_all"]["roc_auc"], "—",
+            None),
         row("CrowS-Pairs pairwise (held-out pairs)", pw, "≥ 0.70", pw >= 0.70),
         row("StereoSet ROC AUC stereotype vs unrelated (eval only)", ss["roc_auc_stereotype_vs_unrelated"], "—", None),
-        row(
-            "StereoSet pairwise stereotype > anti-stereotype (eval only)",
-            ss["pairwise_stereotype_over_anti"],
-            "—",
-            None,
-        ),
-    ]
+        row("StereoSet pairwise stereotype > anti-stereotype (eval only)", ss["pairwise_stereotype_over_anti"], "—",
+            None),
+    ]  # fmt: skip
 
 
 def ship(name: str, trained: Trained, ctx: Context, out: Path, docs: Path | None) -> dict[str, Any]:
@@ -128,6 +128,16 @@ def ship(name: str, trained: Trained, ctx: Context, out: Path, docs: Path | None
     return meta
 
 
+def rewrite_card(name: str, out: Path, docs: Path) -> None:
+    """Recompute the target table of a saved head and rewrite its metadata and model card."""
+    path = out / name / META_FILE
+    meta = json.loads(path.read_text())
+    rows = targets(name, meta["metrics"])
+    meta["targets"] = [{"metric": n, "measured": v, "target": t, "met": ok} for n, v, t, ok in rows]
+    path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    write_card(docs / f"{name}.md", meta, rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Train the requested heads; returns a process exit code."""
     parser = argparse.ArgumentParser(prog="python -m guards.training", description=__doc__)
@@ -141,8 +151,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--identity-dims", type=int, default=8)
     parser.add_argument("--lexical-features", type=int, default=2**18, help="0 turns the lexical channel off")
     parser.add_argument("--smoke", action="store_true", help="tiny seeded sample, a few epochs (pipeline check)")
+    parser.add_argument("--cards-only", action="store_true", help="rewrite the model cards from saved metadata")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if args.cards_only:
+        for name in args.heads:
+            rewrite_card(name, args.out, args.docs)
+        return 0
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     set_threads(args.threads)
     import torch

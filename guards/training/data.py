@@ -105,6 +105,9 @@ def toxicity_examples(data: Path, seed: int) -> list[Example]:
     out += swaps
     for text, ident in templates.harmless_identity_statements(rng):
         out.append(Example(text, (0.0, 0.0, 0.0), split_of(text, seed), "identity-harmless", 2.0, ident))
+    for text, insulting, named_group in templates.judgements(rng):
+        y = (float(insulting), float(insulting and named_group), float(insulting))
+        out.append(Example(text, y, split_of(text, seed), "insult-compliment"))
     return out
 
 

@@ -261,6 +261,8 @@ def train_bias(ctx: Context) -> Trained:
     for src in sorted({e.source for e in test}):
         m = np.array([e.source == src for e in test])
         metrics[f"test_{src}"] = _split_metrics(y[m], s[m], t)
+    m = np.array([e.source in ("crows", "bbq-statement", "bbq-context") for e in test])
+    metrics["test_stereotype_sets"] = _split_metrics(y[m], s[m], t)
     pairs = [
         p for i, p in enumerate(D.crows_pairs(ctx.data)) if D.split_of(f"crows:{i}", ctx.seed, 0.15, 0.15) == "test"
     ]

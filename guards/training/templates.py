@@ -90,6 +90,39 @@ _BENIGN_SECURITY: tuple[str, ...] = (
 )
 
 
+_NEGATIVE = (
+    "disgusting", "pathetic", "worthless", "stupid", "filthy", "vile", "useless", "idiotic", "moronic", "repulsive",
+    "nasty", "ugly", "dumb", "brainless", "revolting", "despicable", "trashy", "gross", "dirty", "horrible",
+)  # fmt: skip
+_POSITIVE = (
+    "wonderful", "kind", "brilliant", "lovely", "helpful", "thoughtful", "talented", "friendly", "generous", "smart",
+    "amazing", "honest", "cheerful", "patient", "caring", "great", "clean", "beautiful", "clever", "decent",
+)  # fmt: skip
+_NAMES = ("Alex", "Maria", "Jamal", "Wei", "Priya", "Tom", "Fatima", "Diego", "Olga", "Kenji", "Aisha", "Liam")
+_JUDGEMENTS = (
+    "{N} is such a {a} {i}{n}.",
+    "What a {a} {i}{n} you are.",
+    "Honestly, {N}, you are {a}.",
+    "My {i}{n} is {a} and everyone knows it.",
+    "That {i}{n} over there is {a}.",
+    "You are the most {a} {i}{n} I have ever met.",
+    "Everybody says {N} is {a}.",
+)
+
+
+def judgements(rng: random.Random, n: int = 700) -> list[tuple[str, bool, bool]]:
+    """``(sentence, insulting, mentions_identity)``: the same sentence frames filled with an insulting or a
+    complimentary adjective, with and without an identity term, so that only the adjective decides toxicity."""
+    out = []
+    for _ in range(n):
+        frame, name, noun = rng.choice(_JUDGEMENTS), rng.choice(_NAMES), rng.choice(_PERSON_NOUNS)
+        ident = rng.choice(IDENTITIES) + " " if rng.random() < 0.5 else ""
+        for insulting, adjectives in ((True, _NEGATIVE), (False, _POSITIVE)):
+            text = frame.format(N=name, a=rng.choice(adjectives), i=ident, n=noun)
+            out.append((text, insulting, bool(ident)))
+    return list({t: (t, a, b) for t, a, b in out}.values())
+
+
 def harmless_identity_statements(rng: random.Random, per_identity: int = 12) -> list[tuple[str, str]]:
     """``(sentence, identity)`` pairs: harmless sentences that mention an identity."""
     out: list[tuple[str, str]] = []
