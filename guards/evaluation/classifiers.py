@@ -117,10 +117,7 @@ def _labelled(
         if "identity_terms" in rows[0]:
             out["identity"] = _identity(y, scores[:, j], [str(r["identity_terms"]) for r in rows], t)
         if baseline:
-            from profanity_check import predict_prob
-
-            base = np.asarray(predict_prob(texts), dtype=float)
-            out["baseline"] = {"alt_profanity_check": _binary(y, base, 0.5)}
+            out["baseline"] = {"alt_profanity_check": _profanity_baseline(texts, y)}
     if "text_fuzzed" in rows[0]:
         fuzzed = _scores(model, [str(r["text_fuzzed"]) for r in rows])[:, j]
         out["fuzzed"] = {
@@ -128,6 +125,14 @@ def _labelled(
             "mean_abs_score_change": float(np.mean(np.abs(fuzzed - scores[:, j]))),
         }
     return out
+
+
+def _profanity_baseline(texts: list[str], y: np.ndarray) -> dict[str, Any] | str:
+    try:
+        from profanity_check import predict_prob
+    except ImportError:
+        return "not installed (pip install alt-profanity-check)"
+    return _binary(y, np.asarray(predict_prob(texts), dtype=float), 0.5)
 
 
 def _identity(y: np.ndarray, s: np.ndarray, terms: list[str], t: float) -> dict[str, Any]:

@@ -7,14 +7,26 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def roc_auc(y: np.ndarray, s: np.ndarray) -> float:
-    """ROC AUC (NaN when only one class is present)."""
-    from sklearn.metrics import roc_auc_score
+def _ranks(s: np.ndarray) -> np.ndarray:
+    """1-based ranks with ties given their average rank."""
+    order = np.argsort(s, kind="mergesort")
+    sorted_s = s[order]
+    ranks = np.empty(len(s), dtype=float)
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_s)) + 1]
+    ends = np.r_[starts[1:], len(s)]
+    for a, b in zip(starts, ends, strict=True):
+        ranks[order[a:b]] = (a + b + 1) / 2.0
+    return ranks
 
-    y = np.asarray(y)
-    if len(np.unique(y)) < 2:
+
+def roc_auc(y: np.ndarray, s: np.ndarray) -> float:
+    """ROC AUC by the Mann-Whitney rank statistic (ties count half; NaN when only one class is present)."""
+    y = np.asarray(y).astype(bool)
+    s = np.asarray(s, dtype=float)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
         return float("nan")
-    return float(roc_auc_score(y, s))
+    return float((_ranks(s)[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def at_threshold(y: np.ndarray, s: np.ndarray, threshold: float) -> dict[str, float]:
