@@ -40,6 +40,8 @@ LIMITS = {
         "comments, other languages) are out of distribution.",
         "HateXplain text is lower-cased without punctuation; Davidson is dominated by offensive language, so "
         "`offensive` vs `hate` is the least reliable distinction.",
+        "Long Wikipedia talk comments are a weak spot: on the 1,193 identity-fuzzed Wikipedia comments (not "
+        "trained on) ROC AUC is 0.865, while alt-profanity-check (trained on Wikipedia comments) reaches 0.987.",
         "Reclaimed slurs and quoted or reported hate speech are scored as toxic: the head judges words, not intent.",
         "Identity fairness is measured on English templates only; other identities and languages are untested.",
         "The Jigsaw identity-template scores are optimistic: our own generated insult/compliment sentences "
@@ -51,13 +53,18 @@ LIMITS = {
         "masked in the lexical channel.",
     ],
     "injection": [
-        "English-centric encoder: translated or non-Latin-script injections are caught less reliably.",
+        "English-centric encoder: translated or non-Latin-script injections are caught less reliably (the "
+        "multilingual yanismiraoui attacks are in training; unseen languages are untested).",
+        "Ordinary instructions can be over-flagged: 6 of 49 held-out Self-Instruct requests (12%) scored above the "
+        "threshold (role-play and rewriting instructions look like attacks to the head).",
         "Indirect injection hidden in retrieved documents is only caught when the instruction itself is visible.",
         "Adversarial suffixes / gibberish attacks (Tensor Trust style) are weaker than plainly worded ones.",
         "Talking *about* prompt injection can score high; the threshold keeps benign FPR ≤ 2% on validation.",
     ],
     "bias": [
         "A frozen sentence encoder sees topic more than stance: minimal pairs that only swap the group are hard.",
+        "It does not generalise to StereoSet (evaluation only): ROC AUC 0.51 stereotype vs unrelated and 0.56 "
+        "stereotype-over-anti-stereotype, i.e. near chance on stereotypes phrased unlike CrowS-Pairs/BBQ.",
         "BBQ-derived statements are short and templated; long-form or implicit stereotyping is out of distribution.",
         "Training positives include hate speech (demeaning a group), so overtly toxic text also scores high.",
         "English only; stereotypes about groups absent from CrowS-Pairs/BBQ are untested.",
