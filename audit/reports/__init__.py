@@ -8,9 +8,10 @@ verifiable bundle (HTML, PDF, JSON, CSV + ``manifest.json``); ``verify_bundle(ou
 from audit.explain import DecisionExplanation, Drivers, explain_decision, global_drivers
 from audit.fairness import FairnessReport, fairness_report, fairness_reports
 from audit.reports.activity import Activity, PolicyInForce, activity, policies_in_force
-from audit.reports.build import build_report, chain_status
+from audit.reports.build import build_report
 from audit.reports.content import SECTION_TITLES, sections
 from audit.reports.export import FORMATS, export_report
+from audit.reports.integrity import chain_status
 from audit.reports.manifest import MANIFEST, BundleCheck, verify_bundle
 from audit.reports.model import EMPTY_LOG, ChainStatus, Report
 

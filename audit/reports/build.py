@@ -19,7 +19,8 @@ from audit.fairness.collect import discover
 from audit.fairness.report import SUBJECT_PREFIX
 from audit.reports.activity import PolicyInForce, summarise
 from audit.reports.compliance import assess
-from audit.reports.model import ChainStatus, Report
+from audit.reports.integrity import start_chain_check
+from audit.reports.model import Report
 
 if TYPE_CHECKING:
     from audit.store import AuditStore
@@ -56,10 +57,11 @@ def build_report(
 
     ``by``: fairness features (default: every subject attribute and identity category); ``outcomes``: model outcome
     keys to assess (default: every boolean outcome key logged). ``examples`` decisions are explained and
-    ``drivers_sample`` decisions per classifier scanner feed its global drivers. ``verify`` walks the hash chains.
-    ``progress`` shows progress bars on stderr. ``scorers`` overrides classifier models by scanner id (see
-    ``explain_decision``).
+    ``drivers_sample`` decisions per classifier scanner feed its global drivers. ``verify`` walks the hash chains
+    (in the background, while the rest is built: see ``start_chain_check``). ``progress`` shows progress bars on
+    stderr. ``scorers`` overrides classifier models by scanner id (see ``explain_decision``).
     """
+    checked = start_chain_check(store, verify=verify)  # hashes the chains while the rest is built
     filters = query.Filters(start=since, end=until, policy=policy)
     steps = ["activity", "policies", "fairness", "model fairness", "explanations", "chain"]
     bar = _bar(len(steps), progress)
@@ -92,7 +94,7 @@ def build_report(
     explained, drivers = _explanations(store, filters, fired, examples, drivers_sample, max_evals, scorers)
     bar.update()
     bar.set_description("chain")
-    chain = chain_status(store, verify=verify)
+    chain = checked()
     bar.update()
     bar.close()
     assessed = [f for r in (*guard, *model) for f in r.findings if f.status != "insufficient"]
@@ -121,31 +123,6 @@ def build_report(
         chain=chain,
         compliance=compliance,
     )
-
-
-def chain_status(store: AuditStore, *, verify: bool = True) -> ChainStatus:
-    """The verification result of every hash chain (skipped when ``verify`` is False) and the decision chain head."""
-    heads = store.stats()["chains"]
-    head = heads.get("decision") or {}
-    if not verify:
-        return ChainStatus(True, head.get("seq"), head.get("hash"), (), "not verified (verification skipped)")
-    result = store.verify()
-    chains = tuple(
-        {
-            "chain": c.chain,
-            "ok": c.ok,
-            "checked": c.checked,
-            "first_seq": c.first_seq,
-            "last_seq": c.last_seq,
-            "problem": c.problem.value if c.problem else None,
-            "seq": c.seq,
-            "message": c.message,
-        }
-        for c in result.chains
-    )
-    bad = result.first_problem
-    message = "every chain intact" if bad is None else f"{bad.chain} chain {bad.problem}: {bad.message}"
-    return ChainStatus(result.ok, head.get("seq"), head.get("hash"), chains, message)
 
 
 def _bar(total: int, enabled: bool) -> Any:

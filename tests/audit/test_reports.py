@@ -7,12 +7,14 @@ import json
 import re
 import shutil
 import subprocess
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
-from audit import AuditStore
+from audit import AuditStore, chain
 from audit.reports import (
     EMPTY_LOG,
     MANIFEST,
@@ -87,6 +89,33 @@ def test_report_sections_and_policy_thresholds(filled: AuditStore) -> None:
     assert "MEASURE 2.11" in clauses and any("A.6.2.8" in c for c in clauses)
     narrower = build_report(filled, NOW - timedelta(hours=10), NOW, n_boot=0, examples=0, verify=False)
     assert narrower.activity.total == 10
+
+
+@pytest.mark.parametrize("tampered", [False, True])
+def test_chains_are_verified_by_worker_processes_while_the_report_is_built(
+    filled: AuditStore, monkeypatch: pytest.MonkeyPatch, tampered: bool
+) -> None:
+    monkeypatch.setattr(chain, "PARALLEL_MIN", 10)  # hash the 60 decisions in worker processes
+    calls: list[tuple[str, int]] = []
+    verify = filled.verify
+
+    def spy(*, workers: int = 1) -> chain.VerifyReport:
+        calls.append((threading.current_thread().name, workers))
+        return verify(workers=workers)
+
+    monkeypatch.setattr(filled, "verify", spy)
+    if tampered:
+        with filled.engine.begin() as conn:
+            conn.execute(text("UPDATE audit_decision SET safe_text = 'edited' WHERE seq = 5"))
+    report = build_report(filled, NOW - timedelta(days=7), n_boot=0, examples=0)
+    ((thread, workers),) = calls
+    assert thread != threading.current_thread().name and workers >= 2
+    decision = next(c for c in report.chain.chains if c["chain"] == "decision")
+    assert report.chain.ok is not tampered and report.chain.head_seq == 60
+    if tampered:
+        assert (decision["problem"], decision["seq"]) == ("edited", 5) and "decision chain" in report.chain.message
+    else:
+        assert decision["checked"] == 60 and report.chain.message == "every chain intact"
 
 
 def test_html_is_self_contained_with_every_section(bundle: Path) -> None:
