@@ -1,4 +1,4 @@
-"""``ombud audit ...``: verify, purge, stats, migrate, export, policies, keygen (entry point ``ombud.commands``)."""
+"""``ombud audit ...``: verify, purge, stats, migrate, rollup, export, policies, keygen (``ombud.commands``)."""
 
 from __future__ import annotations
 
@@ -44,6 +44,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     migrate = commands.add_parser("migrate", help="create or upgrade the audit schema")
     migrate.add_argument("--db", help=db_help)
     migrate.set_defaults(func=_migrate)
+
+    rollup = commands.add_parser("rollup", help="bring the per-day rollups up to date (after an upgrade, a bulk load)")
+    rollup.add_argument("--db", help=db_help)
+    rollup.set_defaults(func=_rollup)
 
     export = commands.add_parser("export", help="write decisions (no raw text) to CSV or JSON lines")
     export.add_argument("--db", help=db_help)
@@ -108,6 +112,12 @@ def _migrate(args: argparse.Namespace) -> int:
     applied = upgrade(engine)
     engine.dispose()
     print(f"{safe_url(url)}: schema {'migrated to' if applied else 'already at'} revision {head_revision()}")
+    return 0
+
+
+def _rollup(args: argparse.Namespace) -> int:
+    with AuditStore(args.db) as store:
+        print(f"{safe_url(store.url)}: {store.refresh_rollups()} decisions rolled up")
     return 0
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Connection, Select, exists, func, select
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from audit.records import AuditRecord, Feedback, from_us, record_from_row, to_us
 from audit.schema import (
@@ -23,12 +24,14 @@ from audit.schema import (
 )
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 D = DECISION_TABLE.c
 F = FINDING_TABLE.c
 FB = FEEDBACK_TABLE.c
-_DAY_US = 86_400_000_000
+DAY_US = 86_400_000_000
+"""Microseconds in a day: ``ts_us // DAY_US`` is the UTC day number (days since 1970-01-01)."""
 GROUPS = ("day", "action", "stage", "application", "model", "policy", "policy_version", "scanner", "label")
 """What ``counts`` can group by."""
 UNKNOWN_GROUP = "cannot group audit counts by {name!r}; choose from " + ", ".join(GROUPS)
@@ -40,7 +43,8 @@ class Filters:
 
     ``start`` is inclusive and ``end`` exclusive (naive datetimes are UTC). ``action``/``stage`` take one value or a
     tuple. ``scanner``/``label`` keep decisions with a finding of that scanner/label. ``subject`` keeps decisions
-    whose subject attributes include all the given key/value pairs.
+    whose subject attributes include all the given key/value pairs. ``after_seq`` keeps decisions written after
+    the one with that chain sequence number.
     """
 
     start: datetime | None = None
@@ -55,6 +59,7 @@ class Filters:
     model: str | None = None
     session_id: str | None = None
     subject: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    after_seq: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,26 +74,41 @@ def _one_or_many(column: Any, value: str | tuple[str, ...]) -> ColumnElement[boo
     return column.in_(value) if isinstance(value, tuple) else column == value
 
 
-def _conditions(conn: Connection, f: Filters) -> list[ColumnElement[bool]]:
+def dimension_conditions(columns: ReadOnlyColumnCollection[str, Any], f: Filters) -> list[ColumnElement[bool]]:
+    """The conditions of ``f`` on a decision's dimensions (action, stage, policy, application, model).
+
+    ``columns`` is the decision table's or a rollup table's (they name these columns alike).
+    """
     where: list[ColumnElement[bool]] = []
+    if f.action is not None:
+        where.append(_one_or_many(columns.action, f.action))
+    if f.stage is not None:
+        where.append(_one_or_many(columns.stage, f.stage))
+    for name, value in (
+        ("policy_name", f.policy),
+        ("policy_sha256", f.policy_sha256),
+        ("application", f.application),
+        ("model", f.model),
+    ):
+        if value is not None:
+            where.append(columns[name] == value)
+    return where
+
+
+def _conditions(conn: Connection, f: Filters, *, findings_joined: bool = False) -> list[ColumnElement[bool]]:
+    """The SQL conditions of ``f``; with ``findings_joined`` the scanner/label filters apply to the joined findings."""
+    where = dimension_conditions(D, f)
     if f.start is not None:
         where.append(D.ts_us >= to_us(f.start))
     if f.end is not None:
         where.append(D.ts_us < to_us(f.end))
-    if f.action is not None:
-        where.append(_one_or_many(D.action, f.action))
-    if f.stage is not None:
-        where.append(_one_or_many(D.stage, f.stage))
-    for column, value in (
-        (D.policy_name, f.policy),
-        (D.policy_sha256, f.policy_sha256),
-        (D.application, f.application),
-        (D.model, f.model),
-        (D.session_id, f.session_id),
-    ):
-        if value is not None:
-            where.append(column == value)
-    if f.scanner is not None or f.label is not None:
+    if f.after_seq is not None:
+        where.append(D.seq > f.after_seq)
+    if f.session_id is not None:
+        where.append(D.session_id == f.session_id)
+    if findings_joined:
+        where += [F[name] == getattr(f, name) for name in ("scanner", "label") if getattr(f, name) is not None]
+    elif f.scanner is not None or f.label is not None:
         sub = [F.decision_seq == D.seq]
         if f.scanner is not None:
             sub.append(F.scanner == f.scanner)
@@ -111,18 +131,17 @@ def _filtered(conn: Connection, stmt: Select[Any], f: Filters) -> Select[Any]:
     return stmt.where(*where) if where else stmt
 
 
-def count(conn: Connection, f: Filters) -> int:
-    """How many decisions match ``f``."""
-    return conn.scalar(_filtered(conn, select(func.count()).select_from(DECISION_TABLE), f)) or 0
-
-
 def counts(conn: Connection, by: Sequence[str], f: Filters) -> dict[tuple[Any, ...], int]:
-    """Decision counts grouped by ``by`` (see ``GROUPS``), computed in SQL; ``day`` keys are ``date``s."""
+    """Decision counts grouped by ``by`` (see ``GROUPS``), computed in SQL; ``day`` keys are ``date``s.
+
+    Grouped by ``scanner`` or ``label``, a decision counts once per scanner/label it has a finding of, and the
+    ``scanner``/``label`` filters keep those findings (``counts("label", filters=Filters(scanner="pii"))``).
+    """
     columns: list[Any] = []
     join_findings = False
     for name in by:
         if name == "day":
-            columns.append(D.ts_us // _DAY_US)
+            columns.append(D.ts_us // DAY_US)
         elif name in ("scanner", "label"):
             columns.append(F[name])
             join_findings = True
@@ -132,7 +151,7 @@ def counts(conn: Connection, by: Sequence[str], f: Filters) -> dict[tuple[Any, .
             columns.append(D.policy_name)
         else:
             raise ValueError(UNKNOWN_GROUP.format(name=name))
-    where = _conditions(conn, f)
+    where = _conditions(conn, f, findings_joined=join_findings)
     if join_findings and not where and all(name in ("scanner", "label") for name in by):
         source: Any = FINDING_TABLE  # findings alone suffice: no need to touch the decisions
         total = func.count(F.decision_seq.distinct())
@@ -144,23 +163,23 @@ def counts(conn: Connection, by: Sequence[str], f: Filters) -> dict[tuple[Any, .
     stmt = select(*columns, total).select_from(source).where(*where).group_by(*columns).order_by(*columns)
     out: dict[tuple[Any, ...], int] = {}
     for row in conn.execute(stmt):
-        key = tuple(_day(v) if name == "day" else v for name, v in zip(by, row[:-1], strict=True))
+        key = tuple(day_date(v) if name == "day" else v for name, v in zip(by, row[:-1], strict=True))
         out[key] = row[-1]
     return out
 
 
-def _day(day_number: int) -> date:
-    return from_us(int(day_number) * _DAY_US).date()
+def day_date(day_number: int) -> date:
+    """The UTC date of a day number (``ts_us // DAY_US``)."""
+    return from_us(int(day_number) * DAY_US).date()
 
 
-def latency_percentiles(conn: Connection, f: Filters, percentiles: Sequence[float]) -> dict[float, float]:
-    """Percentiles (0-100) of decision latency in ms; empty dict when nothing matches."""
+def latencies(conn: Connection, f: Filters) -> tuple[np.ndarray, np.ndarray]:
+    """Day numbers and latencies (ms) of the matching decisions, as two arrays."""
     import numpy as np
 
-    values = np.fromiter(conn.scalars(_filtered(conn, select(D.latency_ms), f)), dtype=float)
-    if not len(values):
-        return {}
-    return {p: float(v) for p, v in zip(percentiles, np.percentile(values, list(percentiles)), strict=True)}
+    rows = conn.execute(_filtered(conn, select(D.ts_us // DAY_US, D.latency_ms), f)).all()
+    days = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    return days, np.fromiter((r[1] for r in rows), dtype=float, count=len(rows))
 
 
 def feedback(conn: Connection, decision_id: str | None) -> list[Feedback]:

@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, delete, func, insert, select
 
-from audit import keys
+from audit import keys, rollups
 from audit.chain import CHAINS, DECISIONS, checkpoint_message
 from audit.errors import AuditConfigError
 from audit.records import to_us
-from audit.schema import CHAIN_TABLE, CHECKPOINT_TABLE, FINDING_TABLE
+from audit.schema import CHAIN_TABLE, CHECKPOINT_TABLE, DECISION_TABLE, FINDING_TABLE
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,11 @@ def purge(conn: Connection, *, cutoff_us: int, signing_key: Ed25519PrivateKey) -
     """Delete, in each chain, the longest prefix of records older than ``cutoff_us``; sign a checkpoint at its end.
 
     Runs in the caller's write transaction. Only a contiguous prefix is removed, so a record newer than the
-    cutoff keeps every later record (even an older one written by a slower writer) until it expires too.
+    cutoff keeps every later record (even an older one written by a slower writer) until it expires too. The purged
+    decisions leave the rollups, the findings index and the explanation cache with them.
     """
+    from audit.explain import cache  # the explain package pulls in numpy: not at ``import audit``
+
     public_id = keys.key_id(signing_key.public_key())
     done = []
     for spec in CHAINS:
@@ -63,9 +66,11 @@ def purge(conn: Connection, *, cutoff_us: int, signing_key: Ed25519PrivateKey) -
         end_hash = conn.scalar(select(table.c.hash).where(table.c.seq == end))
         if end_hash is None:
             raise AuditConfigError(f"cannot purge the {spec.name} chain: record {end} is missing (run verify)")
-        purged = conn.execute(delete(table).where(table.c.seq <= end)).rowcount
         if spec is DECISIONS:
+            rollups.forget(conn, end)
+            cache.forget(conn, select(DECISION_TABLE.c.id).where(DECISION_TABLE.c.seq <= end))
             conn.execute(delete(_FINDINGS).where(_FINDINGS.c.decision_seq <= end))
+        purged = conn.execute(delete(table).where(table.c.seq <= end)).rowcount
         created = to_us(datetime.now(UTC))
         message = checkpoint_message(spec.name, end, end_hash, created, purged)
         conn.execute(

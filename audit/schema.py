@@ -135,9 +135,59 @@ class CheckpointRow(Base):
     __table_args__ = (Index(None, "chain", "seq"),)
 
 
+class _RollupDims:
+    """The decision columns every rollup is keyed by (besides the day); filters on them are answered by rollups."""
+
+    day: Mapped[int] = mapped_column(Integer, index=True)
+    stage: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(16))
+    application: Mapped[str | None] = mapped_column(String(200))
+    model: Mapped[str | None] = mapped_column(String(200))
+    policy_name: Mapped[str] = mapped_column(String(200))
+    policy_version: Mapped[str] = mapped_column(String(64))
+    policy_sha256: Mapped[str] = mapped_column(String(64))
+
+
+class RollupDayRow(_RollupDims, Base):
+    """Decisions of one UTC day (days since the epoch) with one set of dimensions, and their latency histogram.
+
+    ``latency`` is a JSON list of ``[bucket, count]`` pairs (see ``audit.rollups.bucket``). Derived data: covers
+    the decisions up to ``RollupStateRow.seq`` and is rebuilt from the log at will.
+    """
+
+    __tablename__ = "audit_rollup_day"
+
+    id: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
+    decisions: Mapped[int] = mapped_column(BigInteger)
+    latency: Mapped[str] = mapped_column(Text)
+
+
+class RollupFindingRow(_RollupDims, Base):
+    """Decisions of one day and set of dimensions with at least one finding of ``scanner``/``label``."""
+
+    __tablename__ = "audit_rollup_finding"
+
+    id: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
+    scanner: Mapped[str] = mapped_column(String(200))
+    label: Mapped[str] = mapped_column(String(200))
+    decisions: Mapped[int] = mapped_column(BigInteger)
+
+
+class RollupStateRow(Base):
+    """The rollups' watermark: decisions with ``seq`` up to here are counted in them (one row, ``decision``)."""
+
+    __tablename__ = "audit_rollup_state"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+
+
 DECISION_TABLE = cast(Table, DecisionRow.__table__)
 FINDING_TABLE = cast(Table, FindingRow.__table__)
 FEEDBACK_TABLE = cast(Table, FeedbackRow.__table__)
 POLICY_TABLE = cast(Table, PolicyRow.__table__)
 CHAIN_TABLE = cast(Table, ChainRow.__table__)
 CHECKPOINT_TABLE = cast(Table, CheckpointRow.__table__)
+ROLLUP_DAY_TABLE = cast(Table, RollupDayRow.__table__)
+ROLLUP_FINDING_TABLE = cast(Table, RollupFindingRow.__table__)
+ROLLUP_STATE_TABLE = cast(Table, RollupStateRow.__table__)

@@ -8,15 +8,15 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from audit import chain, keys, query, retention
+from audit import chain, keys, query, retention, rollups
 from audit.config import IMMEDIATE, database_url, make_engine, safe_url
 from audit.errors import AuditConfigError, AuditKeyError
 from audit.journal import Journal, journal_dir, orphans
@@ -46,6 +46,7 @@ _DECISION = DECISION_TABLE
 _SHA, _TS = DECISION_COLUMNS.index("policy_sha256"), DECISION_COLUMNS.index("ts_us")
 _LINGER_S = 0.05  # journaled records may wait this long to share a transaction (they are safe in the journal)
 _LAST_SEEN_RESOLUTION_US = 60_000_000  # a policy's last_seen is refreshed at most once a minute per process
+_T = TypeVar("_T")
 
 
 class AuditStore:
@@ -328,20 +329,52 @@ class AuditStore:
 
     def count(self, filters: query.Filters | None = None) -> int:
         """How many decisions match."""
-        with self.engine.connect() as conn:
-            return query.count(conn, filters or query.Filters())
+        f = filters or query.Filters()
+        return self._aggregate(lambda conn: rollups.counts(conn, (), f).get((), 0))
 
     def counts(self, *by: str, filters: query.Filters | None = None) -> dict[tuple[Any, ...], int]:
-        """Decision counts grouped in SQL by any of ``query.GROUPS`` (e.g. ``counts("day", "action")``)."""
-        with self.engine.connect() as conn:
-            return query.counts(conn, by, filters or query.Filters())
+        """Decision counts grouped in SQL by any of ``query.GROUPS`` (e.g. ``counts("day", "action")``).
+
+        Served by the per-day rollups (``audit.rollups``) where the filters allow; exact either way.
+        """
+        f = filters or query.Filters()
+        return self._aggregate(lambda conn: rollups.counts(conn, by, f))
 
     def latency_percentiles(
         self, filters: query.Filters | None = None, *, percentiles: tuple[float, ...] = (50, 90, 99)
     ) -> dict[float, float]:
-        """Percentiles of the guard's total latency (ms) over the matching decisions."""
-        with self.engine.connect() as conn:
-            return query.latency_percentiles(conn, filters or query.Filters(), percentiles)
+        """Percentiles of the guard's total latency (ms) over the matching decisions, within ``BUCKET_ERROR``.
+
+        Read from log-spaced histograms (``audit.rollups.BUCKET_ERROR``: 4.4 % at most), so any window is cheap.
+        """
+        f = filters or query.Filters()
+        return self._aggregate(lambda conn: rollups.latency_percentiles(conn, f, percentiles))
+
+    def refresh_rollups(self) -> int:
+        """Count the decisions written since the last refresh into the per-day rollups; returns how many.
+
+        Aggregate queries do this themselves once ``rollups.REFRESH_AFTER`` decisions are waiting; call it after a
+        bulk load (or from a scheduler) to keep that cost off the first query.
+        """
+        total = 0
+        while True:
+            with self._write_conn() as conn, conn.begin():
+                added = rollups.refresh(conn)
+            if not added:
+                return total
+            total += added
+
+    def _aggregate(self, read: Callable[[Connection], _T]) -> _T:
+        """Run ``read`` on one consistent snapshot, refreshing the rollups first when they lag far behind."""
+        with chain.snapshot(self.engine) as conn:
+            if rollups.lag(conn) <= rollups.REFRESH_AFTER:
+                return read(conn)
+        try:
+            self.refresh_rollups()
+        except SQLAlchemyError as exc:  # e.g. a read-only database user: the tail is then counted live
+            log.warning("cannot refresh the audit rollups (%s); answering from the log", exc)
+        with chain.snapshot(self.engine) as conn:
+            return read(conn)
 
     def to_frame(self, filters: query.Filters | None = None, *, scores: bool = False) -> pd.DataFrame:
         """The matching decisions as a pandas DataFrame (one row each; subject and outcome expanded)."""

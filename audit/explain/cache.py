@@ -10,7 +10,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Engine, MetaData, String, Table, Text, select
+from sqlalchemy import BigInteger, Column, Connection, Engine, MetaData, Select, String, Table, Text, inspect, select
 
 from audit.records import to_us
 
@@ -56,3 +56,10 @@ def put(engine: Engine, decision_id: str, scanner: str, label: str, model_key: s
         conn.execute(
             EXPLANATION_TABLE.insert().values(**key, created_us=to_us(datetime.now(UTC)), payload=json.dumps(payload))
         )
+
+
+def forget(conn: Connection, decision_ids: Select[tuple[str]]) -> int:
+    """Delete the cached explanations of the decisions ``decision_ids`` selects (before they are purged)."""
+    if not inspect(conn).has_table(EXPLANATION_TABLE.name):
+        return 0
+    return conn.execute(EXPLANATION_TABLE.delete().where(_E.decision_id.in_(decision_ids))).rowcount

@@ -46,6 +46,8 @@ def test_purge_stats_export_policies(
 ) -> None:
     assert main(["audit", "purge", "--db", filled, "--policy", "default"]) == 0  # audit.retention_days: 183
     assert "decision: purged 2 records older than 183 days, checkpoint at seq 2" in capsys.readouterr().out
+    assert main(["audit", "rollup", "--db", filled]) == 0
+    assert ": 2 decisions rolled up" in capsys.readouterr().out
     assert main(["audit", "verify", "--db", filled]) == 0
     assert main(["audit", "stats", "--db", filled]) == 0
     stats = json.loads(capsys.readouterr().out)
@@ -64,9 +66,9 @@ def test_migrate_keygen_and_env_default(
 ) -> None:
     monkeypatch.setenv(DATABASE_URL_ENV, f"sqlite:///{tmp_path / 'env.db'}")
     assert main(["audit", "migrate"]) == 0
-    assert "migrated to revision 0001" in capsys.readouterr().out
+    assert "migrated to revision 0002" in capsys.readouterr().out
     assert main(["audit", "migrate"]) == 0
-    assert "already at revision 0001" in capsys.readouterr().out
+    assert "already at revision 0002" in capsys.readouterr().out
     assert main(["audit", "keygen"]) == 0
     assert capsys.readouterr().out.count("export OMBUD_AUDIT_") == 3
 
