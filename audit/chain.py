@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine, Table, func, or_, select
 from sqlalchemy.exc import DBAPIError
 
 from audit import keys
-from audit.records import DECISION_COLUMNS, FEEDBACK_COLUMNS, Prepared, dumps
+from audit.records import DECISION_COLUMNS, FEEDBACK_COLUMNS, Prepared, canonical, dumps
 from audit.schema import CHAIN_TABLE, CHECKPOINT_TABLE, DECISION_TABLE, FEEDBACK_TABLE, FINDING_TABLE
 
 FORMAT = 1
@@ -43,8 +43,26 @@ class ChainSpec:
 
     def digest(self, values: Sequence[Any], index: Sequence[Sequence[Any]] = ()) -> str:
         """The hash of a record given its column values in ``fields`` order (and its findings index rows)."""
-        canonical = [FORMAT, self.name, *values, index] if self.indexed else [FORMAT, self.name, *values]
-        return hashlib.sha256(dumps(canonical).encode()).hexdigest()
+        form = [FORMAT, self.name, *values, index] if self.indexed else [FORMAT, self.name, *values]
+        return hashlib.sha256(dumps(form).encode()).hexdigest()
+
+    def encode(self, record: Prepared) -> bytes:
+        """The part of ``record``'s canonical form after ``seq`` and ``prev_hash``, as JSON array bytes."""
+        if self.indexed:
+            return record.body if record.body is not None else canonical(record.values, record.index)
+        return canonical(record.values)
+
+    def digest_encoded(self, seq: int, prev_hash: str, body: bytes) -> str:
+        """The hash of record ``seq`` linked to ``prev_hash``, given the rest of its canonical form (``encode``).
+
+        The canonical form is ``dumps([FORMAT, name, seq, prev_hash, *rest])``; as a JSON array is its items
+        joined by commas, that is the head ``[FORMAT,name,seq,prev_hash`` then ``,`` then ``body`` without its ``[``.
+        """
+        head = dumps([FORMAT, self.name, seq, prev_hash]).encode()
+        sha = hashlib.sha256(head[:-1])
+        sha.update(b",")
+        sha.update(memoryview(body)[1:])
+        return sha.hexdigest()
 
 
 DECISIONS = ChainSpec("decision", DECISION_TABLE, ("seq", "prev_hash", *DECISION_COLUMNS), indexed=True)
@@ -69,11 +87,11 @@ def append(conn: Connection, spec: ChainSpec, records: list[Prepared]) -> int:
     seq, prev = conn.exec_driver_sql(f"SELECT seq, hash FROM audit_chain WHERE name = {mark}{lock}", (spec.name,)).one()
     rows: list[tuple[Any, ...]] = []
     index: list[tuple[Any, ...]] = []
+    digest, encode = spec.digest_encoded, spec.encode
     for record in records:
         seq += 1
-        row = (seq, prev, *record.values)
-        prev = spec.digest(row, record.index)
-        rows.append((*row, prev))
+        link, prev = prev, digest(seq, prev, encode(record))
+        rows.append((seq, link, *record.values, prev))
         index.extend((seq, *i) for i in record.index)
     bulk_insert(conn, spec.table, (*spec.fields, "hash"), rows)
     if index:

@@ -1,7 +1,7 @@
 """A local append-only journal of accepted-but-uncommitted records, so a killed process loses none of them.
 
 ``write`` appends the prepared record (no raw text: only ``safe_text`` and ciphertext) to this process's journal
-file before queueing it; the file is truncated whenever everything in it is committed, and rolled over every
+file as it queues it; the file is truncated whenever everything in it is committed, and rolled over every
 few megabytes. Each live journal file is held with ``flock``; a file nobody holds belongs to a dead process, and
 the next store opened on the same database replays it (skipping ids already stored) and deletes it.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import logging
 import marshal
 import os
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from audit.chain import DECISIONS
 from audit.records import Prepared
 
 log = logging.getLogger(__name__)
@@ -51,9 +53,18 @@ def journal_dir(url: str) -> Path | None:
 
 
 def encode(record: Prepared) -> bytes:
-    """One journal frame: 4-byte length, then the record's plain values (str, int, float, None) in marshal form."""
-    body = marshal.dumps((record.values, record.index))
+    """One journal frame: 4-byte length, then the record's canonical JSON ``[*values, index]`` - the very bytes
+    its chain hash is computed from, so the record is serialised once."""
+    body = DECISIONS.encode(record)
     return _LENGTH.pack(len(body)) + body
+
+
+def _record(body: bytes) -> Prepared:
+    if body[:1] == b"[":
+        *values, index = json.loads(body)
+        return Prepared(tuple(values), [tuple(row) for row in index], body)
+    values, index = marshal.loads(body)  # a frame written by an older version: ``(values, index)`` in marshal form
+    return Prepared(values, index)
 
 
 def decode(data: bytes) -> list[Prepared]:
@@ -65,8 +76,7 @@ def decode(data: bytes) -> list[Prepared]:
         body = data[offset + _LENGTH.size : offset + _LENGTH.size + size]
         if len(body) < size:
             break
-        values, index = marshal.loads(body)
-        records.append(Prepared(values, index))
+        records.append(_record(body))
         offset += _LENGTH.size + size
     return records
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
+
+import orjson
 
 from guards.types import Action, CallContext, Decision, Finding, PolicyRef, RuleHit, Stage, Verdict
 
@@ -46,6 +48,24 @@ def dumps(value: Any) -> str:
     return _ENCODER.encode(value)
 
 
+def column_json(value: Any) -> str:
+    """The text of a JSON column (subject, outcome, rules, verdicts): sorted keys, no whitespace, UTF-8, via orjson.
+
+    Not byte-for-byte ``dumps`` (NaN and infinities become ``null``, tiny floats read ``1e-9`` rather than
+    ``1e-09``), which is fine: the hash covers the stored text, never a re-encoding of it. Values orjson refuses
+    (non-string keys, integers beyond 64 bits) take ``dumps``.
+    """
+    try:
+        return orjson.dumps(value, default=str, option=orjson.OPT_SORT_KEYS).decode()
+    except orjson.JSONEncodeError:
+        return dumps(value)
+
+
+def canonical(values: Sequence[Any], index: Sequence[Sequence[Any]] | None = None) -> bytes:
+    """``dumps([*values, index])`` in UTF-8 (``[*values]`` without ``index``): a record's part of its hashed form."""
+    return dumps([*values, index] if index is not None else [*values]).encode()
+
+
 IndexRow = tuple[int, str, str, float, int | None, int | None]
 """One ``audit_finding`` row without its decision seq: ord, scanner, label, score, start, end."""
 
@@ -66,6 +86,8 @@ class Prepared:
 
     values: tuple[Any, ...]
     index: list[IndexRow]
+    body: bytes | None = None
+    """``canonical(values, index)`` when already encoded (the journal frame and the chain hash share it)."""
 
 
 def prepare_decision(decision: Decision, encrypt: Callable[[str], str]) -> Prepared:
@@ -100,12 +122,12 @@ def prepare_decision(decision: Decision, encrypt: Callable[[str], str]) -> Prepa
         decision.safe_text,
         decision.original_length or len(decision.original),
         encrypt(decision.original) if decision.original else None,
-        dumps(dict(ctx.subject)) if ctx.subject else "{}",
-        dumps(dict(ctx.outcome)) if ctx.outcome else "{}",
-        dumps(rules),
-        dumps(verdicts),
+        column_json(dict(ctx.subject)) if ctx.subject else "{}",
+        column_json(dict(ctx.outcome)) if ctx.outcome else "{}",
+        column_json(rules),
+        column_json(verdicts),
     )
-    return Prepared(values, index)
+    return Prepared(values, index, canonical(values, index))
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-import queue
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -57,12 +57,18 @@ class BatchWriter(Generic[T]):
         self._linger = linger
         self._hurry = threading.Event()
         self._after_commit = after_commit
-        self._max_batch = max_batch
-        self._queue: queue.Queue[tuple[T, _Ticket | None] | None] = queue.Queue(maxsize=max_queue)
-        self._cond = threading.Condition()
+        self._max_queue, self._max_batch = max_queue, max_batch
+        # One plain lock guards the queue and the counters: a submit is one acquire and a deque append (a
+        # queue.Queue would add two more locks per item); the thread takes a whole batch under one acquire.
+        lock = threading.Lock()
+        self._items: deque[tuple[T, _Ticket | None]] = deque()
+        self._arrived = threading.Condition(lock)  # the thread waits here while the queue is empty
+        self._cond = threading.Condition(lock)  # flushes wait here for records to settle
+        self._idle = False
         self._accepted = 0
         self._settled = 0
         self._closed = False
+        self._stopping = False
         self._wake = threading.Event()
         self.failed = 0
         """Items dropped because their commit failed permanently (logged)."""
@@ -89,13 +95,12 @@ class BatchWriter(Generic[T]):
         with self._cond:
             if self._closed:
                 raise SinkError(CLOSED)
+            if len(self._items) >= self._max_queue:
+                raise SinkError(QUEUE_FULL.format(size=self._max_queue))
+            self._items.append((item, ticket))
             self._accepted += 1
-        try:
-            self._queue.put_nowait((item, ticket))
-        except queue.Full:
-            with self._cond:
-                self._accepted -= 1
-            raise SinkError(QUEUE_FULL.format(size=self._queue.maxsize)) from None
+            if self._idle:
+                self._arrived.notify()
         if ticket is None:
             return
         self._hurry.set()
@@ -126,35 +131,31 @@ class BatchWriter(Generic[T]):
             self.flush(timeout)
         except SinkError as exc:
             log.error("%s", exc)
-        self._queue.put(None)
+        with self._cond:
+            self._stopping = True  # the thread stops once the queue is empty
+            self._arrived.notify()
         self._wake.set()
         self._hurry.set()
         self._thread.join(timeout)
         return self.pending
 
     def _run(self) -> None:
+        items = self._items
         while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            if self._linger and self._queue.qsize() < self._max_batch:
+            with self._cond:
+                while not items and not self._stopping:
+                    self._idle = True
+                    self._arrived.wait()
+                    self._idle = False
+                if not items:
+                    return
+            if self._linger and len(items) < self._max_batch:
                 self._hurry.wait(self._linger)
-            batch = [first]
-            stop = False
-            while len(batch) < self._max_batch:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                batch.append(nxt)
-            if self._queue.empty():
-                self._hurry.clear()  # a flush that arrives later sets it again (at worst it waits one linger)
+            with self._cond:
+                batch = [items.popleft() for _ in range(min(len(items), self._max_batch))]
+                if not items:
+                    self._hurry.clear()  # a flush that arrives later sets it again (at worst it waits one linger)
             self._commit_with_retry(batch)
-            if stop:
-                return
 
     def _commit_with_retry(self, batch: list[tuple[T, _Ticket | None]]) -> None:
         delay = 0.05

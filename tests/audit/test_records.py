@@ -1,0 +1,92 @@
+"""The canonical form stays format 1 byte for byte: the writer's spliced hash equals the verifier's reference hash."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from audit.chain import DECISIONS, FEEDBACK, GENESIS
+from audit.records import canonical, column_json, dumps, prepare_decision
+from guards.types import Action, CallContext, Decision, Finding, PolicyRef, RuleHit, Stage, Verdict
+
+CELLS = st.one_of(
+    st.none(),
+    st.text(),
+    st.integers(),  # beyond 64 bits too
+    st.floats(allow_nan=True, allow_infinity=True),  # NaN, infinities, tiny and huge exponents
+)
+INDEX_ROWS = st.lists(st.tuples(st.integers(0, 99), st.text(), st.text(), st.floats(0, 1), CELLS, CELLS), max_size=4)
+HASHES = st.one_of(st.just(GENESIS), st.text())  # a tampered head may hold anything
+
+
+def _decision() -> Decision:
+    findings = (Finding("PERSON", 0.85, 12, 20), Finding("EMAIL_ADDRESS", 1.0, 31, 47))
+    text = "Hi, I am <PERSON>, mail me: <EMAIL_ADDRESS> — «ok»\n"
+    return Decision(
+        action=Action.REDACT,
+        stage=Stage.INPUT,
+        text=text,
+        safe_text=text,
+        verdicts=(Verdict("secrets", 0.0, (), 0.12), Verdict("pii", 1.0, findings, 4.2)),
+        rules=tuple(RuleHit("pii", f.label, f.score, 0.5, Action.REDACT, "replace") for f in findings),
+        policy=PolicyRef("default", "3", "ab" * 32),
+        context=CallContext(
+            request_id="req-1",
+            session_id="s-1",
+            application="chat",
+            model="m",
+            subject={"region": "EU", "age_band": "40-60"},
+            outcome={"approved": True},
+        ),
+        latency_ms=5.25,
+        original_length=60,
+        id="0123456789abcdef0123456789abcdef",
+        timestamp=datetime(2026, 11, 30, 12, 0, tzinfo=UTC),
+    )
+
+
+def test_a_decision_hashes_as_it_did_before_the_fast_path() -> None:
+    """Pinned: the hash the previous (single-encoding) writer gave this record as the first of a chain."""
+    record = prepare_decision(_decision(), str)
+    expected = "264c832c8125fcad1a7204f85ead10ff3c7f69e6df5f626a90c3fafceffbd8a3"
+    assert DECISIONS.digest((1, GENESIS, *record.values), record.index) == expected
+    assert DECISIONS.digest_encoded(1, GENESIS, DECISIONS.encode(record)) == expected
+
+
+@given(seq=st.integers(1, 2**62), prev=HASHES, values=st.lists(CELLS, min_size=1, max_size=8), index=INDEX_ROWS)
+def test_the_spliced_digest_is_the_reference_digest(seq: int, prev: str, values: list[Any], index: list[Any]) -> None:
+    assert DECISIONS.digest_encoded(seq, prev, canonical(values, index)) == DECISIONS.digest(
+        (seq, prev, *values), index
+    )
+    assert FEEDBACK.digest_encoded(seq, prev, canonical(values)) == FEEDBACK.digest((seq, prev, *values))
+
+
+JSONABLE = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.text(),
+        st.integers(-(2**63), 2**63 - 1),
+        st.floats(allow_nan=False, allow_infinity=False),
+    ),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(JSONABLE)
+def test_json_columns_hold_the_same_data_with_sorted_keys(value: Any) -> None:
+    text = column_json(value)
+    assert json.loads(text) == value
+    assert text == dumps(json.loads(text)) or "e-" in text  # only tiny floats are spelt apart (1e-9 vs 1e-09)
+
+
+def test_json_columns_fall_back_for_what_orjson_refuses() -> None:
+    assert column_json({2: "b", 1: "a"}) == dumps({2: "b", 1: "a"}) == '{"1":"a","2":"b"}'
+    assert column_json([2**70]) == "[1180591620717411303424]"
+    assert column_json([math.nan]) == "[null]"  # standard JSON, which SQL json functions can read
