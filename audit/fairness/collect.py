@@ -13,6 +13,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Connection, Select, and_, func, literal, not_, select
@@ -37,6 +38,7 @@ MAX_GROUPS = 50
 SAMPLE = 10_000
 """Most recent decisions read to discover subject attributes and outcome keys."""
 _SEEN_MAX = 100_000
+"""Texts whose identity groups are remembered (then forgotten, so memory stays bounded)."""
 _SEVERITY = {a.value: a.severity for a in Action}
 Key = tuple[str, int, int]
 Progress = Callable[[int], None]
@@ -97,12 +99,6 @@ def _latest_labels(outcome: str | None) -> Any:
     latest_sq = latest.group_by(FB.decision_id).subquery("latest")
     fb = FEEDBACK_TABLE.alias("fbl")
     return select(latest_sq.c.decision_id, fb.c.label).join(fb, fb.c.seq == latest_sq.c.seq).subquery("fb")
-
-
-def labels(conn: Connection, outcome: str | None) -> dict[str, str]:
-    """Decision id → latest label of the kind ``outcome`` asks for (read from the feedback table only)."""
-    stmt = select(FB.decision_id, FB.label).where(_label_filter(outcome)).order_by(FB.seq)
-    return {decision_id: label for decision_id, label in conn.execute(stmt)}
 
 
 def _prediction(conn: Connection, outcome: str | None) -> list[ColumnElement[Any]]:
@@ -193,29 +189,30 @@ def identity_cells(
     """Cells per lexicon category: one group per identity group the text mentions, plus ``(none)``.
 
     A decision that mentions two groups of a category counts in both. The texts are streamed once for every
-    category, and counted by (groups mentioned, codes); a text seen recently is not matched again. ``progress`` is
-    called with the number of rows of each streamed chunk.
+    category and counted by (groups mentioned, prediction, inline truth); the labelled decisions, found from the
+    feedback side, are then moved to the counts of their label. ``progress`` is called with the number of rows of
+    each streamed chunk.
     """
-    code = coder(outcome)
-    known = labels(conn, outcome)
     pred = _prediction(conn, outcome)
     extra = [] if outcome is None else [pred[0].isnot(None)]
-    stmt = _where(conn, select(D.safe_text, D.id if known else literal(None), *pred), filters, *extra)
-    signatures: Counter[tuple[frozenset[IdentityGroup], Coded]] = Counter()
-    seen: dict[str, frozenset[IdentityGroup]] = {}
-    find = lexicon.find
+    groups = _Groups(lexicon.find)
+    raw: Counter[tuple[frozenset[IdentityGroup], Any, Any, str | None]] = Counter()
+    stmt = _where(conn, select(D.safe_text, *pred), filters, *extra)
     for chunk in _chunks(conn, stmt, progress):
-        for text, decision_id, predicted, inline in chunk:
-            found = seen.get(text)
-            if found is None:
-                found = find(text or "")
-                if len(seen) >= _SEEN_MAX:
-                    seen.clear()
-                seen[text] = found
-            signatures[(found, code(predicted, inline, known.get(decision_id) if known else None))] += 1
+        texts, predicted, inline = zip(*chunk, strict=True)
+        raw.update(zip(map(groups.__getitem__, texts), predicted, inline, repeat(None)))  # no Python loop per row
+        if len(groups) > _SEEN_MAX:
+            groups.clear()
+    fb = _latest_labels(outcome)
+    labelled = select(D.safe_text, *pred, fb.c.label).select_from(fb.join(DECISION_TABLE, D.id == fb.c.decision_id))
+    for text, predicted, inline, label in conn.execute(_where(conn, labelled, filters, *extra)):
+        raw[(groups[text], predicted, inline, None)] -= 1
+        raw[(groups[text], predicted, inline, label)] += 1
+    code = coder(outcome)
     counts: dict[str, Counter[Key]] = {c: Counter() for c in lexicon.categories}
-    for (found, coded), n in signatures.items():
-        if coded is None:
+    for (found, predicted, inline, label), n in raw.items():
+        coded = code(predicted, inline, label)
+        if coded is None or not n:
             continue
         by_category: dict[str, list[str]] = {}
         for g in found:
@@ -224,6 +221,18 @@ def identity_cells(
             for group in by_category.get(category, (NO_MENTION,)):
                 counter[(group, *coded)] += n
     return {c: _frame(counter) for c, counter in counts.items()}
+
+
+class _Groups(dict[str, frozenset[IdentityGroup]]):
+    """Text → the identity groups it mentions, matched once per text while it is remembered (logs repeat texts)."""
+
+    def __init__(self, find: Callable[[str], frozenset[IdentityGroup]]) -> None:
+        super().__init__()
+        self.find = find
+
+    def __missing__(self, text: str) -> frozenset[IdentityGroup]:
+        found = self[text] = self.find(text)
+        return found
 
 
 def _chunks(conn: Connection, stmt: Select[Any], progress: Progress | None) -> Iterable[Sequence[Any]]:

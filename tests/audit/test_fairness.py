@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import re
 from datetime import UTC, datetime
 
 import numpy as np
@@ -19,11 +21,20 @@ from fairlearn.metrics import (
 )
 
 from audit import AuditStore
-from audit.fairness import Thresholds, fairness_report, fairness_reports, load_lexicon, parse_lexicon
+from audit.fairness import (
+    IdentityLexicon,
+    Thresholds,
+    fairness_report,
+    fairness_reports,
+    load_lexicon,
+    parse_lexicon,
+)
 from audit.outcomes import as_bool, ground_truth_label, guard_truth, parse_ground_truth, record_ground_truth
 from guards.types import Action, CallContext, Decision, PolicyRef, Stage
 
 POLICY = PolicyRef("default", "1", "b" * 64)
+TEXTS = {"A": "a Muslim applicant", "B": "Christians apply, a Christian too", "C": "an applicant"}
+RELIGION = {"A": "muslim", "B": "christian", "C": "(none)"}
 EVERY_GROUP = Thresholds(min_group_size=1)
 ACTIONS = [Action.ALLOW, Action.FLAG, Action.REDACT, Action.BLOCK]
 
@@ -55,15 +66,16 @@ def people() -> pd.DataFrame:
     return pd.DataFrame({"sex": sex, "race": race, "approved": approved, "truth": truth, "action": action})
 
 
-def _log(store: AuditStore, frame: pd.DataFrame, *, truth_later: bool = True) -> list[str]:
-    """Log one decision per row; half the ground truths inline, half recorded later as feedback."""
+def _log(store: AuditStore, frame: pd.DataFrame, *, truth_later: bool = True, texts: bool = False) -> list[str]:
+    """Log one decision per row; half the ground truths inline, half recorded later as feedback. With ``texts``,
+    the text mentions a religion that follows the row's race (``RELIGION``)."""
     ids = []
     for i, row in enumerate(frame.itertuples()):
         outcome = {"approved": bool(row.approved)}
         if not truth_later or i % 2:
             outcome["ground_truth"] = bool(row.truth)
         d = _decision(
-            "a loan application",
+            TEXTS[row.race] if texts else "a loan application",
             action=ACTIONS[row.action],
             subject={"sex": row.sex, "race": row.race},
             outcome=outcome,
@@ -112,14 +124,18 @@ def test_model_outcome_metrics_equal_fairlearn(store: AuditStore, people: pd.Dat
         assert report.metric_frame is not None
 
 
-def test_guard_rates_and_error_rates_equal_fairlearn(store: AuditStore, people: pd.DataFrame) -> None:
-    ids = _log(store, people, truth_later=False)
-    # Reviewers label the first 120 decisions: was the guard's intervention (or its absence) right?
-    should = people["truth"].to_numpy()[:120]
-    for decision_id, action, truth in zip(ids[:120], people["action"][:120], should, strict=True):
+def _review(store: AuditStore, ids: list[str], frame: pd.DataFrame) -> pd.DataFrame:
+    """Reviewers label the first 120 decisions: was the guard's intervention (or its absence) right? Returns them."""
+    should = frame["truth"].to_numpy()[:120]
+    for decision_id, action, truth in zip(ids[:120], frame["action"][:120], should, strict=True):
         intervened = action > 0
         label = "confirmed" if intervened == truth else ("false_positive" if intervened else "false_negative")
         store.add_feedback(decision_id, label=label, reviewer="ann")
+    return frame.iloc[:120]
+
+
+def test_guard_rates_and_error_rates_equal_fairlearn(store: AuditStore, people: pd.DataFrame) -> None:
+    labelled = _review(store, _log(store, people, truth_later=False), people)
     report = fairness_report(store, by="subject.sex", thresholds=EVERY_GROUP, n_boot=50)
     groups = people["sex"]
     for name, code in (("block_rate", 3), ("flag_rate", 1), ("redaction_rate", 2)):
@@ -127,7 +143,6 @@ def test_guard_rates_and_error_rates_equal_fairlearn(store: AuditStore, people: 
             metrics=selection_rate, y_true=people["truth"], y_pred=people["action"] == code, sensitive_features=groups
         )
         assert report.by_group[name].to_numpy() == pytest.approx(expected.by_group.to_numpy())
-    labelled = people.iloc[:120]
     intervened = labelled["action"] > 0
     for name, fn in (("false_positive_rate", false_positive_rate), ("false_negative_rate", false_negative_rate)):
         expected = MetricFrame(
@@ -139,6 +154,31 @@ def test_guard_rates_and_error_rates_equal_fairlearn(store: AuditStore, people: 
         equalized_odds_difference(labelled["truth"], intervened, sensitive_features=labelled["sex"])
     )
     assert list(report.by_group["n_labelled"]) == list(labelled["sex"].value_counts().sort_index())
+
+
+def test_identity_groups_with_ground_truth_equal_fairlearn(store: AuditStore, people: pd.DataFrame) -> None:
+    labelled = _review(store, _log(store, people, texts=True), people)  # model truths: half inline, half later
+    groups = people["race"].map(RELIGION)
+    error_rates = {"false_positive_rate": false_positive_rate, "false_negative_rate": false_negative_rate}
+    model = fairness_report(store, by="identity.religion", outcome="approved", thresholds=EVERY_GROUP, n_boot=0)
+    expected = MetricFrame(
+        metrics={"selection_rate": selection_rate, **error_rates},
+        y_true=people["truth"],
+        y_pred=people["approved"],
+        sensitive_features=groups,
+    )
+    for metric in expected.by_group.columns:
+        assert model.by_group[metric].to_numpy() == pytest.approx(expected.by_group[metric].to_numpy())
+    guard = fairness_report(store, by="identity.religion", thresholds=EVERY_GROUP, n_boot=0)
+    expected = MetricFrame(
+        metrics=error_rates,
+        y_true=labelled["truth"],
+        y_pred=labelled["action"] > 0,
+        sensitive_features=groups[:120],
+    )
+    for metric in error_rates:
+        assert guard.by_group[metric].to_numpy() == pytest.approx(expected.by_group[metric].to_numpy())
+    assert list(guard.by_group["n_labelled"]) == list(groups[:120].value_counts().sort_index())
 
 
 def test_small_groups_are_reported_as_insufficient_not_hidden(store: AuditStore) -> None:
@@ -197,6 +237,33 @@ def test_bootstrap_intervals_bracket_the_estimate_and_are_reproducible(store: Au
 )
 def test_lexicon_finds_identity_groups(text: str, expected: set[str]) -> None:
     assert {str(g) for g in load_lexicon().find(text)} == expected
+
+
+def _mentioned(lexicon: IdentityLexicon, text: str) -> set[str]:
+    """The plain definition: the text's words, scanned left to right for the longest term starting at each."""
+    words = re.findall(r"<[A-Za-z_]+>|\w+(?:[-'’]\w+)*", text.lower())
+    longest = max(len(term.split()) for term in lexicon.terms)
+    found, i = set(), 0
+    while i < len(words):
+        n = next((n for n in range(longest, 0, -1) if " ".join(words[i : i + n]) in lexicon.terms), 0)
+        if n:
+            found.add(str(lexicon.terms[" ".join(words[i : i + n])]))
+        i += n or 1
+    return found
+
+
+def test_lexicon_matcher_follows_the_plain_definition_on_every_term() -> None:
+    lexicon = load_lexicon()
+    words = [w for term in lexicon.terms for w in term.split()] + ["people", "Muslim", "x1", "_"]
+    glue = [" ", ", ", "-", "'", "’", "<", ">", "<PERSON>", "<x1>", "--", ".", "\n", "é", "<>", "_", "İ"]
+    rng = random.Random(0)
+    texts = [f"a {term} b" for term in lexicon.terms] + [f"{term.upper()}'s <EMAIL>" for term in lexicon.terms]
+    for _ in range(20_000):
+        parts = [p for _ in range(rng.randint(1, 8)) for p in (rng.choice(words), rng.choice(glue))]
+        texts.append("".join(parts[: rng.randint(1, len(parts))]))
+    assert all(lexicon.find(f"a {term} b") for term in lexicon.terms)
+    for text in texts:
+        assert {str(g) for g in lexicon.find(text)} == _mentioned(lexicon, text), text
 
 
 def test_lexicon_rejects_a_term_in_two_groups() -> None:
