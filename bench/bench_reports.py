@@ -1,10 +1,13 @@
-"""Report benchmark: ``build_report`` + ``export_report`` over a large audit log vs a naive pandas baseline.
+"""Report benchmark: the whole ``ombud report`` command over a large audit log, its parts, and a naive pandas baseline.
 
 The log holds ``--decisions`` chained decisions (default 1,000,000) over 30 days, each with a unique redacted text
 (so the identity-group pass sees every row), a guard action, subject sex/race, a model outcome with an inline ground
-truth, PII findings, and 10,000 reviewer labels. ombud aggregates in SQL; the baseline loads the decisions with
-``AuditStore.to_frame`` and computes the same activity counts and per-group rates (point estimates only, no bootstrap)
-in pandas / fairlearn. Both run in the same process on the same database.
+truth, PII findings, and 10,000 reviewer labels. First ``ombud report`` runs as a user runs it (a child process:
+build, hash-chain verification, HTML/PDF/JSON/CSV bundle), timed in wall and CPU seconds (its verify workers
+included); then its parts one after the other in this process: ``build_report`` without verification,
+``AuditStore.verify`` with the report's workers, ``export_report``. ombud aggregates in SQL; the baseline loads the
+decisions with ``AuditStore.to_frame`` and computes the same activity counts and per-group rates (point estimates
+only, no bootstrap) in pandas / fairlearn, in this process on the same database.
 
     .venv/bin/python bench/bench_reports.py                    # 1M decisions in /tmp/ombud-bench-reports.db
     .venv/bin/python bench/bench_reports.py --decisions 100000 --skip-baseline
@@ -18,9 +21,13 @@ import argparse
 import json
 import os
 import re
+import resource
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -138,13 +145,58 @@ def baseline(store: AuditStore, since: datetime, until: datetime) -> dict[str, A
     }
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and of its waited-for children (the report command, verify workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
+    started, cpu = time.perf_counter(), _cpu()
+    result = fn()
+    return result, round(time.perf_counter() - started, 1), round(_cpu() - cpu, 1)
+
+
+def timed_command(url: str, since: datetime, until: datetime, out: Path) -> dict[str, Any]:
+    """Run ``ombud report`` (chain verification included, every format) as a user would; wall and CPU seconds."""
+    argv = [sys.executable, "-m", "guards.cli", "report", "--db", url, "--since", since.isoformat()]
+    argv += ["--until", until.isoformat(), "--out", str(out), "--quiet"]
+    done, seconds, cpu = _timed(lambda: subprocess.run(argv, check=False, capture_output=True, text=True))
+    if done.returncode != 0:
+        raise SystemExit(f"ombud report failed ({done.returncode}): {done.stderr.strip()}")
+    return {"seconds": seconds, "cpu_seconds": cpu, "load": os.getloadavg()[0], "summary": done.stdout.strip()}
+
+
+def breakdown(store: AuditStore, since: datetime, until: datetime) -> tuple[Any, dict[str, Any]]:
+    """The command's three parts one after the other, in this process: build, chain verification, export."""
+    from audit.reports import build_report, export_report
+    from audit.reports.integrity import WORKERS
+
+    report, built, built_cpu = _timed(lambda: build_report(store, since, until, n_boot=200, verify=False))
+    checked, verified, verified_cpu = _timed(lambda: store.verify(workers=WORKERS))
+    assert checked.ok
+    with tempfile.TemporaryDirectory() as tmp:
+        _, exported, exported_cpu = _timed(lambda: export_report(report, Path(tmp) / "bundle"))
+    return report, {
+        "build_seconds": built,
+        "build_cpu_seconds": built_cpu,
+        "verify_seconds": verified,
+        "verify_cpu_seconds": verified_cpu,
+        "verify_workers": WORKERS,
+        "export_seconds": exported,
+        "export_cpu_seconds": exported_cpu,
+        "fairness_reports": len(report.fairness) + len(report.model_fairness),
+        "load": os.getloadavg()[0],
+    }
+
+
 def main() -> None:
     """Fill (or reuse) the database, then time ombud's report and the baseline."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--decisions", type=int, default=1_000_000)
     parser.add_argument("--db", default=str(Path(tempfile.gettempdir()) / "ombud-bench-reports.db"))
     parser.add_argument("--skip-baseline", action="store_true")
-    parser.add_argument("--out", default=None, help="bundle directory (default: a temporary one)")
+    parser.add_argument("--out", default=None, help="new bundle directory for the command (default: temporary)")
     args = parser.parse_args()
     os.environ.setdefault("OMBUD_AUDIT_JOURNAL_DIR", str(Path(args.db).parent / "ombud-bench-journal"))
     url = f"sqlite:///{args.db}"
@@ -162,32 +214,14 @@ def main() -> None:
             ),
             flush=True,
         )
-    from audit.reports import build_report, export_report
-
     since, until = START, START + timedelta(days=DAYS + 1)
-    started, cpu = time.perf_counter(), time.process_time()
-    report = build_report(store, since, until, n_boot=200, verify=False, progress=False)
-    built, built_cpu = time.perf_counter() - started, time.process_time() - cpu
-    started = time.perf_counter()
-    chain_ok = store.verify().ok
-    verified = time.perf_counter() - started
     with tempfile.TemporaryDirectory() as tmp:
-        started = time.perf_counter()
-        export_report(report, args.out or Path(tmp) / "bundle", overwrite=True)
-        exported = time.perf_counter() - started
-    assert report.activity.total == args.decisions and chain_ok
-    result = {
-        "measure": "report",
-        "decisions": args.decisions,
-        "build_seconds": round(built, 1),
-        "build_cpu_seconds": round(built_cpu, 1),
-        "verify_seconds": round(verified, 1),
-        "export_seconds": round(exported, 1),
-        "total_seconds": round(built + verified + exported, 1),
-        "fairness_reports": len(report.fairness) + len(report.model_fairness),
-        "load": os.getloadavg()[0],
-    }
-    print(json.dumps(result), flush=True)
+        command = timed_command(url, since, until, args.out or Path(tmp) / "bundle")
+    print(json.dumps({"measure": "ombud report", "decisions": args.decisions, **command}), flush=True)
+    report, phases = breakdown(store, since, until)
+    assert report.activity.total == args.decisions
+    print(json.dumps({"measure": "breakdown", "decisions": args.decisions, **phases}), flush=True)
+    built = phases["build_seconds"]
     if not args.skip_baseline:
         base = baseline(store, since, until)
         print(
