@@ -27,12 +27,17 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
 
 
-@pytest.mark.parametrize("batch_size", [1, 2, 32])
-def test_traced_encoder_gives_the_eager_embeddings(batch_size: int) -> None:
+@pytest.fixture(scope="module")
+def encoders() -> tuple[Encoder, Encoder]:
+    """The shipped encoder traced and eager, in batches of two (so batches are padded and split)."""
     name = default_encoder_path()
-    traced = Encoder(EncoderConfig(name, batch_size=batch_size))
-    eager = Encoder(EncoderConfig(name, batch_size=batch_size, trace=False))
-    got, want = traced.embed_windows(TEXTS), eager.embed_windows(TEXTS)
+    return Encoder(EncoderConfig(name, batch_size=2)), Encoder(EncoderConfig(name, batch_size=2, trace=False))
+
+
+@pytest.mark.parametrize("texts", [TEXTS, *([t] for t in TEXTS)], ids=["batch", *(f"single{i}" for i in range(5))])
+def test_traced_encoder_gives_the_eager_embeddings(encoders: tuple[Encoder, Encoder], texts: list[str]) -> None:
+    traced, eager = encoders
+    got, want = traced.embed_windows(texts), eager.embed_windows(texts)
     assert isinstance(traced._forward, torch.jit.ScriptModule)  # the shipped encoder traces, no silent fallback
     assert [g.shape for g in got] == [w.shape for w in want]
     assert all(np.array_equal(g, w) for g, w in zip(got, want, strict=True))
