@@ -37,8 +37,6 @@ MAX_GROUPS = 50
 """Subject attributes with more distinct values than this are identifiers, not groups; they are skipped."""
 SAMPLE = 10_000
 """Most recent decisions read to discover subject attributes and outcome keys."""
-_SEEN_MAX = 100_000
-"""Texts whose identity groups are remembered (then forgotten, so memory stays bounded)."""
 _SEVERITY = {a.value: a.severity for a in Action}
 Key = tuple[str, int, int]
 Progress = Callable[[int], None]
@@ -195,19 +193,18 @@ def identity_cells(
     """
     pred = _prediction(conn, outcome)
     extra = [] if outcome is None else [pred[0].isnot(None)]
-    groups = _Groups(lexicon.find)
+    find = lexicon.find
     raw: Counter[tuple[frozenset[IdentityGroup], Any, Any, str | None]] = Counter()
     stmt = _where(conn, select(D.safe_text, *pred), filters, *extra)
     for chunk in _chunks(conn, stmt, progress):
         texts, predicted, inline = zip(*chunk, strict=True)
-        raw.update(zip(map(groups.__getitem__, texts), predicted, inline, repeat(None)))  # no Python loop per row
-        if len(groups) > _SEEN_MAX:
-            groups.clear()
+        raw.update(zip(map(find, texts), predicted, inline, repeat(None)))  # no Python loop per row
     fb = _latest_labels(outcome)
     labelled = select(D.safe_text, *pred, fb.c.label).select_from(fb.join(DECISION_TABLE, D.id == fb.c.decision_id))
     for text, predicted, inline, label in conn.execute(_where(conn, labelled, filters, *extra)):
-        raw[(groups[text], predicted, inline, None)] -= 1
-        raw[(groups[text], predicted, inline, label)] += 1
+        found = find(text)
+        raw[(found, predicted, inline, None)] -= 1
+        raw[(found, predicted, inline, label)] += 1
     code = coder(outcome)
     counts: dict[str, Counter[Key]] = {c: Counter() for c in lexicon.categories}
     for (found, predicted, inline, label), n in raw.items():
@@ -221,18 +218,6 @@ def identity_cells(
             for group in by_category.get(category, (NO_MENTION,)):
                 counter[(group, *coded)] += n
     return {c: _frame(counter) for c, counter in counts.items()}
-
-
-class _Groups(dict[str, frozenset[IdentityGroup]]):
-    """Text → the identity groups it mentions, matched once per text while it is remembered (logs repeat texts)."""
-
-    def __init__(self, find: Callable[[str], frozenset[IdentityGroup]]) -> None:
-        super().__init__()
-        self.find = find
-
-    def __missing__(self, text: str) -> frozenset[IdentityGroup]:
-        found = self[text] = self.find(text)
-        return found
 
 
 def _chunks(conn: Connection, stmt: Select[Any], progress: Progress | None) -> Iterable[Sequence[Any]]:

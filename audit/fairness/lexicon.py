@@ -69,7 +69,7 @@ def _match(words: Sequence[Any], index: Index) -> frozenset[IdentityGroup]:
     if not starts:  # most texts: no word can start a phrase
         return _NOTHING
     if longer.isdisjoint(starts):  # one-word phrases only: no overlaps to resolve
-        return _NOTHING.union(*[phrases[(w,)] for w in starts])
+        return phrases[(starts.pop(),)] if len(starts) == 1 else _NOTHING.union(*[phrases[(w,)] for w in starts])
     found, free = _NOTHING, 0
     for i, word in enumerate(words):
         if i < free or word not in lengths:
