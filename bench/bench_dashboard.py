@@ -3,11 +3,13 @@
     .venv/bin/python bench/bench_dashboard.py                 # builds /tmp/ombud-bench-dashboard.db once (~2 min)
     .venv/bin/python bench/bench_dashboard.py --decisions 100000 --dir /tmp/small
 
-Each page is run in Streamlit's ``AppTest`` (the real script, widgets and queries, no browser) by a signed-in officer,
-after clearing every ``st.cache_data`` entry: "cold" is the first paint of a visitor who hits no cache, "warm" the
-same page again (cached queries). Pages run with the default filter (last 7 days) and with "All time". The baseline
-is what a dashboard without SQL aggregation would do first: ``AuditStore.to_frame()`` of the whole log, then the
-Overview's group-bys in pandas. Results go to stdout as JSON (one object per measurement).
+The per-day rollups are brought up to date (timed) before the pages run, as a store does on its first aggregate
+query after an upgrade or a bulk load. Each page is run in Streamlit's ``AppTest`` (the real script, widgets and
+queries, no browser) by a signed-in officer, after clearing every ``st.cache_data`` entry: "cold" is the first
+paint of a visitor who hits no cache, "warm" the same page again (cached queries). Pages run with the default
+filter (last 7 days) and with "All time". The baseline is what a dashboard without SQL aggregation would do first:
+``AuditStore.to_frame()`` of the whole log, then the Overview's group-bys in pandas. Results go to stdout as JSON
+(one object per measurement).
 """
 
 from __future__ import annotations
@@ -90,8 +92,18 @@ def build(url: str, n: int) -> None:
     store.close()
 
 
+def rollup(url: str) -> dict[str, Any]:
+    """Bring the per-day rollups up to date (after a fill or an upgrade: every decision; else none), timed."""
+    store = AuditStore(url, journal=False)
+    started, cpu = time.perf_counter(), time.process_time()
+    added = store.refresh_rollups()
+    out = {"measure": "rollup_refresh", "decisions": added, "seconds": round(time.perf_counter() - started, 1)}
+    store.close()
+    return out | {"cpu_s": round(time.process_time() - cpu, 1)}
+
+
 def first_paint(url: str, page: str, time_range: str, repeats: int) -> dict[str, Any]:
-    """Seconds for one page's script run with every data cache cleared (cold), then again (warm)."""
+    """Seconds (wall, and CPU of this process) for one page's run with every data cache cleared, then again (warm)."""
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
@@ -100,6 +112,7 @@ def first_paint(url: str, page: str, time_range: str, repeats: int) -> dict[str,
 
     app = str(Path(dashboards.__file__).with_name("app.py"))
     cold: list[float] = []
+    cold_cpu: list[float] = []
     warm: list[float] = []
     for _ in range(repeats):
         at = AppTest.from_file(app, default_timeout=600)
@@ -108,9 +121,10 @@ def first_paint(url: str, page: str, time_range: str, repeats: int) -> dict[str,
         at.run()
         at.switch_page(f"pages/{page}.py")
         st.cache_data.clear()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         at.run()
         cold.append(time.perf_counter() - started)
+        cold_cpu.append(time.process_time() - cpu)
         assert not at.exception, at.exception
         started = time.perf_counter()
         at.run()
@@ -121,8 +135,50 @@ def first_paint(url: str, page: str, time_range: str, repeats: int) -> dict[str,
         "range": time_range,
         "cold_s": round(statistics.median(cold), 3),
         "cold_max_s": round(max(cold), 3),
+        "cold_cpu_s": round(statistics.median(cold_cpu), 3),
         "warm_s": round(statistics.median(warm), 3),
+        "load": os.getloadavg()[0],
     }
+
+
+def aggregates(url: str, repeats: int) -> list[dict[str, Any]]:
+    """The Overview's four "All time" aggregates through the store (rollups) and as raw SQL on the log (CPU s)."""
+    import numpy as np
+
+    from audit import Filters, query
+
+    store = AuditStore(url, journal=False)
+    every = Filters()
+    runs = {
+        "day x action": (lambda: store.counts("day", "action"), lambda c: query.counts(c, ("day", "action"), every)),
+        "scanner x label": (
+            lambda: store.counts("scanner", "label"),
+            lambda c: query.counts(c, ("scanner", "label"), every),
+        ),
+        "application x model x action": (
+            lambda: store.counts("application", "model", "action"),
+            lambda c: query.counts(c, ("application", "model", "action"), every),
+        ),
+        "latency p50/p90/p99": (
+            lambda: store.latency_percentiles(),
+            lambda c: np.percentile(query.latencies(c, every)[1], [50, 90, 99]),
+        ),
+    }
+    out = []
+    for name, (rolled, raw) in runs.items():
+        timings: dict[str, list[float]] = {"rollups": [], "raw": []}
+        for _ in range(repeats):
+            cpu = time.process_time()
+            rolled()
+            timings["rollups"].append(time.process_time() - cpu)
+            with store.engine.connect() as conn:
+                cpu = time.process_time()
+                raw(conn)
+                timings["raw"].append(time.process_time() - cpu)
+        medians = {f"{k}_cpu_s": round(statistics.median(v), 4) for k, v in timings.items()}
+        out.append({"measure": "aggregate", "query": name, **medians, "load": os.getloadavg()[0]})
+    store.close()
+    return out
 
 
 def naive(url: str) -> dict[str, Any]:
@@ -153,8 +209,11 @@ def main() -> None:
     os.environ["OMBUD_DATABASE_URL"] = url
     if not path.exists():
         build(url, args.decisions)
+    print(json.dumps(rollup(url)), flush=True)
     print(json.dumps({"measure": "run", "at": datetime.now(UTC).isoformat(timespec="seconds"),
                       "decisions": args.decisions, "cpus": os.cpu_count(), "load": os.getloadavg()}))  # fmt: skip
+    for line in aggregates(url, args.repeats):
+        print(json.dumps(line), flush=True)
     for time_range in ("Last 7 days", "All time"):
         for page in PAGES:
             print(json.dumps(first_paint(url, page, time_range, args.repeats)), flush=True)
