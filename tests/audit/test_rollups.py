@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -99,6 +100,17 @@ def test_refresh_then_new_writes(seeded: AuditStore, make_decision: MakeDecision
     _assert_exact(seeded)
     assert seeded.refresh_rollups() == 60
     assert _rolled_up(seeded) == 300
+    _assert_exact(seeded)
+
+
+def test_refresh_while_writing_stays_exact(seeded: AuditStore, make_decision: MakeDecision) -> None:
+    writer = threading.Thread(target=_write, args=(seeded, make_decision, 200, 4))
+    writer.start()
+    while writer.is_alive():
+        seeded.refresh_rollups()
+    writer.join()
+    seeded.refresh_rollups()
+    assert _rolled_up(seeded) == 440
     _assert_exact(seeded)
 
 
