@@ -2,9 +2,10 @@
 
 Usage: ``HF_HUB_OFFLINE=1 python bench/bench_models.py [--repeats 200] [--batch-texts 1024] [--with-pii]``
 
-Reports the median latency of one ~60-token text on one torch thread (the three measured in turn, round by
-round), batched throughput on two cores (one process with two torch threads, batch by batch in turn, and the
-three heads in two worker processes of one thread each), the ratios, and the peak RSS of the main process.
+Reports the median wall and CPU latency of one ~60-token text on one torch thread (the three measured in turn,
+round by round), batched throughput and CPU per text on two cores (one process with two torch threads, batch by
+batch in turn, and the three heads in two worker processes of one thread each), the time ratios, and the peak
+RSS of the main process. CPU times hardly depend on the machine's load; wall times do.
 """
 
 from __future__ import annotations
@@ -30,15 +31,24 @@ TEXT = (
 WORDS = TEXT.replace("?", "").replace(",", "").replace(".", "").split()
 
 
-def _interleaved_medians(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
-    """Median ms of each function, called in turn within every round so they share the machine's state."""
-    times: dict[str, list[float]] = {k: [] for k in fns}
+def _interleaved_medians(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, dict[str, float]]:
+    """Median wall and CPU ms of each function, called in turn within every round so they share the machine's state.
+
+    CPU time (all threads of this process) hardly depends on what else runs on the machine; wall time does.
+    """
+    wall: dict[str, list[float]] = {k: [] for k in fns}
+    cpu: dict[str, list[float]] = {k: [] for k in fns}
     for r in range(repeats + 5):
         for name, fn in fns.items():
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             fn()
             if r >= 5:
-                times[name].append((time.perf_counter() - start) * 1000)
+                wall[name].append((time.perf_counter() - start) * 1000)
+                cpu[name].append((time.process_time() - start_cpu) * 1000)
+    return {"wall": _medians(wall), "cpu": _medians(cpu)}
+
+
+def _medians(times: dict[str, list[float]]) -> dict[str, float]:
     return {name: statistics.median(t) for name, t in times.items()}
 
 
@@ -47,16 +57,26 @@ def _texts(n: int, seed: int = 0) -> list[str]:
     return [" ".join(rng.choices(WORDS, k=rng.randint(30, 50))) for _ in range(n)]
 
 
-def _interleaved_rates(fns: dict[str, Callable[[list[str]], Any]], texts: list[str], batch: int) -> dict[str, float]:
-    """Texts/s of each function, batch by batch in turn (each function gets its own copy of every text)."""
-    spent = dict.fromkeys(fns, 0.0)
+def _interleaved_rates(
+    fns: dict[str, Callable[[list[str]], Any]], texts: list[str], batch: int
+) -> dict[str, dict[str, float]]:
+    """Texts/s (wall) and CPU ms per text of each function, batch by batch in turn.
+
+    Each function gets its own copy of every text, so nothing reuses another's cache.
+    """
+    wall = dict.fromkeys(fns, 0.0)
+    cpu = dict.fromkeys(fns, 0.0)
     for i in range(0, len(texts), batch):
         for k, (name, fn) in enumerate(fns.items()):
-            chunk = [f"{t} {k}" for t in texts[i : i + batch]]  # distinct texts: nothing reuses another's cache
-            start = time.perf_counter()
+            chunk = [f"{t} {k}" for t in texts[i : i + batch]]
+            start, start_cpu = time.perf_counter(), time.process_time()
             fn(chunk)
-            spent[name] += time.perf_counter() - start
-    return {name: len(texts) / t for name, t in spent.items()}
+            wall[name] += time.perf_counter() - start
+            cpu[name] += time.process_time() - start_cpu
+    return {
+        "texts_per_s": {name: len(texts) / t for name, t in wall.items()},
+        "cpu_ms_per_text": {name: t * 1000 / len(texts) for name, t in cpu.items()},
+    }
 
 
 _WORKER: dict[str, Any] = {}
@@ -127,9 +147,9 @@ def main() -> None:
     set_threads(1)
     single = _interleaved_medians(
         {
-            "three_heads_ms": three_heads,
-            "encoder_alone_ms": lambda: encoder.embed_windows([TEXT]),
-            "alt_profanity_check_ms": lambda: predict_prob([TEXT]),
+            "three_heads": three_heads,
+            "encoder_alone": lambda: encoder.embed_windows([TEXT]),
+            "alt_profanity_check": lambda: predict_prob([TEXT]),
         },
         args.repeats,
     )
@@ -144,32 +164,39 @@ def main() -> None:
     cache.size = args.batch_size  # the LRU keeps the current batch; every text is encoded once
     batched = _interleaved_rates(
         {
-            "three_heads_texts_per_s": heads_batch,
-            "encoder_alone_texts_per_s": encoder.embed_windows,
-            "alt_profanity_check_texts_per_s": predict_prob,
+            "three_heads": heads_batch,
+            "encoder_alone": encoder.embed_windows,
+            "alt_profanity_check": predict_prob,
         },
         texts,
         args.batch_size,
     )
-    batched["three_heads_2_processes_1_thread_texts_per_s"] = _process_rate(texts, args.batch_size, args.workers)
+    batched["texts_per_s"]["three_heads_2_processes_1_thread"] = _process_rate(texts, args.batch_size, args.workers)
+    batch_ms = {name: 1000 / rate for name, rate in batched["texts_per_s"].items()}
     result = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "processor": platform.machine()},
         "text_tokens": tokens + 2,
         "encoder": {"quantize": config.quantize, "window": config.window},
-        "single_text_one_thread": single,
+        "single_text_one_thread_ms": single,
         "batched_two_threads": batched,
-        "ratios": {
-            "single_three_heads_over_encoder": single["three_heads_ms"] / single["encoder_alone_ms"],
-            "single_three_heads_over_profanity": single["three_heads_ms"] / single["alt_profanity_check_ms"],
-            "batched_three_heads_over_encoder": batched["three_heads_texts_per_s"]
-            / batched["encoder_alone_texts_per_s"],
-            "batched_three_heads_over_profanity": batched["three_heads_texts_per_s"]
-            / batched["alt_profanity_check_texts_per_s"],
+        "time_ratios": {
+            "single_wall": _ratios(single["wall"]),
+            "single_cpu": _ratios(single["cpu"]),
+            "batched_wall": _ratios(batch_ms),
+            "batched_cpu": _ratios(batched["cpu_ms_per_text"]),
         },
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "with_pii": args.with_pii,
     }
     print(json.dumps({k: _round(v) for k, v in result.items()}, indent=1))
+
+
+def _ratios(ms: dict[str, float]) -> dict[str, float]:
+    """The three heads' time over the encoder's alone and over alt-profanity-check's."""
+    return {
+        "three_heads_over_encoder": ms["three_heads"] / ms["encoder_alone"],
+        "three_heads_over_profanity": ms["three_heads"] / ms["alt_profanity_check"],
+    }
 
 
 def _round(v: Any) -> Any:
