@@ -58,9 +58,8 @@ class ChainSpec:
         The canonical form is ``dumps([FORMAT, name, seq, prev_hash, *rest])``; as a JSON array is its items
         joined by commas, that is the head ``[FORMAT,name,seq,prev_hash`` then ``,`` then ``body`` without its ``[``.
         """
-        head = dumps([FORMAT, self.name, seq, prev_hash]).encode()
-        sha = hashlib.sha256(head[:-1])
-        sha.update(b",")
+        head = dumps([FORMAT, self.name, seq, prev_hash])[:-1] + ","
+        sha = hashlib.sha256(head.encode())
         sha.update(memoryview(body)[1:])
         return sha.hexdigest()
 
@@ -92,7 +91,7 @@ def append(conn: Connection, spec: ChainSpec, records: list[Prepared]) -> int:
         seq += 1
         link, prev = prev, digest(seq, prev, encode(record))
         rows.append((seq, link, *record.values, prev))
-        index.extend((seq, *i) for i in record.index)
+        index += [(seq, *i) for i in record.index]
     bulk_insert(conn, spec.table, (*spec.fields, "hash"), rows)
     if index:
         bulk_insert(conn, _FINDINGS, _INDEX_COLUMNS, index)

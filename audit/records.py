@@ -51,9 +51,9 @@ def dumps(value: Any) -> str:
 def column_json(value: Any) -> str:
     """The text of a JSON column (subject, outcome, rules, verdicts): sorted keys, no whitespace, UTF-8, via orjson.
 
-    Not byte-for-byte ``dumps`` (NaN and infinities become ``null``, tiny floats read ``1e-9`` rather than
-    ``1e-09``), which is fine: the hash covers the stored text, never a re-encoding of it. Values orjson refuses
-    (non-string keys, integers beyond 64 bits) take ``dumps``.
+    Not byte-for-byte ``dumps`` (NaN and infinities become ``null``; floats below 1e-4 are spelt differently, e.g.
+    ``1e-9`` for ``1e-09``), which is fine: the hash covers the stored text, never a re-encoding of it. Values orjson
+    refuses (non-string keys, integers beyond 64 bits) take ``dumps``.
     """
     try:
         return orjson.dumps(value, default=str, option=orjson.OPT_SORT_KEYS).decode()
@@ -90,6 +90,11 @@ class Prepared:
     """``canonical(values, index)`` when already encoded (the journal frame and the chain hash share it)."""
 
 
+# Members and values map to the plain value string (a StrEnum member hashes and compares as its value).
+_STAGES: dict[str, str] = {m._value_: m._value_ for m in Stage}
+_ACTIONS: dict[str, str] = {m._value_: m._value_ for m in Action}
+
+
 def prepare_decision(decision: Decision, encrypt: Callable[[str], str]) -> Prepared:
     """The stored values of ``decision`` in ``DECISION_COLUMNS`` order; raw text appears only encrypted.
 
@@ -109,8 +114,8 @@ def prepare_decision(decision: Decision, encrypt: Callable[[str], str]) -> Prepa
     values = (
         decision.id,
         to_us(decision.timestamp),
-        Stage(decision.stage)._value_,
-        Action(decision.action)._value_,
+        _STAGES.get(decision.stage) or Stage(decision.stage)._value_,
+        _ACTIONS.get(decision.action) or Action(decision.action)._value_,
         ctx.request_id,
         ctx.session_id,
         ctx.application,
