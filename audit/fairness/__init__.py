@@ -8,7 +8,7 @@ the redacted text mentions (``by="identity.religion"``, lexicon in ``identity_te
 from audit.fairness.frame import Disparity, FairnessFinding, FairnessReport, Thresholds
 from audit.fairness.lexicon import IdentityGroup, IdentityLexicon, load_lexicon, parse_lexicon
 from audit.fairness.rates import GUARD_RATES, MODEL_RATES, Rate
-from audit.fairness.report import fairness_report, fairness_reports
+from audit.fairness.report import fairness_report, fairness_reports, fairness_reports_for
 
 __all__ = [
     "GUARD_RATES",
@@ -22,6 +22,7 @@ __all__ = [
     "Thresholds",
     "fairness_report",
     "fairness_reports",
+    "fairness_reports_for",
     "load_lexicon",
     "parse_lexicon",
 ]

@@ -138,20 +138,41 @@ def _frame(counts: Mapping[Key, int]) -> pd.DataFrame:
 
 
 def subject_cells(
-    conn: Connection, attributes: Sequence[str], *, outcome: str | None, filters: query.Filters
-) -> dict[str, tuple[pd.DataFrame, int]]:
-    """Cells per subject attribute and how many decisions lack it, for all ``attributes`` in one grouped scan.
+    conn: Connection, attributes: Sequence[str], *, outcomes: Sequence[str | None], filters: query.Filters
+) -> dict[str | None, dict[str, tuple[pd.DataFrame, int]]]:
+    """Per decision maker of ``outcomes`` (None: the guard; else a model outcome key): the cells per subject
+    attribute and how many decisions lack it, for every attribute and maker from one grouped scan.
 
-    The scan groups the decisions by (attributes, prediction, inline truth); the labelled decisions, found from the
-    feedback side, are then moved to the cells of their label.
+    The scan groups the decisions by (attributes, each maker's prediction and inline truth); the labelled decisions,
+    found from the feedback side, are then moved to the cells of their label.
     """
     keys = [json_field(conn, D.subject, a) for a in attributes]
-    pred = _prediction(conn, outcome)
+    predictions = [_prediction(conn, outcome) for outcome in outcomes]
+    columns = [*keys, *(c for pred in predictions for c in pred)]
+    stmt = _where(conn, select(*columns, func.count()).select_from(DECISION_TABLE), filters)
+    scanned = conn.execute(stmt.group_by(*columns)).all()
+    width, out = len(keys), {}
+    for i, (outcome, pred) in enumerate(zip(outcomes, predictions, strict=True)):
+        at = width + 2 * i  # this maker's prediction and inline truth
+        base: Counter[tuple[Any, ...]] = Counter()
+        for row in scanned:
+            if outcome is None or row[at] is not None:  # a model's cells leave out decisions without its outcome
+                base[(*row[:width], row[at], row[at + 1])] += row[-1]
+        out[outcome] = _labelled_cells(conn, attributes, keys, pred, outcome, filters, base)
+    return out
+
+
+def _labelled_cells(
+    conn: Connection,
+    attributes: Sequence[str],
+    keys: Sequence[ColumnElement[Any]],
+    pred: Sequence[ColumnElement[Any]],
+    outcome: str | None,
+    filters: query.Filters,
+    base: Counter[tuple[Any, ...]],
+) -> dict[str, tuple[pd.DataFrame, int]]:
+    """``subject_cells`` of one maker: ``base`` counts (attributes, prediction, inline truth) without labels."""
     extra = [] if outcome is None else [pred[0].isnot(None)]
-    base_stmt = _where(conn, select(*keys, *pred, func.count()).select_from(DECISION_TABLE), filters, *extra)
-    base: Counter[tuple[Any, ...]] = Counter()
-    for *key_values, n in conn.execute(base_stmt.group_by(*keys, *pred)):
-        base[tuple(key_values)] += n
     fb = _latest_labels(outcome)
     over_stmt = select(*keys, *pred, fb.c.label, func.count()).select_from(
         fb.join(DECISION_TABLE, D.id == fb.c.decision_id)

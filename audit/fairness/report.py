@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from audit import query
@@ -13,7 +13,7 @@ from audit.fairness.lexicon import IdentityLexicon, load_lexicon
 from audit.fairness.rates import GUARD_PARITY, GUARD_RATES, MODEL_PARITY, MODEL_RATES
 
 if TYPE_CHECKING:
-    import pandas as pd
+    from sqlalchemy import Connection
 
     from audit.store import AuditStore
 
@@ -71,45 +71,84 @@ def fairness_reports(
     attributes are those of the ``collect.SAMPLE`` most recent decisions with at most ``collect.MAX_GROUPS`` values
     (identifiers are skipped).
     """
+    return fairness_reports_for(
+        store,
+        {outcome: by},
+        filters=filters,
+        thresholds=thresholds,
+        lexicon=lexicon,
+        n_boot=n_boot,
+        seed=seed,
+        progress=progress,
+    )[outcome]
+
+
+def fairness_reports_for(
+    store: AuditStore,
+    makers: Mapping[str | None, Sequence[str] | None],
+    *,
+    filters: query.Filters | None = None,
+    thresholds: Thresholds | None = None,
+    lexicon: IdentityLexicon | None = None,
+    n_boot: int = 500,
+    seed: int = 0,
+    progress: collect.Progress | None = None,
+) -> dict[str | None, list[FairnessReport]]:
+    """``fairness_reports`` of several decision makers at once: ``makers`` maps None (the guard) or a model outcome
+    key to its ``by``. One grouped scan gives the subject attributes of every maker; each maker with identity
+    features takes one pass over the text (``progress`` follows those passes).
+    """
     f = filters or query.Filters()
-    t = thresholds or Thresholds()
     lex = lexicon or load_lexicon()
-    rates, parity = (GUARD_RATES, GUARD_PARITY) if outcome is None else (MODEL_RATES, MODEL_PARITY)
-    subject = "guard" if outcome is None else f"model:{outcome}"
+    t = thresholds or Thresholds()
     with store.engine.connect() as conn:
-        if by is None:
-            attrs = collect.discover(conn, f).attributes
-            features = [SUBJECT_PREFIX + a for a in attrs] + [IDENTITY_PREFIX + c for c in lex.categories]
-        else:
-            features = [b if b.startswith((IDENTITY_PREFIX, SUBJECT_PREFIX)) else SUBJECT_PREFIX + b for b in by]
-        identity: dict[str, pd.DataFrame] = {}
-        if any(x.startswith(IDENTITY_PREFIX) for x in features):
-            identity = collect.identity_cells(conn, lex, outcome=outcome, filters=f, progress=progress)
-        subjects = [x.removeprefix(SUBJECT_PREFIX) for x in features if not x.startswith(IDENTITY_PREFIX)]
-        by_subject = collect.subject_cells(conn, subjects, outcome=outcome, filters=f) if subjects else {}
-        out = []
-        for feature in features:
-            missing = 0
-            if feature.startswith(IDENTITY_PREFIX):
-                category = feature.removeprefix(IDENTITY_PREFIX)
-                if category not in identity:
+        features = _features(conn, makers, lex, f)
+        subjects = (x for wanted in features.values() for x in wanted if not x.startswith(IDENTITY_PREFIX))
+        attributes = list(dict.fromkeys(x.removeprefix(SUBJECT_PREFIX) for x in subjects))
+        by_subject = collect.subject_cells(conn, attributes, outcomes=list(makers), filters=f) if attributes else {}
+        out: dict[str | None, list[FairnessReport]] = {}
+        for maker, wanted in features.items():
+            cells = {SUBJECT_PREFIX + a: found for a, found in by_subject.get(maker, {}).items()}
+            if any(x.startswith(IDENTITY_PREFIX) for x in wanted):
+                identity = collect.identity_cells(conn, lex, outcome=maker, filters=f, progress=progress)
+                cells |= {IDENTITY_PREFIX + c: (frame, 0) for c, frame in identity.items()}
+            rates, parity = (GUARD_RATES, GUARD_PARITY) if maker is None else (MODEL_RATES, MODEL_PARITY)
+            subject = "guard" if maker is None else f"model:{maker}"
+            out[maker] = []
+            for feature in wanted:
+                if feature not in cells:
+                    category = feature.removeprefix(IDENTITY_PREFIX)
                     raise ValueError(f"unknown identity category {category!r}; choose from {', '.join(lex.categories)}")
-                cells = identity[category]
-                if by is None and set(cells["group"]) <= {collect.NO_MENTION}:
+                frame, missing = cells[feature]
+                unmentioned = feature.startswith(IDENTITY_PREFIX) and set(frame["group"]) <= {collect.NO_MENTION}
+                if unmentioned and makers[maker] is None:
                     continue  # no text mentions the category: nothing to compare
-            else:
-                cells, missing = by_subject[feature.removeprefix(SUBJECT_PREFIX)]
-            out.append(
-                compute(
-                    cells,
-                    feature=feature,
-                    subject=subject,
-                    rates=rates,
-                    parity=parity,
-                    thresholds=t,
-                    n_boot=n_boot,
-                    seed=seed,
-                    missing=missing,
+                out[maker].append(
+                    compute(
+                        frame,
+                        feature=feature,
+                        subject=subject,
+                        rates=rates,
+                        parity=parity,
+                        thresholds=t,
+                        n_boot=n_boot,
+                        seed=seed,
+                        missing=missing,
+                    )
                 )
-            )
+    return out
+
+
+def _features(
+    conn: Connection, makers: Mapping[str | None, Sequence[str] | None], lexicon: IdentityLexicon, f: query.Filters
+) -> dict[str | None, list[str]]:
+    """Each maker's features, prefixed; ``by`` None: every subject attribute seen and every identity category."""
+    seen: tuple[str, ...] | None = None
+    out = {}
+    for maker, by in makers.items():
+        if by is None:
+            seen = collect.discover(conn, f).attributes if seen is None else seen
+            out[maker] = [SUBJECT_PREFIX + a for a in seen] + [IDENTITY_PREFIX + c for c in lexicon.categories]
+        else:
+            out[maker] = [b if b.startswith((IDENTITY_PREFIX, SUBJECT_PREFIX)) else SUBJECT_PREFIX + b for b in by]
     return out

@@ -14,7 +14,7 @@ from audit import query
 from audit.config import safe_url
 from audit.explain import DecisionExplanation, Drivers, Scorer, explain_decision, global_drivers
 from audit.explain.scanners import CLASSIFIER_TYPES, scanner_type
-from audit.fairness import FairnessReport, Thresholds, fairness_reports
+from audit.fairness import FairnessReport, Thresholds, fairness_reports_for
 from audit.fairness.collect import discover
 from audit.fairness.report import SUBJECT_PREFIX
 from audit.reports.activity import PolicyInForce, summarise
@@ -63,7 +63,7 @@ def build_report(
     """
     checked = start_chain_check(store, verify=verify)  # hashes the chains while the rest is built
     filters = query.Filters(start=since, end=until, policy=policy)
-    steps = ["activity", "policies", "fairness", "model fairness", "explanations", "chain"]
+    steps = ["activity", "policies", "fairness", "explanations", "chain"]
     bar = _bar(len(steps), progress)
     bar.set_description("activity")
     act, in_force, fired = summarise(store, filters)
@@ -79,16 +79,14 @@ def build_report(
         with store.engine.connect() as conn:
             found = discover(conn, filters)
         features = list(by) if by is not None else [SUBJECT_PREFIX + a for a in found.attributes]
+        makers: dict[str | None, Sequence[str] | None] = {None: by}
+        makers |= {outcome: features for outcome in (outcomes if outcomes is not None else found.outcomes)}
         rows = _row_bar(progress, act.total)
-        guard = fairness_reports(store, by=by, filters=filters, thresholds=thresholds, n_boot=n_boot, progress=rows)
-        bar.update()
-        bar.set_description("model fairness")
-        for outcome in outcomes if outcomes is not None else found.outcomes:
-            model += fairness_reports(
-                store, by=features, outcome=outcome, filters=filters, thresholds=thresholds, n_boot=n_boot
-            )
-    else:
-        bar.update()
+        reports = fairness_reports_for(
+            store, makers, filters=filters, thresholds=thresholds, n_boot=n_boot, progress=rows
+        )
+        guard = reports.pop(None)
+        model = [r for outcome_reports in reports.values() for r in outcome_reports]
     bar.update()
     bar.set_description("explanations")
     explained, drivers = _explanations(store, filters, fired, examples, drivers_sample, max_evals, scorers)

@@ -26,6 +26,7 @@ from audit.fairness import (
     Thresholds,
     fairness_report,
     fairness_reports,
+    fairness_reports_for,
     load_lexicon,
     parse_lexicon,
 )
@@ -179,6 +180,36 @@ def test_identity_groups_with_ground_truth_equal_fairlearn(store: AuditStore, pe
     for metric in error_rates:
         assert guard.by_group[metric].to_numpy() == pytest.approx(expected.by_group[metric].to_numpy())
     assert list(guard.by_group["n_labelled"]) == list(groups[:120].value_counts().sort_index())
+
+
+def test_guard_and_model_from_one_scan_equal_fairlearn(store: AuditStore, people: pd.DataFrame) -> None:
+    labelled = _review(store, _log(store, people), people)
+    for _ in range(7):  # the guard blocked these; the model took no decision on them
+        store.write(_decision("no loan", action=Action.BLOCK, subject={"sex": "Female", "race": "A"}))
+    store.flush()
+    reports = fairness_reports_for(store, {None: ["sex"], "approved": ["race"]}, thresholds=EVERY_GROUP, n_boot=0)
+    (guard,), (model,) = reports[None], reports["approved"]
+    guard_sex = pd.concat([people["sex"], pd.Series(["Female"] * 7)], ignore_index=True)
+    blocked = pd.concat([people["action"] == 3, pd.Series([True] * 7)], ignore_index=True)
+    expected = MetricFrame(metrics=selection_rate, y_true=blocked, y_pred=blocked, sensitive_features=guard_sex)
+    assert guard.by_group["block_rate"].to_numpy() == pytest.approx(expected.by_group.to_numpy())
+    expected = MetricFrame(
+        metrics=false_positive_rate,
+        y_true=labelled["truth"],
+        y_pred=labelled["action"] > 0,
+        sensitive_features=labelled["sex"],
+    )
+    assert guard.by_group["false_positive_rate"].to_numpy() == pytest.approx(expected.by_group.to_numpy())
+    expected = MetricFrame(
+        metrics={"selection_rate": selection_rate, "false_negative_rate": false_negative_rate},
+        y_true=people["truth"],
+        y_pred=people["approved"],
+        sensitive_features=people["race"],
+    )
+    for metric in expected.by_group.columns:
+        assert model.by_group[metric].to_numpy() == pytest.approx(expected.by_group[metric].to_numpy())
+    assert list(model.by_group["n"]) == list(people["race"].value_counts().sort_index())
+    assert guard.missing == model.missing == 0  # no outcome: not the model's decision, not a missing attribute
 
 
 def test_small_groups_are_reported_as_insufficient_not_hidden(store: AuditStore) -> None:
