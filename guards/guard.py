@@ -95,16 +95,22 @@ class Guard:
     # -- checking -------------------------------------------------------------------------------
 
     def evaluate(
-        self, text: str | bytes, stage: Stage | str = Stage.INPUT, *, vault: Vault | None = None
+        self,
+        text: str | bytes,
+        stage: Stage | str = Stage.INPUT,
+        *,
+        vault: Vault | None = None,
+        role: str | None = None,
     ) -> Evaluation:
         """Scan and decide without recording anything (used by streams for their intermediate windows).
 
         Scanners run in policy order. A normalising scanner's redactions (hygiene) are applied at once,
         so later scanners, the caller and the audit all see the cleaned text; its findings keep the offsets
-        of the text as received.
+        of the text as received. ``role`` is the chat role of the message the text comes from, for
+        scanners that the policy limits to some roles.
         """
         stage = Stage(stage)
-        lenient = any(self.scanners[i].type_name == "hygiene" and stage in s.stages for i, s in self._specs.items())
+        lenient = any(self.scanners[i].type_name == "hygiene" and s.scans(stage, role) for i, s in self._specs.items())
         received = coerce_text(text, lenient=lenient)
         value = received
         ctx = ScanContext(stage=stage)
@@ -112,7 +118,7 @@ class Guard:
         errors: list[ScannerError] = []
         normalized: set[str] = set()
         for scanner_id, spec in self._specs.items():
-            if stage not in spec.stages:
+            if not spec.scans(stage, role):
                 continue
             scanner = self.scanners[scanner_id]
             verdict, error = run_scanner(scanner, value, ctx, spec.timeout_ms)
@@ -138,9 +144,10 @@ class Guard:
         *,
         context: CallContext | None = None,
         vault: Vault | None = None,
+        role: str | None = None,
     ) -> Decision:
         """Check one text: scan, decide, transform, record. Never raises Blocked; inspect ``decision.action``."""
-        return self.record(self.evaluate(text, stage, vault=vault), context, vault)
+        return self.record(self.evaluate(text, stage, vault=vault, role=role), context, vault)
 
     async def acheck(
         self,
@@ -149,9 +156,10 @@ class Guard:
         *,
         context: CallContext | None = None,
         vault: Vault | None = None,
+        role: str | None = None,
     ) -> Decision:
         """``check`` for async code: the same logic, run in a worker thread so the event loop stays free."""
-        return await asyncio.to_thread(self.check, text, stage, context=context, vault=vault)
+        return await asyncio.to_thread(self.check, text, stage, context=context, vault=vault, role=role)
 
     def transform(self, evaluation: Evaluation, vault: Vault | None, *, upto: int | None = None) -> str:
         """The caller's text for ``evaluation`` (optionally only its first ``upto`` characters)."""

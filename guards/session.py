@@ -58,17 +58,17 @@ class GuardSession:
     ) -> None:
         return None
 
-    def input(self, text: str | bytes) -> str:
-        """Check a prompt (or one message of it); returns what may be sent to the model."""
-        return self.enforce(self.guard.evaluate(text, Stage.INPUT, vault=self.vault))
+    def input(self, text: str | bytes, role: str | None = None) -> str:
+        """Check a prompt (or one message of it, of chat ``role``); returns what may be sent to the model."""
+        return self.enforce(self.guard.evaluate(text, Stage.INPUT, vault=self.vault, role=role))
 
     def output(self, text: str | bytes) -> str:
         """Check the model's answer; returns what the caller may see, pseudonyms restored when the policy says so."""
         return self.restore(self.enforce(self.guard.evaluate(text, Stage.OUTPUT, vault=self.vault)))
 
-    async def ainput(self, text: str | bytes) -> str:
+    async def ainput(self, text: str | bytes, role: str | None = None) -> str:
         """``input`` for async code."""
-        return await asyncio.to_thread(self.input, text)
+        return await asyncio.to_thread(self.input, text, role)
 
     async def aoutput(self, text: str | bytes) -> str:
         """``output`` for async code."""

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from guards.types import CallContext
 
 TextFn = Callable[[Any], str]
-_PROMPT_ROLES = {"user", "system", "developer"}
+RoleCheck = Callable[[Any, "str | None"], str]  # check(text, role): a prompt text (role None) or a chat message's
 
 
 def wrap_callable(guard: Guard, fn: Callable[..., Any], *, prompt_arg: str | None, context: CallContext | None) -> Any:
@@ -51,7 +51,7 @@ def map_prompt(
     fn: Callable[..., Any],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
-    check: TextFn,
+    check: RoleCheck,
     prompt_arg: str | None,
 ) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """Apply ``check`` to the prompt wherever the call carries it; return the new arguments."""
@@ -70,21 +70,30 @@ def map_prompt(
     raise GuardError(f"cannot find the prompt in the call to {_name(fn)}: pass prompt_arg= to guard.wrap")
 
 
-def map_prompt_value(value: Any, check: TextFn) -> Any:
-    """Check a prompt given as text or as chat messages (only user, system and developer turns)."""
+def map_prompt_value(value: Any, check: RoleCheck) -> Any:
+    """Check a prompt given as text or as chat messages."""
     if isinstance(value, str | bytes):
-        return check(value)
+        return check(value, None)
     if isinstance(value, list) and all(isinstance(m, dict) and "role" in m for m in value):
-        return [_map_message(m, check) if m["role"] in _PROMPT_ROLES else m for m in value]
+        return map_messages(value, check)
     raise GuardError(f"the prompt must be text or a list of chat messages, got {type(value).__name__}")
 
 
-def _map_message(message: dict[str, Any], check: Callable[[Any], str]) -> dict[str, Any]:
-    content = message.get("content")
+def map_messages(messages: list[dict[str, Any]], check: RoleCheck) -> list[dict[str, Any]]:
+    """Chat messages with every text replaced by ``check(text, role)``.
+
+    Every role is checked, assistant and tool turns included: a caller that sends back an earlier answer,
+    pseudonyms restored, would otherwise hand the model the personal data the guard kept from it.
+    """
+    return [_map_message(m, check) for m in messages]
+
+
+def _map_message(message: dict[str, Any], check: RoleCheck) -> dict[str, Any]:
+    content, role = message.get("content"), message["role"]
     if isinstance(content, str):
-        return {**message, "content": check(content)}
+        return {**message, "content": check(content, role)}
     if isinstance(content, list):
-        parts = [{**p, "text": check(p["text"])} if p.get("type") == "text" else p for p in content]
+        parts = [{**p, "text": check(p["text"], role)} if p.get("type") == "text" else p for p in content]
         return {**message, "content": parts}
     return message
 

@@ -28,8 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
@@ -41,7 +39,6 @@ STATE = ROOT / ".ombud"
 TRAFFIC = HERE / "traffic.jsonl"
 POLICY = HERE / "policy.yaml"
 APPLICATION = "demo-support-assistant"
-CLASSIFIERS = ("toxicity", "bias", "injection")
 AB_SAMPLES = 20
 
 
@@ -75,9 +72,8 @@ def main() -> int:
 
     with ExitStack() as stack:
         upstream_url, model = start_upstream(stack, args)
-        policy = demo_policy()
         settings = ProxySettings(
-            policy=str(policy),
+            policy=str(POLICY),
             db=db_url,
             application=APPLICATION,
             upstream=Upstream(url=upstream_url, timeout_s=300),
@@ -87,7 +83,7 @@ def main() -> int:
         app = create_app(settings)
         proxy = stack.enter_context(BackgroundServer(app))
         proxy_url = f"{proxy.url}/v1"
-        print(f"  guard proxy: {proxy_url}  (policy {policy.name}, audit {db_url})")
+        print(f"  guard proxy: {proxy_url}  (policy {POLICY.name}, audit {db_url})")
 
         tally = replay(conversations, proxy_url, model, args)
         ab = compare_direct(conversations, upstream_url, proxy_url, model, args.max_tokens)
@@ -138,29 +134,6 @@ def start_upstream(stack: ExitStack, args: argparse.Namespace) -> tuple[str, str
     print("llama-cpp-python is not installed (run guards/slm/install.sh); using the echo upstream instead.")
     echo = stack.enter_context(BackgroundServer(EchoUpstream().app()))
     return f"{echo.url}/v1", "echo"
-
-
-def demo_policy() -> Path:
-    """The demo policy, without the classifier scanners whose trained heads are not installed."""
-    from guards import Guard, load_policy
-
-    document = yaml.safe_load(POLICY.read_text(encoding="utf-8"))
-    guard = Guard.from_policy(POLICY)
-    missing = []
-    for scanner_id in [s for s in guard.scanners if guard.scanners[s].type_name in CLASSIFIERS]:
-        try:
-            guard.scanners[scanner_id].warmup()
-        except (OSError, ValueError, RuntimeError) as exc:
-            missing.append(scanner_id)
-            logging.getLogger(__name__).debug("scanner %s unavailable: %s", scanner_id, exc)
-    if not missing:
-        return POLICY
-    print(f"Note: classifier scanners {missing} have no trained heads yet (make train); the demo runs without them.")
-    document["scanners"] = [s for s in document["scanners"] if s.get("id") not in missing]
-    reduced = STATE / "demo-policy.yaml"
-    reduced.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-    load_policy(reduced)  # fail here, not in the proxy, if the reduced policy is invalid
-    return reduced
 
 
 def replay(conversations: list[dict[str, Any]], proxy_url: str, model: str, args: argparse.Namespace) -> Tally:

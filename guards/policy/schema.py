@@ -31,13 +31,16 @@ class ScannerSpec(_Strict):
 
     A finding fires the strictest action whose threshold its score reaches: ``thresholds``
     (e.g. ``{flag: 0.5, block: 0.85}``) or the ``threshold`` + ``action`` shorthand.
-    ``labels`` override any of these per label.
+    ``labels`` override any of these per label. ``roles`` limits the scanner, for prompts given as chat
+    messages, to the messages of those roles (e.g. ``[user]``: an injection detector need not judge the
+    application's own system prompt); text without a role is always scanned.
     """
 
     id: str = ""
     type: str
     enabled: bool = True
     stages: tuple[Stage, ...] = (Stage.INPUT, Stage.OUTPUT)
+    roles: tuple[str, ...] | None = None
     action: Action = Action.FLAG
     threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     thresholds: dict[Action, float] | None = None
@@ -67,6 +70,17 @@ class ScannerSpec(_Strict):
         if not value:
             raise ValueError("a scanner needs at least one stage (input, output)")
         return value
+
+    @field_validator("roles")
+    @classmethod
+    def _roles_not_empty(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and not value:
+            raise ValueError("roles, when given, must name at least one chat role (e.g. [user])")
+        return value
+
+    def scans(self, stage: Stage, role: str | None) -> bool:
+        """Whether this scanner runs on a text of ``stage`` from a message of ``role`` (None: no role)."""
+        return stage in self.stages and (role is None or self.roles is None or role in self.roles)
 
 
 class OperatorSettings(_Strict):

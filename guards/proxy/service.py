@@ -23,7 +23,6 @@ from guards.proxy.keys import KeyRing
 from guards.proxy.limits import ConcurrencyLimiter, RateLimiter
 from guards.proxy.metrics import Metrics
 from guards.proxy.settings import ClientKey, ProxySettings
-from guards.proxy.trust import trusted_policy
 from guards.proxy.upstream import UpstreamClient, events
 from guards.session import GuardSession
 from guards.sink import Sink, resolve_sink
@@ -89,7 +88,6 @@ class ProxyService:
         self.metrics = Metrics()
         self.upstream = UpstreamClient(settings.upstream, transport=transport)
         self._guards: dict[str, Guard] = {}
-        self._trusted: dict[str, Guard | None] = {}
         self._guards_lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -104,7 +102,6 @@ class ProxyService:
         """Load every configured policy now (and its scanners' models when ``warmup`` is on)."""
         for policy in self.policies():
             guard = self.guard(policy)
-            self.trusted_guard(policy)
             if self.settings.warmup:
                 guard.warmup()
 
@@ -120,16 +117,6 @@ class ProxyService:
             if policy not in self._guards:
                 self._guards[policy] = Guard.from_policy(policy, audit=self.sink, application=self.settings.application)
             return self._guards[policy]
-
-    def trusted_guard(self, policy: str) -> Guard | None:
-        """The guard for messages of trusted roles under ``policy``; None when it is the policy's own guard."""
-        guard = self.guard(policy)
-        with self._guards_lock:
-            if policy not in self._trusted:
-                variant = trusted_policy(guard.policy, self.settings.trusted_skip)
-                app = self.settings.application
-                self._trusted[policy] = Guard(variant, audit=self.sink, application=app) if variant else None
-            return self._trusted[policy]
 
     # -- requests -------------------------------------------------------------------------------
 
@@ -229,7 +216,7 @@ class ProxyService:
             guard = self.guard(caller.policy)
             session = guard.session(context=context)
             headers = {"X-Ombud-Request-Id": request_id}
-            forward, blocked = await self._check_prompt(kind, body, session, self.trusted_guard(caller.policy))
+            forward, blocked = await self._check_prompt(kind, body, session)
             for name in _PROXY_ONLY_FIELDS:
                 forward.pop(name, None)
             if blocked:
@@ -259,28 +246,18 @@ class ProxyService:
                 release()
 
     async def _check_prompt(
-        self, kind: shapes.Kind, body: dict[str, Any], session: GuardSession, trusted_guard: Guard | None
+        self, kind: shapes.Kind, body: dict[str, Any], session: GuardSession
     ) -> tuple[dict[str, Any], bool]:
         """The sanitised request and whether the policy refused it (``on_block: message``); raises ProxyError
-        when it blocked it (``on_block: raise``). Trusted roles are checked by ``trusted_guard``, in the same vault."""
-        sessions = [session]
-        if trusted_guard is not None:
-            trusted = trusted_guard.session(context=session.context)
-            trusted.vault = session.vault
-            sessions.append(trusted)
-        roles = set(self.settings.trusted_roles)
-
-        def check(text: str, role: str) -> str:
-            return sessions[-1].input(text) if role in roles else session.input(text)
-
+        when it blocked it (``on_block: raise``). Each message is checked with its role, so scanners that the
+        policy limits to some roles (``roles: [user]``) skip the others."""
         try:
-            forward = await asyncio.to_thread(shapes.check_prompt, kind, body, check)
+            forward = await asyncio.to_thread(shapes.check_prompt, kind, body, session.input)
         except Blocked as exc:
             raise blocked_error(exc) from exc
         finally:
-            for checked in sessions:
-                self.metrics.decisions(checked.decisions)
-        return forward, any(s.blocked for s in sessions)
+            self.metrics.decisions(session.decisions)
+        return forward, session.blocked
 
     async def models(self, incoming: Incoming) -> dict[str, Any]:
         """The upstream's model list (the caller must be allowed to call the proxy)."""

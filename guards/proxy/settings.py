@@ -92,12 +92,6 @@ class ProxySettings(_Strict):
     keys: list[ClientKey] = Field(default_factory=list)
     limits: Limits = Limits()
     warmup: bool = True
-    trusted_roles: tuple[str, ...] = ("system", "developer")
-    trusted_skip: tuple[str, ...] = Field(
-        default=("injection",),
-        description="scanner types not run on messages of trusted_roles (text the application wrote); "
-        "every other scanner still checks them",
-    )
 
     @field_validator("routes")
     @classmethod

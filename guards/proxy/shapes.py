@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from guards.proxy.errors import bad_request
+from guards.wrapping import RoleCheck, map_messages
 
 Check = Callable[[str], str]
-RoleCheck = Callable[[str, str], str]
 """Checks one prompt text written by a role (``user``, ``system``, ...)."""
 MAX_SUBJECT_ATTRIBUTES = 32
 MAX_SUBJECT_VALUE = 256
@@ -86,31 +86,16 @@ def _content_texts(content: Any, where: str) -> list[str]:
 
 
 def check_prompt(kind: Kind, body: Mapping[str, Any], check: RoleCheck) -> dict[str, Any]:
-    """The request with every prompt text replaced by ``check(text, role)`` (text completions: role ``user``).
-
-    Chat messages of every role are checked, assistant turns included: a caller that sends back an earlier
-    answer, pseudonyms restored, would otherwise hand the upstream the personal data the guard kept from it.
-    """
+    """The request with every prompt text replaced by ``check(text, role)`` (text completions: role ``user``;
+    chat messages: every role, see ``map_messages``)."""
     out = dict(body)
     if kind.chat:
-        out["messages"] = [_check_message(m, check) for m in body["messages"]]
+        out["messages"] = map_messages(body["messages"], check)
     elif isinstance(body["prompt"], str):
         out["prompt"] = check(body["prompt"], "user")
     else:
         out["prompt"] = [check(p, "user") for p in body["prompt"]]
     return out
-
-
-def _check_message(message: dict[str, Any], check: RoleCheck) -> dict[str, Any]:
-    content, role = message.get("content"), message["role"]
-    if isinstance(content, str):
-        return {**message, "content": check(content, role)}
-    if isinstance(content, list):
-        return {
-            **message,
-            "content": [{**p, "text": check(p["text"], role)} if p.get("type") == "text" else p for p in content],
-        }
-    return message
 
 
 def check_answer(kind: Kind, payload: Mapping[str, Any], check: Check) -> dict[str, Any]:

@@ -122,7 +122,7 @@ def test_wrap_openai_style_messages_and_completion(default_guard: Guard) -> None
 
     def create(*, model: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
         received["messages"] = messages
-        return {"choices": [{"message": {"role": "assistant", "content": "ok <PERSON_1>, card " + CARD}}]}
+        return {"choices": [{"message": {"role": "assistant", "content": "ok <PERSON_2>, card " + CARD}}]}
 
     result = default_guard.wrap(create)(
         model="m",
@@ -132,9 +132,30 @@ def test_wrap_openai_style_messages_and_completion(default_guard: Guard) -> None
             {"role": "user", "content": [{"type": "text", "text": "I am Carla Mendes"}]},
         ],
     )
-    assert received["messages"][1]["content"] == "earlier answer mentioning Tom Hanks"  # not a prompt turn
-    assert received["messages"][2]["content"][0]["text"] == "I am <PERSON_1>"
+    # an earlier answer sent back is checked too: the caller got it with its pseudonyms restored
+    assert received["messages"][1]["content"] == "earlier answer mentioning <PERSON_1>"
+    assert received["messages"][2]["content"][0]["text"] == "I am <PERSON_2>"
     assert result["choices"][0]["message"]["content"] == "ok Carla Mendes, card **** **** **** 1111"
+
+
+def test_scanners_limited_to_roles_skip_other_messages(make_guard: Callable[..., tuple[Guard, ListSink]]) -> None:
+    guard, sink = make_guard(
+        """
+        name: t
+        scanners:
+          - type: regex
+            roles: [user]
+            action: block
+            params: {entities: [{label: MARKER, deny_list: [zorblax]}]}
+        """
+    )
+    system = {"role": "system", "content": "Never say zorblax."}
+    assert guard.wrap(lambda messages: "fine")(messages=[system, {"role": "user", "content": "hi"}]) == "fine"
+    assert [len(d.verdicts) for d in sink.decisions[:2]] == [0, 1]
+    with pytest.raises(Blocked):
+        guard.wrap(lambda messages: "x")(messages=[{"role": "user", "content": "say zorblax"}])
+    assert guard.check("zorblax").blocked  # text without a role is always scanned
+    assert not guard.check("zorblax", role="system").blocked
 
 
 def test_wrap_pipeline_style_output(default_guard: Guard) -> None:

@@ -53,13 +53,16 @@ scanners:
 
 @pytest.fixture(scope="module")
 def policies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Two policy files: blocked texts raise (HTTP 400) or become the policy's message."""
+    """Policy files: blocked texts raise (HTTP 400) or become the policy's message; ``user-only`` runs the
+    marker scanner on user messages alone."""
     folder = tmp_path_factory.mktemp("policies")
+    texts = {mode: POLICY.format(on_block=mode, marker=MARKER) for mode in ("raise", "message")}
+    texts["user-only"] = texts["raise"].replace("    type: regex\n", "    type: regex\n    roles: [user]\n")
     paths = {}
-    for mode in ("raise", "message"):
-        path = folder / f"{mode}.yaml"
-        path.write_text(POLICY.format(on_block=mode, marker=MARKER))
-        paths[mode] = str(path)
+    for name, text in texts.items():
+        path = folder / f"{name}.yaml"
+        path.write_text(text)
+        paths[name] = str(path)
     return paths
 
 
@@ -199,18 +202,19 @@ def test_on_block_message_answers_with_the_policy_message(make_proxy, echo, poli
     assert "".join(contents(streamed)) == "Withheld by policy."
 
 
-def test_trusted_roles_skip_intent_scanners_but_keep_pii_checks(make_proxy, echo) -> None:
-    client, sink = make_proxy(trusted_skip=("regex",))  # the marker scanner stands in for an injection detector
+def test_role_limited_scanners_skip_other_roles_but_pii_checks_every_message(make_proxy, echo, policies) -> None:
+    # the marker scanner, limited to `roles: [user]`, stands in for an injection detector
+    client, sink = make_proxy(policy=policies["user-only"])
     system = {"role": "system", "content": f"You are a {MARKER} expert. The customer is {NAME}."}
     ok = client.post("/v1/chat/completions", json={"model": "echo", "messages": [system, chat("hi")["messages"][0]]})
     refused = client.post("/v1/chat/completions", json=chat(f"be a {MARKER}"))
 
     assert ok.status_code == 200 and refused.status_code == 400
     assert echo.received[0]["messages"][0]["content"] == f"You are a {MARKER} expert. The customer is <PERSON_1>."
-    system_decision = sink.decisions[0]
-    assert system_decision.policy.version == "1+trusted-roles"
+    system_decision, user_decision = sink.decisions[0], sink.decisions[1]
     assert [v.scanner for v in system_decision.verdicts] == ["pii"]
-    assert sink.decisions[1].policy.version == "1"
+    assert [v.scanner for v in user_decision.verdicts] == ["pii", "marker"]
+    assert sink.decisions[-1].blocked
 
 
 # -- streaming --------------------------------------------------------------------------------------
