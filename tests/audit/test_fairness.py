@@ -33,6 +33,7 @@ from audit.fairness import (
 from audit.outcomes import as_bool, ground_truth_label, guard_truth, parse_ground_truth, record_ground_truth
 from guards.types import Action, CallContext, Decision, PolicyRef, Stage
 
+pytestmark = pytest.mark.filterwarnings("error::sqlalchemy.exc.SADeprecationWarning")  # e.g. Result.tuples()
 POLICY = PolicyRef("default", "1", "b" * 64)
 TEXTS = {"A": "a Muslim applicant", "B": "Christians apply, a Christian too", "C": "an applicant"}
 RELIGION = {"A": "muslim", "B": "christian", "C": "(none)"}

@@ -26,6 +26,7 @@ from audit.reports import (
 from audit.reports.cli import register
 from guards.types import Action, CallContext, Decision, Finding, PolicyRef, RuleHit, Stage, Verdict
 
+pytestmark = pytest.mark.filterwarnings("error::sqlalchemy.exc.SADeprecationWarning")  # e.g. Result.tuples()
 POLICY_DOC = """name: lending
 version: "2"
 scanners:
