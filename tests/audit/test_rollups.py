@@ -11,12 +11,12 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 from alembic import command
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from audit import AuditStore, Filters, query, rollups
 from audit.explain import cache
 from audit.migrate import _config, upgrade
-from audit.schema import ROLLUP_DAY_TABLE
+from audit.schema import ROLLUP_DAY_TABLE, ROLLUP_FINDING_TABLE
 from guards.types import Action, Decision, Finding, Stage
 
 MakeDecision = Callable[..., Decision]
@@ -101,6 +101,17 @@ def test_refresh_then_new_writes(seeded: AuditStore, make_decision: MakeDecision
     assert seeded.refresh_rollups() == 60
     assert _rolled_up(seeded) == 300
     _assert_exact(seeded)
+
+
+def test_answers_come_from_the_rollups(seeded: AuditStore) -> None:
+    seeded.refresh_rollups()
+    with seeded.engine.begin() as conn:  # a canary: doubled rollups must show in every answer they serve
+        found = query.counts(conn, ("scanner", "label"), Filters())
+        for table in (ROLLUP_DAY_TABLE, ROLLUP_FINDING_TABLE):
+            conn.execute(update(table).values(decisions=table.c.decisions * 2))
+    assert seeded.count() == 480
+    assert seeded.counts("scanner", "label") == {key: 2 * n for key, n in found.items()}
+    assert seeded.count(Filters(subject={"region": "EU"})) < 240  # the log answers what the rollups cannot
 
 
 def test_refresh_while_writing_stays_exact(seeded: AuditStore, make_decision: MakeDecision) -> None:
