@@ -1,15 +1,19 @@
-"""The canonical form stays format 1 byte for byte: the writer's spliced hash equals the verifier's reference hash."""
+"""Record encoding: the canonical form stays format 1 byte for byte (the writer's spliced hash is the verifier's
+reference hash), JSON columns keep their data, and a record that cannot be encoded fails alone."""
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from audit import AuditStore
 from audit.chain import DECISIONS, FEEDBACK, GENESIS
 from audit.records import canonical, column_json, dumps, prepare_decision
 from guards.types import Action, CallContext, Decision, Finding, PolicyRef, RuleHit, Stage, Verdict
@@ -21,6 +25,7 @@ CELLS = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),  # NaN, infinities, tiny and huge exponents
 )
 INDEX_ROWS = st.lists(st.tuples(st.integers(0, 99), st.text(), st.text(), st.floats(0, 1), CELLS, CELLS), max_size=4)
+MakeDecision = Callable[..., Decision]
 HASHES = st.one_of(st.just(GENESIS), st.text())  # a tampered head may hold anything
 
 
@@ -94,3 +99,12 @@ def test_json_columns_fall_back_for_what_orjson_refuses() -> None:
     assert column_json({2: "b", 1: "a"}) == dumps({2: "b", 1: "a"}) == '{"1":"a","2":"b"}'
     assert column_json([2**70]) == "[1180591620717411303424]"
     assert column_json([math.nan]) == "[null]"  # standard JSON, which SQL json functions can read
+
+
+def test_a_record_that_cannot_be_encoded_is_refused_alone(store: AuditStore, make_decision: MakeDecision) -> None:
+    """Encoded in the caller's thread, a bad record fails its own ``write``, not a batch on the writer thread."""
+    with pytest.raises(UnicodeEncodeError):
+        store.write(make_decision(text="a lone surrogate \ud800"))
+    store.write(make_decision())
+    store.flush()
+    assert store.count() == 1 and store.verify().ok
