@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Connection, Select, and_, func, literal, not_, select
 
-from audit import query
+from audit import query, rollups, subjects
 from audit.fairness.lexicon import IdentityGroup, IdentityLexicon
 from audit.outcomes import GROUND_TRUTH_PREFIX, INLINE_TRUTH_KEY, as_bool, guard_truth, parse_ground_truth
+from audit.query import json_field
 from audit.records import to_us
 from audit.schema import DECISION_TABLE, FEEDBACK_TABLE
 from guards.types import Action
@@ -43,15 +44,6 @@ Progress = Callable[[int], None]
 """Called with the number of rows just streamed (e.g. a tqdm bar's ``update``)."""
 Coded = tuple[int, int] | None
 """``(y_true, y_pred)`` of a decision, or None when its prediction is not usable."""
-
-
-def json_field(conn: Connection, column: Any, key: str) -> ColumnElement[Any]:
-    """The value of ``key`` in a JSON text column, on SQLite and PostgreSQL."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import JSONB
-
-        return column.cast(JSONB)[key].astext
-    return func.json_extract(column, "$." + json.dumps(key))
 
 
 def _where(conn: Connection, stmt: Select[Any], filters: query.Filters, *extra: ColumnElement[bool]) -> Select[Any]:
@@ -131,9 +123,10 @@ def coder(outcome: str | None) -> Callable[[Any, Any, str | None], Coded]:
 
 
 def _frame(counts: Mapping[Key, int]) -> pd.DataFrame:
+    """The cells as a frame, in a fixed order: the bootstrap then does not depend on the order rows were read in."""
     import pandas as pd
 
-    rows = [(g, t, p, w) for (g, t, p), w in counts.items() if w]
+    rows = sorted((g, t, p, w) for (g, t, p), w in counts.items() if w)
     return pd.DataFrame(rows, columns=["group", "y_true", "y_pred", "weight"])
 
 
@@ -141,25 +134,38 @@ def subject_cells(
     conn: Connection, attributes: Sequence[str], *, outcomes: Sequence[str | None], filters: query.Filters
 ) -> dict[str | None, dict[str, tuple[pd.DataFrame, int]]]:
     """Per decision maker of ``outcomes`` (None: the guard; else a model outcome key): the cells per subject
-    attribute and how many decisions lack it, for every attribute and maker from one grouped scan.
+    attribute and how many decisions lack it, for every attribute and maker at once.
 
-    The scan groups the decisions by (attributes, each maker's prediction and inline truth); the labelled decisions,
-    found from the feedback side, are then moved to the cells of their label.
+    Whole days come from the per-day rollup where it holds the attributes and filters (``rollups.subject_counts``),
+    the rest from one grouped scan by (attributes, each maker's prediction and inline truth); the labelled
+    decisions, found from the feedback side, are then moved to the cells of their label.
     """
     keys = [json_field(conn, D.subject, a) for a in attributes]
     predictions = [_prediction(conn, outcome) for outcome in outcomes]
-    columns = [*keys, *(c for pred in predictions for c in pred)]
-    stmt = _where(conn, select(*columns, func.count()).select_from(DECISION_TABLE), filters)
-    scanned = conn.execute(stmt.group_by(*columns)).all()
-    width, out = len(keys), {}
-    for i, (outcome, pred) in enumerate(zip(outcomes, predictions, strict=True)):
-        at = width + 2 * i  # this maker's prediction and inline truth
-        base: Counter[tuple[Any, ...]] = Counter()
-        for row in scanned:
-            if outcome is None or row[at] is not None:  # a model's cells leave out decisions without its outcome
-                base[(*row[:width], row[at], row[at + 1])] += row[-1]
-        out[outcome] = _labelled_cells(conn, attributes, keys, pred, outcome, filters, base)
-    return out
+
+    def scan(f: query.Filters, by_day: bool) -> Counter[tuple[Any, ...]]:
+        day = [D.ts_us // query.DAY_US] if by_day else []
+        columns = [*day, *keys, *(c for pred in predictions for c in pred)]
+        stmt = _where(conn, select(*columns, func.count()).select_from(DECISION_TABLE), f)
+        found: Counter[tuple[Any, ...]] = Counter()
+        for *row, n in conn.execute(stmt.group_by(*columns)):
+            lead, values, made = row[: len(day)], row[len(day) : len(day) + len(keys)], row[len(day) + len(keys) :]
+            for outcome, predicted, inline in zip(outcomes, made[::2], made[1::2], strict=True):
+                if outcome is None or predicted is not None:  # a model's cells leave out decisions without its outcome
+                    coded = subjects.prediction(outcome, predicted, inline)
+                    cells = {(*lead, outcome, a, _text(v), *coded): n for a, v in zip(attributes, values, strict=True)}
+                    found.update(cells)
+        return found
+
+    base = rollups.subject_counts(conn, attributes, outcomes, filters, scan)
+    return {
+        outcome: _labelled_cells(conn, attributes, keys, pred, outcome, filters, base)
+        for outcome, pred in zip(outcomes, predictions, strict=True)
+    }
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _labelled_cells(
@@ -169,32 +175,34 @@ def _labelled_cells(
     pred: Sequence[ColumnElement[Any]],
     outcome: str | None,
     filters: query.Filters,
-    base: Counter[tuple[Any, ...]],
+    base: Counter[subjects.Cell],
 ) -> dict[str, tuple[pd.DataFrame, int]]:
-    """``subject_cells`` of one maker: ``base`` counts (attributes, prediction, inline truth) without labels."""
+    """``subject_cells`` of one maker: ``base`` holds every maker's cells without labels."""
     extra = [] if outcome is None else [pred[0].isnot(None)]
     fb = _latest_labels(outcome)
     over_stmt = select(*keys, *pred, fb.c.label, func.count()).select_from(
         fb.join(DECISION_TABLE, D.id == fb.c.decision_id)
     )
     over_stmt = _where(conn, over_stmt, filters, *extra).group_by(*keys, *pred, fb.c.label)
-    rows: list[tuple[tuple[Any, ...], str | None, int]] = []
-    for record in conn.execute(over_stmt):
-        values, n = tuple(record[:-2]), int(record[-1])
-        base[values] -= n
-        rows.append((values, record[-2], n))
-    rows += [(values, None, n) for values, n in base.items() if n]
+    cells: Counter[tuple[Any, ...]] = Counter()
+    for (maker, *cell), n in base.items():
+        if maker == outcome:
+            cells[(*cell, None)] += n
+    for *values, predicted, inline, label, n in conn.execute(over_stmt):
+        coded = subjects.prediction(outcome, predicted, inline)
+        for a, v in zip(attributes, values, strict=True):
+            cells[(a, _text(v), *coded, None)] -= n
+            cells[(a, _text(v), *coded, label)] += n
     code = coder(outcome)
-    counts: list[Counter[Key]] = [Counter() for _ in attributes]
-    missing = [0] * len(attributes)
-    for group_values, label, n in rows:
-        coded = code(group_values[-2], group_values[-1], label)
-        for i, value in enumerate(group_values[: len(attributes)]):
-            if value is None or coded is None:
-                missing[i] += n
-            else:
-                counts[i][(str(value), *coded)] += n
-    return {a: (_frame(counts[i]), missing[i]) for i, a in enumerate(attributes)}
+    counts: dict[str, Counter[Key]] = {a: Counter() for a in attributes}
+    missing = dict.fromkeys(attributes, 0)
+    for (attribute, value, predicted, inline, label), n in cells.items():
+        coded = code(predicted, inline, label)
+        if value is None or coded is None:
+            missing[attribute] += n
+        else:
+            counts[attribute][(value, *coded)] += n
+    return {a: (_frame(counts[a]), missing[a]) for a in attributes}
 
 
 def identity_cells(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -315,6 +316,20 @@ def test_identity_groups_in_text(store: AuditStore) -> None:
     assert report.ratio("intervention_rate") == 0.0
     everything = fairness_reports(store, n_boot=0)  # identity categories nobody mentions are left out
     assert [r.feature for r in everything] == ["identity.religion"]
+
+
+def test_intervals_do_not_depend_on_the_order_of_the_log(tmp_path: Path) -> None:
+    counts = {"Muslims ask": (37, 23, 41), "Christians ask": (7, 19, 53), "hi": (0, 0, 9)}  # block, flag, allow
+    actions = (Action.BLOCK, Action.FLAG, Action.ALLOW)
+    rows = [(text, a) for text, ns in counts.items() for a, n in zip(actions, ns, strict=True) for _ in range(n)]
+    frames = []
+    for name, ordered in (("a", rows), ("b", rows[::-1])):
+        with AuditStore(f"sqlite:///{tmp_path / name}.db") as store:
+            for text, action in ordered:
+                store.write(_decision(text, action=action))
+            store.flush()
+            frames.append(fairness_report(store, by="identity.religion", thresholds=EVERY_GROUP, n_boot=50).by_group)
+    pd.testing.assert_frame_equal(*frames)
 
 
 def test_empty_log_has_no_groups(store: AuditStore) -> None:
