@@ -116,14 +116,15 @@ def _conditions(conn: Connection, f: Filters, *, findings_joined: bool = False) 
             sub.append(F.label == f.label)
         where.append(exists(select(1).where(*sub)))
     for key, value in f.subject.items():
-        where.append(_subject_attr(conn, key) == value)
+        where.append(json_field(conn, D.subject, key) == value)
     return where
 
 
-def _subject_attr(conn: Connection, key: str) -> ColumnElement[Any]:
+def json_field(conn: Connection, column: Any, key: str) -> ColumnElement[Any]:
+    """The value of ``key`` in a JSON text column, on SQLite and PostgreSQL."""
     if conn.dialect.name == "postgresql":
-        return D.subject.cast(JSONB)[key].astext
-    return func.json_extract(D.subject, "$." + json.dumps(key))
+        return column.cast(JSONB)[key].astext
+    return func.json_extract(column, "$." + json.dumps(key))
 
 
 def _filtered(conn: Connection, stmt: Select[Any], f: Filters) -> Select[Any]:

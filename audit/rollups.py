@@ -1,14 +1,16 @@
 """Per-day rollups of the decision log: aggregates over any window read thousands of rows, not millions.
 
-Two tables (``audit.schema``) count the decisions of each UTC day and set of dimensions (stage, action, application,
-model, policy): ``audit_rollup_day`` with a latency histogram, ``audit_rollup_finding`` per finding scanner and label.
-They are exact: the log is append-only and chained, so the rollups count precisely the decisions up to a watermark
-``seq``, and a query adds the decisions after it (the open tail) live. ``refresh`` moves the watermark to the head;
-``forget`` takes decisions out before a purge deletes them.
+Tables (``audit.schema``) count the decisions of each UTC day and set of dimensions (stage, action, application,
+model, policy): ``audit_rollup_day`` with a latency histogram, ``audit_rollup_finding`` per finding scanner and label,
+``audit_rollup_subject`` per subject attribute value and decision maker (``audit.subjects``). They are exact: the
+log is append-only and chained, so the rollups count precisely the decisions up to a watermark ``seq``, and a query
+adds the decisions after it (the open tail) live. ``refresh`` moves the watermark to the head; ``forget`` takes
+decisions out before a purge deletes them.
 
 A query's time range is cut into whole days, served by the rollups plus the tail, and the partial days at its edges,
 served live. Filters the rollups cannot answer (subject attributes, session, a scanner without its label, ...) run
-on the log as before. Latency percentiles come from log-spaced histogram buckets (``BUCKET_ERROR``).
+on the log as before, and so do the subject attributes the rollup leaves out. Latency percentiles come from
+log-spaced histogram buckets (``BUCKET_ERROR``).
 """
 
 from __future__ import annotations
@@ -16,14 +18,14 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Connection, Table, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Table, delete, func, insert, or_, select, update
 
-from audit import query
+from audit import query, subjects
 from audit.query import DAY_US, Filters
 from audit.records import from_us, to_us
 from audit.schema import (
@@ -33,6 +35,7 @@ from audit.schema import (
     ROLLUP_DAY_TABLE,
     ROLLUP_FINDING_TABLE,
     ROLLUP_STATE_TABLE,
+    ROLLUP_SUBJECT_TABLE,
 )
 
 if TYPE_CHECKING:
@@ -149,7 +152,8 @@ def _apply(conn: Connection, low: int, high: int, sign: int) -> int:
     joined = DECISION_TABLE.join(FINDING_TABLE, F.decision_seq == D.seq)
     stmt = select(*finding_key, func.count(D.seq.distinct())).select_from(joined).where(*in_range)
     findings = Counter({tuple(r[:-1]): sign * r[-1] for r in conn.execute(stmt.group_by(*finding_key))})
-    _merge(conn, decisions, latency, findings)
+    cells = subjects.bound(conn, subjects.delta(conn, key, in_range, sign))
+    _merge(conn, decisions, latency, findings, cells)
     return len(rows)
 
 
@@ -158,10 +162,11 @@ def _merge(
     decisions: Counter[tuple[Any, ...]],
     latency: Counter[tuple[Any, ...]],
     findings: Counter[tuple[Any, ...]],
+    cells: Counter[tuple[Any, ...]],
 ) -> None:
     """Rewrite the rollup rows of the days in the deltas (keys start with the day): stored rows plus deltas."""
     touched = sorted({k[0] for k in decisions})
-    day_t, finding_t = ROLLUP_DAY_TABLE, ROLLUP_FINDING_TABLE
+    day_t = ROLLUP_DAY_TABLE
     names = ["day", *DIMENSIONS]
     for row in conn.execute(
         select(*(day_t.c[c] for c in names), day_t.c.decisions, day_t.c.latency).where(day_t.c.day.in_(touched))
@@ -169,27 +174,33 @@ def _merge(
         key = tuple(row[:-2])
         decisions[key] += row[-2]
         latency.update({(*key, b): n for b, n in json.loads(row[-1])})
-    finding_names = [*names, "scanner", "label"]
-    stored = select(*(finding_t.c[c] for c in finding_names), finding_t.c.decisions)
-    for row in conn.execute(stored.where(finding_t.c.day.in_(touched))):
-        findings[tuple(row[:-1])] += row[-1]
     histograms: dict[tuple[Any, ...], list[list[int]]] = {}
     for (*dims, bucket), n in sorted(latency.items(), key=lambda item: item[0][-1]):
         if n > 0:
             histograms.setdefault(tuple(dims), []).append([bucket, n])
     conn.execute(delete(day_t).where(day_t.c.day.in_(touched)))
-    conn.execute(delete(finding_t).where(finding_t.c.day.in_(touched)))
     day_rows = [
         {**dict(zip(names, key, strict=True)), "decisions": n, "latency": json.dumps(histograms.get(key, []))}
         for key, n in decisions.items()
         if n > 0
     ]
-    finding_rows = [
-        {**dict(zip(finding_names, key, strict=True)), "decisions": n} for key, n in findings.items() if n > 0
-    ]
-    for table, rows in ((day_t, day_rows), (finding_t, finding_rows)):
-        if rows:
-            conn.execute(insert(table), rows)
+    if day_rows:
+        conn.execute(insert(day_t), day_rows)
+    _rewrite(conn, ROLLUP_FINDING_TABLE, [*names, "scanner", "label"], findings, touched)
+    _rewrite(conn, ROLLUP_SUBJECT_TABLE, [*names, *subjects.CELL], cells, touched)
+
+
+def _rewrite(
+    conn: Connection, table: Table, names: list[str], delta: Counter[tuple[Any, ...]], days: list[int]
+) -> None:
+    """Rewrite the rows of ``days`` of a rollup of counts keyed by the columns ``names``: stored rows plus ``delta``."""
+    total = Counter(delta)
+    stored = select(*(table.c[c] for c in names), table.c.decisions).where(table.c.day.in_(days))
+    for row in conn.execute(stored):
+        total[tuple(row[:-1])] += row[-1]
+    conn.execute(delete(table).where(table.c.day.in_(days)))
+    if rows := [{**dict(zip(names, key, strict=True)), "decisions": n} for key, n in total.items() if n > 0]:
+        conn.execute(insert(table), rows)
 
 
 # -- answers ----------------------------------------------------------------------------------------------------
@@ -271,12 +282,45 @@ def counts(conn: Connection, by: Sequence[str], f: Filters) -> dict[tuple[Any, .
     for row in conn.execute(stmt):
         if row[-1]:
             total[tuple(query.day_date(v) if n == "day" else v for n, v in zip(by, row[:-1], strict=True))] += row[-1]
-    for (day, *key), n in query.counts(conn, ("day", *by), _tail(f, watermark(conn))).items():
+    _add_live(conn, f, window, total, lambda g, by_day: query.counts(conn, ("day", *by) if by_day else by, g))
+    return dict(sorted(total.items(), key=lambda item: [(v is not None, v) for v in item[0]]))
+
+
+Live = Callable[[Filters, bool], Mapping[tuple[Any, ...], int]]
+"""Counts on the log under some filters, keyed by the day first when asked (``by_day``)."""
+
+
+def _add_live(conn: Connection, f: Filters, window: _Window, total: Counter[Any], live: Live) -> None:
+    """Add what the rollups do not hold: the tail after the watermark (in the whole days) and the partial days."""
+    for (day, *key), n in live(_tail(f, watermark(conn)), True).items():
         if window.covers(day):
             total[tuple(key)] += n
     for edge in window.edges:
-        total.update(query.counts(conn, by, edge))
-    return dict(sorted(total.items(), key=lambda item: [(v is not None, v) for v in item[0]]))
+        total.update(live(edge, False))
+
+
+def subject_counts(
+    conn: Connection, attributes: Sequence[str], makers: Sequence[str | None], f: Filters, live: Live
+) -> Counter[subjects.Cell]:
+    """The subject cells (``subjects.Cell``) of ``attributes`` for ``makers`` under ``f``: whole days from the
+    rollup where it holds them, the rest from ``live`` (the same cells counted on the log)."""
+    rolled = _table((), f) is ROLLUP_DAY_TABLE and subjects.rolled_up(conn, attributes, makers)
+    window = _window(f) if rolled else None
+    if window is None:
+        return Counter(live(f, False))
+    t = ROLLUP_SUBJECT_TABLE.c
+    cell = [t[c] for c in subjects.CELL]
+    models = [m for m in makers if m is not None]
+    wanted = [
+        or_(t.attribute.in_(attributes), t.attribute.is_(None)),
+        or_(t.maker.in_(models), t.maker.is_(None)) if None in makers else t.maker.in_(models),
+    ]
+    where = [*_conditions(ROLLUP_SUBJECT_TABLE, f, window), *wanted]
+    total = subjects.answers(
+        conn.execute(select(*cell, func.sum(t.decisions)).where(*where).group_by(*cell)), attributes
+    )
+    _add_live(conn, f, window, total, live)
+    return total
 
 
 def latency_percentiles(conn: Connection, f: Filters, points: Sequence[float]) -> dict[float, float]:

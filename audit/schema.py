@@ -173,6 +173,34 @@ class RollupFindingRow(_RollupDims, Base):
     decisions: Mapped[int] = mapped_column(BigInteger)
 
 
+class RollupSubjectRow(_RollupDims, Base):
+    """Decisions of one day and set of dimensions per subject attribute value, decision maker and prediction.
+
+    ``maker`` is None for the guard (``prediction`` its action) or a model outcome key (``prediction`` "true",
+    "false" or "" when not boolean; ``truth`` the inline ground truth, "true"/"false"/None). ``attribute`` None
+    holds the maker's total, so the decisions lacking an attribute are the total less its values. See
+    ``audit.subjects``.
+    """
+
+    __tablename__ = "audit_rollup_subject"
+
+    id: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
+    maker: Mapped[str | None] = mapped_column(String(64))
+    attribute: Mapped[str | None] = mapped_column(String(64))
+    value: Mapped[str | None] = mapped_column(String(64))
+    prediction: Mapped[str] = mapped_column(String(16))
+    truth: Mapped[str | None] = mapped_column(String(8))
+    decisions: Mapped[int] = mapped_column(BigInteger)
+
+
+class RollupSkippedRow(Base):
+    """A subject attribute left out of ``audit_rollup_subject`` for good (too many or too long values)."""
+
+    __tablename__ = "audit_rollup_skipped"
+
+    attribute: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
 class RollupStateRow(Base):
     """The rollups' watermark: decisions with ``seq`` up to here are counted in them (one row, ``decision``)."""
 
@@ -190,4 +218,6 @@ CHAIN_TABLE = cast(Table, ChainRow.__table__)
 CHECKPOINT_TABLE = cast(Table, CheckpointRow.__table__)
 ROLLUP_DAY_TABLE = cast(Table, RollupDayRow.__table__)
 ROLLUP_FINDING_TABLE = cast(Table, RollupFindingRow.__table__)
+ROLLUP_SUBJECT_TABLE = cast(Table, RollupSubjectRow.__table__)
+ROLLUP_SKIPPED_TABLE = cast(Table, RollupSkippedRow.__table__)
 ROLLUP_STATE_TABLE = cast(Table, RollupStateRow.__table__)

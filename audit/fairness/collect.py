@@ -149,11 +149,11 @@ def subject_cells(
         stmt = _where(conn, select(*columns, func.count()).select_from(DECISION_TABLE), f)
         found: Counter[tuple[Any, ...]] = Counter()
         for *row, n in conn.execute(stmt.group_by(*columns)):
-            lead, values, made = row[: len(day)], row[len(day) : len(day) + len(keys)], row[len(day) + len(keys) :]
-            for outcome, predicted, inline in zip(outcomes, made[::2], made[1::2], strict=True):
+            lead, values, pairs = row[: len(day)], row[len(day) : len(day) + len(keys)], row[len(day) + len(keys) :]
+            for outcome, predicted, inline in zip(outcomes, pairs[::2], pairs[1::2], strict=True):
                 if outcome is None or predicted is not None:  # a model's cells leave out decisions without its outcome
-                    coded = subjects.prediction(outcome, predicted, inline)
-                    cells = {(*lead, outcome, a, _text(v), *coded): n for a, v in zip(attributes, values, strict=True)}
+                    made = subjects.prediction(outcome, predicted, inline)
+                    cells = {(*lead, outcome, a, _text(v), *made): n for a, v in zip(attributes, values, strict=True)}
                     found.update(cells)
         return found
 
@@ -188,11 +188,13 @@ def _labelled_cells(
     for (maker, *cell), n in base.items():
         if maker == outcome:
             cells[(*cell, None)] += n
-    for *values, predicted, inline, label, n in conn.execute(over_stmt):
-        coded = subjects.prediction(outcome, predicted, inline)
+    labelled: list[tuple[Any, ...]] = [tuple(r) for r in conn.execute(over_stmt)]
+    for record in labelled:
+        values, (predicted, inline, label, n) = record[: len(keys)], record[len(keys) :]
+        made = subjects.prediction(outcome, predicted, inline)
         for a, v in zip(attributes, values, strict=True):
-            cells[(a, _text(v), *coded, None)] -= n
-            cells[(a, _text(v), *coded, label)] += n
+            cells[(a, _text(v), *made, None)] -= n
+            cells[(a, _text(v), *made, label)] += n
     code = coder(outcome)
     counts: dict[str, Counter[Key]] = {a: Counter() for a in attributes}
     missing = dict.fromkeys(attributes, 0)
