@@ -69,41 +69,47 @@ def delta(
     conn: Connection, key: Sequence[ColumnElement[Any]], where: Sequence[ColumnElement[bool]], sign: int
 ) -> Counter[tuple[Any, ...]]:
     """The cells of the decisions ``where`` selects, keyed ``(*key, *Cell)`` (key: the day and dimensions), each
-    counted ``sign`` times (+1 to add, -1 to take out)."""
-    attr, out = _each(conn, D.subject), _each(conn, D.outcome)
-    inline = json_field(conn, D.outcome, INLINE_TRUTH_KEY)
+    counted ``sign`` times (+1 to add, -1 to take out).
+
+    The decisions are grouped by their subject and outcome texts, and only the distinct texts are read as JSON.
+    """
     width = len(key)
-
-    def grouped(*columns: ColumnElement[Any], joined: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        source: Any = DECISION_TABLE
-        for each in joined:
-            source = source.join(each, true())
-        stmt = select(*key, *columns, func.count()).select_from(source).where(*where)
-        return [tuple(row) for row in conn.execute(stmt.group_by(*key, *columns))]
-
+    columns = (*key, D.action, D.subject, D.outcome)
+    grouped = conn.execute(select(*columns, func.count()).where(*where).group_by(*columns)).all()
+    attributes = {
+        doc: [(None, None)] + [(name, str(value)) for name, value in pairs if value is not None]
+        for doc, pairs in _pairs(conn, D.subject, where).items()
+    }
+    models = {
+        doc: [(name, *prediction(name, value, inline)) for name, value, inline in found if _held(name, value)]
+        for doc, found in _pairs(conn, D.outcome, where, INLINE_TRUTH_KEY).items()
+    }
     cells: Counter[tuple[Any, ...]] = Counter()
-    for row in grouped(D.action):
-        cells[(*row[:width], None, None, None, row[width], None)] += sign * row[-1]
-    for row in grouped(D.action, attr.c.key, attr.c.value, joined=[attr]):
-        action, name, value, n = row[width:]
-        if value is not None:
-            cells[(*row[:width], None, name, str(value), action, None)] += sign * n
-    for row in grouped(out.c.key, out.c.value, inline, joined=[out]):
-        _model_cell(cells, row[:width], (None, None), row[width:], sign)
-    for row in grouped(attr.c.key, attr.c.value, out.c.key, out.c.value, inline, joined=[attr, out]):
-        name, value = row[width : width + 2]
-        if value is not None:
-            _model_cell(cells, row[:width], (name, str(value)), row[width + 2 :], sign)
+    for row in grouped:
+        k, (action, subject, outcome, n) = row[:width], row[width:]
+        for maker in ((None, action, None), *models.get(outcome, ())):
+            for attribute in attributes.get(subject, [(None, None)]):
+                cells[(*k, maker[0], *attribute, *maker[1:])] += sign * n
     return cells
 
 
-def _model_cell(
-    cells: Counter[tuple[Any, ...]], key: Sequence[Any], subject: tuple[Any, Any], made: Sequence[Any], sign: int
-) -> None:
-    """Count ``made`` = (outcome key, prediction, inline truth, decisions) for ``subject`` = (attribute, value)."""
-    maker, predicted, inline, n = made
-    if predicted is not None and not _left_out(maker):  # a model's cells leave out decisions without its outcome
-        cells[(*key, maker, *subject, *prediction(maker, predicted, inline))] += sign * n
+def _pairs(
+    conn: Connection, column: Any, where: Sequence[ColumnElement[bool]], *fields: str
+) -> dict[str, list[tuple[Any, ...]]]:
+    """Each distinct JSON object text of ``column`` among the decisions ``where`` selects, with its ``(key, value)``
+    pairs and the values of ``fields``, all read by the database as ``json_field`` reads them."""
+    docs = select(column.label("doc")).where(*where).distinct().subquery()
+    each = _each(conn, docs.c.doc)
+    extra = [json_field(conn, docs.c.doc, name) for name in fields]
+    found: dict[str, list[tuple[Any, ...]]] = {}
+    for doc, *pair in conn.execute(select(docs.c.doc, each.c.key, each.c.value, *extra).join_from(docs, each, true())):
+        found.setdefault(doc, []).append(tuple(pair))
+    return found
+
+
+def _held(maker: str, predicted: Any) -> bool:
+    """Does the rollup hold this model outcome value? (A model's cells leave out decisions without its outcome.)"""
+    return predicted is not None and not _left_out(maker)
 
 
 def _left_out(maker: str) -> bool:
