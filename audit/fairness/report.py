@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from audit import query
+from audit import chain, query
 from audit.fairness import collect
 from audit.fairness.frame import FairnessReport, Thresholds, compute
 from audit.fairness.lexicon import IdentityLexicon, load_lexicon
@@ -101,7 +101,7 @@ def fairness_reports_for(
     f = filters or query.Filters()
     lex = lexicon or load_lexicon()
     t = thresholds or Thresholds()
-    with store.engine.connect() as conn:
+    with chain.snapshot(store.engine) as conn:  # the rollups, their watermark and the tail seen alike
         features = _features(conn, makers, lex, f)
         subjects = (x for wanted in features.values() for x in wanted if not x.startswith(IDENTITY_PREFIX))
         attributes = list(dict.fromkeys(x.removeprefix(SUBJECT_PREFIX) for x in subjects))
