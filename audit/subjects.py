@@ -56,7 +56,8 @@ def rolled_up(conn: Connection, attributes: Iterable[str], makers: Iterable[str 
 def answers(rows: Iterable[Sequence[Any]], attributes: Sequence[str]) -> Counter[Cell]:
     """Rollup rows ``(*CELL, decisions)`` as cells of ``attributes``, the totals turned into lacking counts."""
     out: Counter[Cell] = Counter()
-    for maker, attribute, value, predicted, truth, n in map(tuple, rows):
+    for maker, attribute, value, predicted, truth, total in map(tuple, rows):
+        n = int(total)  # PostgreSQL sums to numeric
         if attribute is None:
             out.update({(maker, a, None, predicted, truth): n for a in attributes})
         else:

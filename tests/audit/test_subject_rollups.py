@@ -83,7 +83,7 @@ def _cells(store: AuditStore, f: Filters) -> dict[Any, Any]:
     with store.engine.connect() as conn:
         found = collect.subject_cells(conn, ATTRIBUTES, outcomes=MAKERS, filters=f)
     return {
-        (maker, attribute): (sorted(frame.itertuples(index=False)), missing)
+        (maker, attribute): (sorted(frame.itertuples(index=False)), str(frame["weight"].dtype), missing)
         for maker, by_attribute in found.items()
         for attribute, (frame, missing) in by_attribute.items()
     }
@@ -152,9 +152,9 @@ def test_answers_come_from_the_rollup(seeded: AuditStore) -> None:
     with seeded.engine.begin() as conn:  # a canary: doubled rollups must show in every cell of whole days
         conn.execute(update(ROLLUP_SUBJECT_TABLE).values(decisions=ROLLUP_SUBJECT_TABLE.c.decisions * 2))
     doubled = _cells(seeded, f)
-    for key, (rows, missing) in live.items():
+    for key, (rows, _, missing) in live.items():
         assert sum(r.weight for r in doubled[key][0]) == 2 * sum(r.weight for r in rows)
-        assert doubled[key][1] == 2 * missing
+        assert doubled[key][2] == 2 * missing
     assert _cells(seeded, Filters(application="chat", subject={"plan": "pro"})) != doubled  # the log answers
 
 
