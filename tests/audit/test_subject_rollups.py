@@ -9,10 +9,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from alembic import command
 from sqlalchemy import func, select, update
 
-from audit import AuditStore, Filters, subjects
+from audit import AuditStore, Filters, rollups, subjects
 from audit.fairness import collect
+from audit.migrate import _config, upgrade
 from audit.outcomes import record_ground_truth
 from audit.schema import ROLLUP_SKIPPED_TABLE, ROLLUP_SUBJECT_TABLE
 from guards.types import Action, Decision, Stage
@@ -176,4 +178,17 @@ def test_long_and_many_valued_attributes_are_left_out(
         held = set(conn.scalars(select(t.attribute).distinct()))
         assert held == {None, "region", "vip", "age_band"}
         assert not subjects.rolled_up(conn, ["region", "age"], [None]) and subjects.rolled_up(conn, ["region"], [None])
+    _assert_exact(seeded)
+
+
+def test_upgrade_from_0002_rebuilds_every_rollup(seeded: AuditStore) -> None:
+    seeded.refresh_rollups()
+    with seeded.engine.begin() as conn:  # back to the rollups without subject cells, already up to date
+        cfg = _config()
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0002")
+    assert upgrade(seeded.engine)
+    with seeded.engine.connect() as conn:
+        assert rollups.watermark(conn) == 0 and rollups.counts(conn, (), Filters()) == {(): 300}
+    assert seeded.refresh_rollups() == 300 and _rolled_up(seeded) == 300
     _assert_exact(seeded)
