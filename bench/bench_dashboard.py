@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_dashboard.py                 # builds /tmp/ombud-bench-dashboard.db once (~2 min)
     .venv/bin/python bench/bench_dashboard.py --decisions 100000 --dir /tmp/small
     .venv/bin/python bench/bench_dashboard.py --decisions 200000 --db postgresql+psycopg://... --aggregates-only
+    .venv/bin/python bench/bench_dashboard.py --pages fairness --no-baseline   # one page, both ranges
 
 The per-day rollups are brought up to date (timed) before the pages run, as a store does on its first aggregate
 query after an upgrade or a bulk load. Each page is run in Streamlit's ``AppTest`` (the real script, widgets and
@@ -212,6 +213,7 @@ def main() -> None:
     parser.add_argument("--no-baseline", action="store_true", help="skip the naive full-table load")
     parser.add_argument("--db", help="a database URL (e.g. PostgreSQL) instead of the SQLite file; filled if empty")
     parser.add_argument("--aggregates-only", action="store_true", help="time the aggregates, not the pages")
+    parser.add_argument("--pages", default=",".join(PAGES), help="comma-separated pages to time (default: all)")
     args = parser.parse_args()
 
     path = Path(args.dir) / f"ombud-bench-dashboard-{args.decisions}.db"
@@ -227,7 +229,7 @@ def main() -> None:
     if args.aggregates_only:
         return
     for time_range in ("Last 7 days", "All time"):
-        for page in PAGES:
+        for page in args.pages.split(","):
             print(json.dumps(first_paint(url, page, time_range, args.repeats)), flush=True)
     if not args.no_baseline:
         print(json.dumps(naive(url)), flush=True)
