@@ -1,9 +1,10 @@
 """Gather the fairness cells from the audit log: counts per (group, ground truth, prediction), grouped in SQL.
 
-Each pass reads the decisions once. Subject attributes are grouped by the database (``json_extract`` / ``->>``),
-all attributes in one ``GROUP BY``; reviewer labels (the ground truth) are applied on top from the feedback table,
-which is far smaller than the log, so the decision scan needs no join. Identity groups need the text: the redacted
-``safe_text`` is streamed once and matched against the lexicon for every category at the same time.
+Each pass reads the decisions once. Subject attributes come from the per-day rollup for whole days (``audit.rollups``)
+and are grouped by the database (``json_extract`` / ``->>``) for the rest, all attributes in one ``GROUP BY``; reviewer
+labels (the ground truth) are applied on top from the feedback table, which is far smaller than the log, so the
+decision scan needs no join. Identity groups need the text: the redacted ``safe_text`` is streamed once and matched
+against the lexicon for every category at the same time.
 """
 
 from __future__ import annotations
