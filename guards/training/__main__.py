@@ -85,6 +85,8 @@ def targets(name: str, m: dict[str, Any]) -> list[tuple[str, Any, str, bool | No
                     ("jailbreak-wild", "recall"),
                     ("yanismiraoui", "recall"),
                     ("self-instruct", "fpr"),
+                    ("presidio-synth", "fpr"),
+                    ("short-chat", "fpr"),
                     ("hatexplain-benign", "fpr"),
                 )
                 if f"test_{src}" in m

