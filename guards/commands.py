@@ -123,7 +123,7 @@ def _eval(args: argparse.Namespace) -> int:
     else:
         from guards.evaluation.classifiers import evaluate
 
-        result = evaluate(args.task, args.data, threshold=args.threshold)
+        result = evaluate(args.task, args.data, threshold=args.threshold, limit=args.limit)
     print(json.dumps(result, indent=2))
     return 0
 

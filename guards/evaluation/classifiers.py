@@ -12,6 +12,7 @@ Understood formats (CSV or JSONL, detected from the columns):
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import logging
 import sys
@@ -72,15 +73,18 @@ def _binary(y: np.ndarray, s: np.ndarray, threshold: float) -> dict[str, Any]:
     return out
 
 
-def evaluate(task: str, data: Path, *, threshold: float | None = None, baseline: bool = True) -> dict[str, Any]:
-    """Metrics of head ``task`` on ``data`` (a file, or a folder searched for CSV/JSONL files).
+def evaluate(
+    task: str, data: Path, *, threshold: float | None = None, limit: int | None = None, baseline: bool = True
+) -> dict[str, Any]:
+    """Metrics of head ``task`` on ``data`` (a file, or a folder searched for CSV/JSONL files; only its first
+    ``limit`` records when given).
 
     ``threshold`` defaults to the head's shipped recommended threshold for its main label. For toxicity,
     ``baseline`` adds alt-profanity-check's metrics on the same rows.
     """
     if task not in TASKS:
         raise ValueError(ERR_TASK.format(task=task))
-    rows = list(_records(Path(data)))
+    rows = list(itertools.islice(_records(Path(data)), limit))
     if not rows:
         raise ValueError(ERR_EMPTY.format(path=data))
     model = load_model(task)

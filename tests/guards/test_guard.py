@@ -234,7 +234,11 @@ def test_sink_failure_follows_audit_on_error(make_policy: Callable[..., Any], mo
     [
         ("", Action.ALLOW, ""),
         ("hello\u200b world\u202e", Action.REDACT, "hello world"),
-        (b"bytes are fine", Action.ALLOW, "bytes are fine"),
+        (
+            b"Can you recommend a good book about gardening?",
+            Action.ALLOW,
+            "Can you recommend a good book about gardening?",
+        ),
         (b"bad \xff\xfe utf8", Action.FLAG, "bad \ufffd\ufffd utf8"),
         ("x" * 40_000, Action.BLOCK, "Sorry, I can't help with that request."),
     ],
