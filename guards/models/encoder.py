@@ -93,7 +93,9 @@ class Encoder:
                 return
             import torch
             from transformers import AutoModel, AutoTokenizer
+            from transformers.utils import logging as hf_logging
 
+            hf_logging.disable_progress_bar()  # a guard loading its model must not draw on the caller's terminal
             logger.info("loading encoder %s (quantize=%s)", self.config.name, self.config.quantize)
             tokenizer = AutoTokenizer.from_pretrained(self.config.name)
             model = AutoModel.from_pretrained(self.config.name).eval()
