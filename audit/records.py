@@ -99,16 +99,20 @@ def prepare_decision(decision: Decision, encrypt: Callable[[str], str]) -> Prepa
     """The stored values of ``decision`` in ``DECISION_COLUMNS`` order; raw text appears only encrypted.
 
     Runs in the caller's thread for every guarded call, hence written for speed (one pass over the findings;
-    enum members go to the JSON encoder as the strings they are).
+    enum members go to the JSON encoder as the strings they are). The findings index holds the detections: every
+    located finding, and a whole-text classifier's label only when it fired a rule (its score for every label
+    stays in the verdicts column).
     """
     ctx = decision.context
     verdicts = []
     index: list[IndexRow] = []
+    fired = {(r.scanner, r.label) for r in decision.rules}
     for v in decision.verdicts:
         findings = []
         for f in v.findings:
             findings.append([f.label, f.score, f.start, f.end, dict(f.detail) if f.detail else {}])
-            index.append((len(index), v.scanner, f.label, f.score, f.start, f.end))
+            if f.start is not None or (v.scanner, f.label) in fired:
+                index.append((len(index), v.scanner, f.label, f.score, f.start, f.end))
         verdicts.append([v.scanner, v.score, v.latency_ms, v.error, findings])
     rules = [[r.scanner, r.label, r.score, r.threshold, r.action, r.operator, r.reason] for r in decision.rules]
     values = (

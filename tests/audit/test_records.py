@@ -3,6 +3,7 @@ reference hash), JSON columns keep their data, and a record that cannot be encod
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Callable
@@ -108,3 +109,16 @@ def test_a_record_that_cannot_be_encoded_is_refused_alone(store: AuditStore, mak
     store.write(make_decision())
     store.flush()
     assert store.count() == 1 and store.verify().ok
+
+
+def test_the_findings_index_holds_detections_not_every_classifier_label() -> None:
+    scores = (Finding("toxic", 0.91), Finding("hate", 0.2), Finding("offensive", 0.1))
+    base = _decision()
+    toxicity = Verdict("toxicity", 0.91, scores, 9.0)
+    fired = RuleHit("toxicity", "toxic", 0.91, 0.583, Action.FLAG)
+    decision = dataclasses.replace(base, verdicts=(*base.verdicts, toxicity), rules=(*base.rules, fired))
+    record = prepare_decision(decision, str)
+    assert [(row[1], row[2]) for row in record.index] == [("pii", "PERSON"), ("pii", "EMAIL_ADDRESS"),
+                                                          ("toxicity", "toxic")]  # fmt: skip
+    stored = json.loads(record.values[-1])
+    assert [f[0] for f in stored[-1][4]] == ["toxic", "hate", "offensive"]  # every label's score is kept
