@@ -325,19 +325,20 @@ def subject_counts(
 
 def latency_percentiles(conn: Connection, f: Filters, points: Sequence[float]) -> dict[float, float]:
     """Percentiles (0-100) of decision latency in ms from histograms (see ``BUCKET_ERROR``); {} when none match."""
+
+    def live(g: Filters, by_day: bool) -> Counter[tuple[Any, ...]]:
+        days, values = query.latencies(conn, g)
+        found = buckets(values).tolist()
+        return Counter(zip(days.tolist(), found, strict=True) if by_day else ((b,) for b in found))
+
     table = _table((), f)
     window = None if table is not ROLLUP_DAY_TABLE else _window(f)
-    histogram: Counter[int] = Counter()
     if window is None:
-        histogram.update(buckets(query.latencies(conn, f)[1]).tolist())
-        return percentiles(histogram, points)
+        return percentiles({b: n for (b,), n in live(f, False).items()}, points)
+    histogram: Counter[tuple[Any, ...]] = Counter()
     stmt = select(ROLLUP_DAY_TABLE.c.latency).where(*_conditions(ROLLUP_DAY_TABLE, f, window))
     for stored in conn.scalars(stmt):
         for bucket, n in json.loads(stored):
-            histogram[bucket] += n
-    days, values = query.latencies(conn, _tail(f, watermark(conn)))
-    keep = [window.covers(d) for d in days.tolist()]
-    histogram.update(buckets(values[keep]).tolist())
-    for edge in window.edges:
-        histogram.update(buckets(query.latencies(conn, edge)[1]).tolist())
-    return percentiles(histogram, points)
+            histogram[(bucket,)] += n
+    _add_live(conn, f, window, histogram, live)
+    return percentiles({b: n for (b,), n in histogram.items()}, points)

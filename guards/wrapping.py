@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from guards.types import CallContext
 
 TextFn = Callable[[Any], str]
-RoleCheck = Callable[[Any, "str | None"], str]  # check(text, role): a prompt text (role None) or a chat message's
+RoleCheck = Callable[[Any, str | None], str]
+"""``check(text, role)``: a prompt text (role None), or the text of a chat message of that role."""
 
 
 def wrap_callable(guard: Guard, fn: Callable[..., Any], *, prompt_arg: str | None, context: CallContext | None) -> Any:
