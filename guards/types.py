@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import enum
+import os
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
+
+_UUID7_CLEAR = ~(0xF << 76 | 0x3 << 62)  # the version and variant bits ...
+_UUID7_MARK = 0x7 << 76 | 0x2 << 62  # ... set to version 7, variant RFC 9562
+
+
+def time_ordered_id() -> str:
+    """A new UUIDv7 (RFC 9562) as 32 hex digits: unix milliseconds first, then 74 random bits.
+
+    Ids made later sort later, so a database index on them grows at its end instead of at random places.
+    """
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10))
+    return f"{value & _UUID7_CLEAR | _UUID7_MARK:032x}"
 
 
 class Stage(enum.StrEnum):
@@ -164,7 +178,7 @@ class Decision:
     latency_ms: float = 0.0
     original: str = field(default="", repr=False)
     original_length: int = 0
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    id: str = field(default_factory=time_ordered_id)
     timestamp: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
