@@ -63,9 +63,13 @@ class DecisionRow(Base):
 
 
 class FindingRow(Base):
-    """Query index of the findings of a decision (derived from ``DecisionRow.verdicts``; checked by verify)."""
+    """Query index of the findings of a decision (derived from ``DecisionRow.verdicts``; checked by verify).
+
+    On SQLite a ``WITHOUT ROWID`` table: the rows live in the primary-key b-tree, so an insert writes one b-tree.
+    """
 
     __tablename__ = "audit_finding"
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
     decision_seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     ord: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -66,9 +66,9 @@ def test_migrate_keygen_and_env_default(
 ) -> None:
     monkeypatch.setenv(DATABASE_URL_ENV, f"sqlite:///{tmp_path / 'env.db'}")
     assert main(["audit", "migrate"]) == 0
-    assert "migrated to revision 0003" in capsys.readouterr().out
+    assert "migrated to revision 0004" in capsys.readouterr().out
     assert main(["audit", "migrate"]) == 0
-    assert "already at revision 0003" in capsys.readouterr().out
+    assert "already at revision 0004" in capsys.readouterr().out
     assert main(["audit", "keygen"]) == 0
     assert capsys.readouterr().out.count("export OMBUD_AUDIT_") == 3
 
