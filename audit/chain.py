@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine, Table, func, or_, select
 from sqlalchemy.exc import DBAPIError
 
 from audit import keys
-from audit.records import DECISION_COLUMNS, FEEDBACK_COLUMNS, Prepared, canonical, dumps
+from audit.records import DECISION_COLUMNS, FEEDBACK_COLUMNS, Prepared, canonical, dumps, encode
 from audit.schema import CHAIN_TABLE, CHECKPOINT_TABLE, DECISION_TABLE, FEEDBACK_TABLE, FINDING_TABLE
 
 FORMAT = 1
@@ -44,7 +44,7 @@ class ChainSpec:
     def digest(self, values: Sequence[Any], index: Sequence[Sequence[Any]] = ()) -> str:
         """The hash of a record given its column values in ``fields`` order (and its findings index rows)."""
         form = [FORMAT, self.name, *values, index] if self.indexed else [FORMAT, self.name, *values]
-        return hashlib.sha256(dumps(form).encode()).hexdigest()
+        return hashlib.sha256(encode(form)).hexdigest()
 
     def encode(self, record: Prepared) -> bytes:
         """The part of ``record``'s canonical form after ``seq`` and ``prev_hash``, as JSON array bytes."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
@@ -61,9 +61,36 @@ def column_json(value: Any) -> str:
         return dumps(value)
 
 
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
+def _orjson_writes_alike(items: Iterable[Any]) -> bool:
+    """Whether orjson writes ``items`` byte for byte as ``dumps`` does: exact strings, integers, booleans and None,
+    floats that both write in positional notation (zero, or 1e-4 <= |x| < 1e16; not NaN, infinities, or
+    subclasses such as numpy's), and lists and tuples of these."""
+    for v in items:
+        t = type(v)
+        if t in _PLAIN or (t is float and (v == 0.0 or 1e-4 <= abs(v) < 1e16)):
+            continue
+        if (t is list or t is tuple) and _orjson_writes_alike(v):
+            continue
+        return False
+    return True
+
+
+def encode(value: list[Any]) -> bytes:
+    """``dumps(value)`` in UTF-8, by orjson (several times faster) when it writes the very same bytes."""
+    if _orjson_writes_alike(value):
+        try:
+            return orjson.dumps(value)
+        except orjson.JSONEncodeError:  # an integer beyond 64 bits, a lone surrogate: let dumps decide
+            pass
+    return dumps(value).encode()
+
+
 def canonical(values: Sequence[Any], index: Sequence[Sequence[Any]] | None = None) -> bytes:
     """``dumps([*values, index])`` in UTF-8 (``[*values]`` without ``index``): a record's part of its hashed form."""
-    return dumps([*values, index] if index is not None else [*values]).encode()
+    return encode([*values, index] if index is not None else [*values])
 
 
 IndexRow = tuple[int, str, str, float, int | None, int | None]

@@ -10,13 +10,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from audit import AuditStore
 from audit.chain import DECISIONS, FEEDBACK, GENESIS
-from audit.records import canonical, column_json, dumps, prepare_decision
+from audit.records import canonical, column_json, dumps, encode, prepare_decision
 from guards.types import Action, CallContext, Decision, Finding, PolicyRef, RuleHit, Stage, Verdict
 
 CELLS = st.one_of(
@@ -70,6 +71,21 @@ def test_the_spliced_digest_is_the_reference_digest(seq: int, prev: str, values:
         (seq, prev, *values), index
     )
     assert FEEDBACK.digest_encoded(seq, prev, canonical(values)) == FEEDBACK.digest((seq, prev, *values))
+
+
+ODD_CELLS = st.one_of(
+    CELLS,
+    st.booleans(),
+    st.floats(-1e-3, 1e-3),  # around orjson's switch to positional notation (1e-4)
+    st.floats().map(np.float64),  # a float subclass orjson will not write as a number
+    st.sampled_from([Action.BLOCK, Stage.INPUT]),  # str subclasses
+)
+
+
+@given(st.recursive(ODD_CELLS, lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner), max_leaves=12))
+def test_encode_writes_exactly_what_dumps_writes(value: Any) -> None:
+    """The fast (orjson) path of the canonical form never changes a byte of format 1."""
+    assert encode([value]) == dumps([value]).encode()
 
 
 JSONABLE = st.recursive(
