@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import itertools
 import json
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -29,6 +31,8 @@ from audit.schema import CHAIN_TABLE, CHECKPOINT_TABLE, DECISION_TABLE, FEEDBACK
 FORMAT = 1
 GENESIS = "0" * 64
 _STREAM = 20_000
+SQLITE_ROWS = 200
+"""Rows per ``INSERT`` statement on SQLite (fewer where the SQLite library allows fewer parameters)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +111,11 @@ def marker(conn: Connection) -> str:
 
 
 def bulk_insert(conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
-    """Insert many rows fast: ``COPY`` on PostgreSQL, one prepared ``executemany`` elsewhere."""
+    """Insert many rows fast: ``COPY`` on PostgreSQL, multi-row ``INSERT`` statements on SQLite.
+
+    The sqlite3 driver releases and retakes the GIL around every statement step: an ``executemany`` does it per
+    row, and each retake waits for a busy calling thread to yield, so a statement of ``SQLITE_ROWS`` rows is used.
+    """
     names = ", ".join(columns)
     if conn.dialect.name == "postgresql":
         statement = f"COPY {table.name} ({names}) FROM STDIN"
@@ -120,8 +128,18 @@ def bulk_insert(conn: Connection, table: Table, columns: Sequence[str], rows: li
         except dbapi_error as exc:  # raised by the driver directly: give it SQLAlchemy's exception class
             raise DBAPIError.instance(statement, None, exc, dbapi_error, dialect=conn.dialect) from exc
         return
-    marks = ", ".join([marker(conn)] * len(columns))
-    conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
+    marks = "(" + ", ".join([marker(conn)] * len(columns)) + ")"
+    per = max(1, min(SQLITE_ROWS, _sqlite_variables(conn) // len(columns)))
+    for start in range(0, len(rows), per):
+        chunk = rows[start : start + per]
+        statement = f"INSERT INTO {table.name} ({names}) VALUES {', '.join([marks] * len(chunk))}"
+        conn.exec_driver_sql(statement, tuple(itertools.chain.from_iterable(chunk)))
+
+
+def _sqlite_variables(conn: Connection) -> int:
+    """How many ``?`` parameters one statement may have (999 before SQLite 3.32, 32766 by default since)."""
+    driver = conn.connection.driver_connection
+    return driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if driver is not None else 999
 
 
 class Problem(enum.StrEnum):

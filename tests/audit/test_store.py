@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from audit import AuditConfigError, AuditKeyError, AuditStore, open_store
+from audit import AuditConfigError, AuditKeyError, AuditStore, chain, open_store
 from audit.keys import ENCRYPTION_KEY_ENV
 from guards.sink import Sink, resolve_sink
 from guards.types import Action, Decision, Finding, PolicyRef
@@ -173,3 +173,16 @@ def test_the_guard_finds_the_store_by_url(tmp_path: Path) -> None:
     assert isinstance(sink, AuditStore) and isinstance(sink, Sink)
     sink.close()
     assert (tmp_path / "sub" / "ombud.db").exists()
+
+
+def test_batches_span_several_insert_statements(
+    store: AuditStore, make_decision: MakeDecision, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch is split into statements of ``SQLITE_ROWS`` rows (and a shorter last one) without losing a row."""
+    monkeypatch.setattr(chain, "SQLITE_ROWS", 3)
+    two = (Finding("EMAIL_ADDRESS", 0.9, 0, 5), Finding("PERSON", 0.8, 6, 9))
+    for _ in range(10):
+        store.write(make_decision(findings=two))
+    store.flush()
+    assert store.count() == 10 and store.counts("label") == {("EMAIL_ADDRESS",): 10, ("PERSON",): 10}
+    assert store.verify().ok
