@@ -204,9 +204,9 @@ class DecisionPage:
     next_before: int | None
 
     def labels(self) -> dict[str, str]:
-        """Decision id → a one-line label (time, action, findings, short id), in table order."""
+        """Decision id → a one-line label (time, action, findings, the id's last 8 digits), in table order."""
         return {
-            row.id: f"{row.time:%Y-%m-%d %H:%M:%S} · {row.action} · {row.findings or 'no findings'} · {row.id[:8]}"
+            row.id: f"{row.time:%Y-%m-%d %H:%M:%S} · {row.action} · {row.findings or 'no findings'} · …{row.id[-8:]}"
             for row in self.rows.itertuples()
         }
 
