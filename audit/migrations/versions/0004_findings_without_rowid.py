@@ -8,15 +8,12 @@ Revision ID: 0004
 Revises: 0003
 """
 
-import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
-
-COLUMNS = "decision_seq, ord, scanner, label, score, span_start, span_end"
 
 
 def upgrade() -> None:
@@ -32,20 +29,6 @@ def downgrade() -> None:
 def _rebuild(*, with_rowid: bool) -> None:
     if op.get_bind().dialect.name != "sqlite":
         return
-    op.execute("ALTER TABLE audit_finding RENAME TO audit_finding_old")
-    op.create_table(
-        "audit_finding",
-        sa.Column("decision_seq", sa.BigInteger(), nullable=False),
-        sa.Column("ord", sa.Integer(), nullable=False),
-        sa.Column("scanner", sa.String(200), nullable=False),
-        sa.Column("label", sa.String(200), nullable=False),
-        sa.Column("score", sa.Float(), nullable=False),
-        sa.Column("span_start", sa.Integer()),
-        sa.Column("span_end", sa.Integer()),
-        sa.PrimaryKeyConstraint("decision_seq", "ord", name="pk_audit_finding"),
-        sqlite_with_rowid=with_rowid,
-    )
-    op.execute(
-        f"INSERT INTO audit_finding ({COLUMNS}) SELECT {COLUMNS} FROM audit_finding_old ORDER BY decision_seq, ord"
-    )
-    op.drop_table("audit_finding_old")
+    # Alembic's batch mode copies the reflected table into a new one created with these options, then swaps them.
+    with op.batch_alter_table("audit_finding", recreate="always", table_kwargs={"sqlite_with_rowid": with_rowid}):
+        pass
