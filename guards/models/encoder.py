@@ -2,6 +2,12 @@
 
 Texts longer than one window are split into overlapping token windows; every window gets its own
 embedding, and callers aggregate head scores over windows (max), so nothing is silently truncated.
+
+Every window runs through the encoder on its own, never padded into a batch with other texts: int8 dynamic
+quantisation scales each layer's input by the largest value in the whole batch, so a batched text's
+embedding would depend on its neighbours. Encoding windows one by one makes a text's scores the same
+alone, in any batch and in training. Throughput comes from running windows on parallel worker threads
+(one torch thread each; the traced forward releases the GIL), which on CPU is as fast as batching.
 torch and transformers are imported only when an encoder is first built.
 """
 
@@ -12,6 +18,7 @@ import os
 import threading
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +31,6 @@ logger = logging.getLogger(__name__)
 THREADS_ENV = "OMBUD_TORCH_THREADS"
 DEFAULT_WINDOW = 256
 DEFAULT_OVERLAP = 32
-DEFAULT_BATCH = 32
 
 
 def default_encoder_path() -> str:
@@ -47,7 +53,6 @@ class EncoderConfig:
     trace: bool = True
     window: int = DEFAULT_WINDOW
     overlap: int = DEFAULT_OVERLAP
-    batch_size: int = DEFAULT_BATCH
 
     def __post_init__(self) -> None:
         if self.window < 16 or not 0 <= self.overlap < self.window // 2:
@@ -56,17 +61,49 @@ class EncoderConfig:
     @property
     def key(self) -> str:
         """A stable identifier of everything that changes the embeddings."""
-        return f"{self.name}|q={int(self.quantize)}|w={self.window}|o={self.overlap}"
+        return f"{self.name}|q={int(self.quantize)}|w={self.window}|o={self.overlap}|unbatched"
+
+
+class _Workers:
+    """The process-wide pool that encodes windows in parallel; torch itself runs one thread per forward."""
+
+    def __init__(self) -> None:
+        self.count = 1
+        self.pool: ThreadPoolExecutor | None = None
+        self.lock = threading.Lock()
+
+    def resize(self, count: int) -> None:
+        with self.lock:
+            if count != self.count and self.pool is not None:
+                self.pool.shutdown(wait=False)
+                self.pool = None
+            self.count = count
+
+    def executor(self) -> ThreadPoolExecutor:
+        with self.lock:
+            if self.pool is None:
+                self.pool = ThreadPoolExecutor(self.count, thread_name_prefix="ombud-encoder")
+            return self.pool
+
+
+_workers = _Workers()
 
 
 def set_threads(threads: int | None = None) -> int:
-    """Set torch's intra-op threads (argument, else ``$OMBUD_TORCH_THREADS``, else 1) and return the number."""
+    """Set how many windows are encoded in parallel (argument, else ``$OMBUD_TORCH_THREADS``, else 1).
+
+    Each window's forward pass runs on one torch thread, so a single text's latency is one thread's and a
+    batch spreads over ``threads`` cores. Returns the number.
+    """
     import torch
 
     n = threads if threads is not None else int(os.environ.get(THREADS_ENV, "1"))
-    if n > 0 and torch.get_num_threads() != n:
-        torch.set_num_threads(n)
-    return torch.get_num_threads()
+    if n < 1:
+        raise ValueError(f"threads must be at least 1, not {n}")
+    if torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
+    _workers.resize(n)
+    return n
 
 
 class Encoder:
@@ -123,38 +160,25 @@ class Encoder:
         return [ids[s : s + size] for s in starts if s < len(ids)]
 
     def embed_windows(self, texts: Sequence[str]) -> list[np.ndarray]:
-        """One ``(n_windows, dim)`` float32 array per text, in input order."""
+        """One ``(n_windows, dim)`` float32 array per text, in input order; independent of the other texts."""
         self._load()
+        per_text = [self.windows(t) for t in texts]
+        flat = [w for ws in per_text for w in ws]
+        if len(flat) > 1 and _workers.count > 1:
+            rows = list(_workers.executor().map(self._embed_one, flat))
+        else:
+            rows = [self._embed_one(w) for w in flat]
+        bounds = np.cumsum([0, *(len(ws) for ws in per_text)])
+        return [np.stack(rows[bounds[i] : bounds[i + 1]]) for i in range(len(texts))]
+
+    def _embed_one(self, window: list[int]) -> np.ndarray:
+        """The mean-pooled, L2-normalised embedding of one window (special tokens added, no padding)."""
         import torch
 
         forward = self._forward
         assert forward is not None
-        per_text = [self.windows(t) for t in texts]
-        flat = [(i, w) for i, ws in enumerate(per_text) for w in ws]
-        order = sorted(range(len(flat)), key=lambda k: len(flat[k][1]))
-        out = np.zeros((len(flat), self.dim), dtype=np.float32)
-        cls, sep, pad = (
-            self._tokenizer.cls_token_id,
-            self._tokenizer.sep_token_id,
-            self._tokenizer.pad_token_id or 0,
-        )
-        bs = self.config.batch_size
+        ids = torch.tensor([[self._tokenizer.cls_token_id, *window, self._tokenizer.sep_token_id]], dtype=torch.long)
         with torch.inference_mode():
-            for b in range(0, len(order), bs):
-                idx = order[b : b + bs]
-                seqs = [[cls, *flat[k][1], sep] for k in idx]
-                width = max(len(s) for s in seqs)
-                ids = torch.full((len(seqs), width), pad, dtype=torch.long)
-                mask = torch.zeros((len(seqs), width), dtype=torch.long)
-                for r, s in enumerate(seqs):
-                    ids[r, : len(s)] = torch.tensor(s)
-                    mask[r, : len(s)] = 1
-                hidden = forward(ids, mask)
-                m = mask.unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
-                pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-                out[idx] = pooled.numpy()
-        result: list[list[np.ndarray]] = [[] for _ in texts]
-        for row, (i, _) in enumerate(flat):
-            result[i].append(out[row])
-        return [np.stack(r) for r in result]
+            hidden = forward(ids, torch.ones_like(ids))
+            pooled = torch.nn.functional.normalize(hidden.mean(1), p=2, dim=1)
+        return pooled[0].numpy()

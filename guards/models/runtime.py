@@ -43,7 +43,7 @@ def load_model(head: str, params: Mapping[str, Any] | None = None) -> Classifier
 
     Params (all optional): ``encoder`` (local path or hub id; default the shipped MiniLM), ``weights``
     (head directory; default the shipped one), ``quantize`` (int8 encoder, default as trained), ``window``,
-    ``overlap``, ``batch_size`` and ``threads`` (torch threads; default ``$OMBUD_TORCH_THREADS`` or 1).
+    ``overlap`` and ``threads`` (windows encoded in parallel; default ``$OMBUD_TORCH_THREADS`` or 1).
     """
     p = dict(params or {})
     loaded = load_head(Path(p.get("weights") or shipped_head_dir(head)))
@@ -53,7 +53,6 @@ def load_model(head: str, params: Mapping[str, Any] | None = None) -> Classifier
         quantize=bool(p.get("quantize", trained.get("quantize", True))),
         window=int(p.get("window", trained.get("window", 256))),
         overlap=int(p.get("overlap", trained.get("overlap", 32))),
-        batch_size=int(p.get("batch_size", 32)),
     )
     set_threads(int(p["threads"]) if "threads" in p else None)
     return ClassifierModel(encoder=config, head=loaded)

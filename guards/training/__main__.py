@@ -177,9 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.use_deterministic_algorithms(True)
-    encoder = Encoder(
-        EncoderConfig(default_encoder_path(), window=DEFAULT_WINDOW, overlap=DEFAULT_OVERLAP, batch_size=64)
-    )
+    encoder = Encoder(EncoderConfig(default_encoder_path(), window=DEFAULT_WINDOW, overlap=DEFAULT_OVERLAP))
     store = EmbeddingStore(encoder, None if args.smoke else args.cache)
     ctx = Context(
         data=args.data,

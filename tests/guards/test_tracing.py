@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from guards.models.encoder import Encoder, EncoderConfig, default_encoder_path
+from guards.models.encoder import Encoder, EncoderConfig, default_encoder_path, set_threads
 from guards.models.tracing import eager_forward, traced_forward
 
 TEXTS = [
@@ -29,9 +29,9 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="module")
 def encoders() -> tuple[Encoder, Encoder]:
-    """The shipped encoder traced and eager, in batches of two (so batches are padded and split)."""
+    """The shipped encoder traced and eager."""
     name = default_encoder_path()
-    return Encoder(EncoderConfig(name, batch_size=2)), Encoder(EncoderConfig(name, batch_size=2, trace=False))
+    return Encoder(EncoderConfig(name)), Encoder(EncoderConfig(name, trace=False))
 
 
 @pytest.mark.parametrize("texts", [TEXTS, *([t] for t in TEXTS)], ids=["batch", *(f"single{i}" for i in range(5))])
@@ -41,6 +41,21 @@ def test_traced_encoder_gives_the_eager_embeddings(encoders: tuple[Encoder, Enco
     assert isinstance(traced._forward, torch.jit.ScriptModule)  # the shipped encoder traces, no silent fallback
     assert [g.shape for g in got] == [w.shape for w in want]
     assert all(np.array_equal(g, w) for g, w in zip(got, want, strict=True))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_text_embeds_the_same_alone_and_in_any_batch(encoders: tuple[Encoder, Encoder], threads: int) -> None:
+    """int8 dynamic quantisation scales by the batch's largest value, so windows never share a forward pass."""
+    traced, _ = encoders
+    alone = [traced.embed_windows([t])[0] for t in TEXTS]
+    set_threads(threads)
+    try:
+        batched = traced.embed_windows(TEXTS)
+        reordered = traced.embed_windows(TEXTS[::-1])[::-1]
+    finally:
+        set_threads(1)
+    for a, b, r in zip(alone, batched, reordered, strict=True):
+        assert np.array_equal(a, b) and np.array_equal(a, r)
 
 
 def _tokenizer(texts: list[str], padding: bool, return_tensors: str) -> dict[str, torch.Tensor]:
