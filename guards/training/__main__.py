@@ -87,6 +87,7 @@ def targets(name: str, m: dict[str, Any]) -> list[tuple[str, Any, str, bool | No
                     ("self-instruct", "fpr"),
                     ("presidio-synth", "fpr"),
                     ("short-chat", "fpr"),
+                    ("conversation-repair", "fpr"),
                     ("hatexplain-benign", "fpr"),
                 )
                 if f"test_{src}" in m

@@ -152,6 +152,8 @@ def injection_examples(data: Path, seed: int, *, with_wheel: bool = True) -> lis
         out.append(Example(text, (0.0,), split_of(text, seed), "benign-lookalike", 2.0))
     for text in templates.short_chat_messages(rng):
         out.append(Example(text, (0.0,), split_of(text, seed), "short-chat", 2.0))
+    for text in templates.conversation_repairs(rng):
+        out.append(Example(text, (0.0,), split_of(text, seed), "conversation-repair", 2.0))
     # Customer messages full of names, card numbers and addresses are benign (presidio's synthetic sentences, MIT),
     # split by template so that no template is in two splits.
     for row in read_jsonl(data / "pii/presidio_synth_v2/train.jsonl"):

@@ -144,6 +144,30 @@ def benign_security_requests(rng: random.Random) -> list[str]:
     return sorted(set(out))
 
 
+_REPAIR_VERBS = ("ignore", "please ignore", "forget", "never mind", "disregard", "scratch", "skip")
+_REPAIR_OBJECTS = (
+    "the typos in my last message", "my previous question", "what I said about the {x}",
+    "the first paragraph I sent", "the attachment I sent earlier", "my earlier request", "the old address I gave you",
+    "the above, I pasted the wrong text", "my last two messages", "the draft I sent before", "the {x} part",
+)  # fmt: skip
+_REPAIR_ENDINGS = (
+    "", ".", ", thanks.", ", sorry!", ", I meant {c}.", "; here is the corrected version.", ", the deadline is Friday.",
+    " and just tell me the opening hours in {c}.", ", it was a mistake.", ". The {x} is fine as it is.",
+)  # fmt: skip
+_REPAIR_TOPICS = ("budget", "invoice", "flight", "dates", "logo", "title", "colours", "spreadsheet", "recipe")
+
+
+def conversation_repairs(rng: random.Random, n: int = 240) -> list[str]:
+    """A user taking back their own earlier words ("ignore the typos in my last message"): benign, though it
+    uses an attack's verbs (ignore, forget, disregard) about something said before."""
+    out: set[str] = set()
+    while len(out) < n:
+        text = f"{rng.choice(_REPAIR_VERBS)} {rng.choice(_REPAIR_OBJECTS)}{rng.choice(_REPAIR_ENDINGS)}"
+        text = text.format(x=rng.choice(_REPAIR_TOPICS), c=rng.choice(_CITIES))
+        out.add(text[0].upper() + text[1:])
+    return sorted(out)
+
+
 def identity_terms(text: str) -> list[str]:
     """The identity terms of our list that occur in ``text`` (lower-cased, whole words)."""
     return IDENTITY_RE.findall(text.lower())
