@@ -4,6 +4,7 @@ PostgreSQL), ``verify`` over a large chain, and the guard's per-call overhead wi
     .venv/bin/python bench/bench_audit.py                      # SQLite only, 100k writes, verify 1M
     eval "$(bash .ci/postgres.sh)"; .venv/bin/python bench/bench_audit.py --postgres
     .venv/bin/python bench/bench_audit.py --guard-calls 300    # include the guard overhead
+    .venv/bin/python bench/bench_audit.py --writes 0 --verify 0 --breakdown 10000   # CPU per write-path step
 
 Results go to stdout as JSON (one object per measurement).
 """
@@ -26,6 +27,7 @@ from sqlalchemy import create_engine, text
 from audit import AuditStore
 from audit.chain import DECISIONS
 from audit.config import make_engine
+from audit.journal import Journal
 from audit.migrate import upgrade
 from audit.records import prepare_decision
 from audit.schema import Base
@@ -132,6 +134,52 @@ def bench_writes(url: str, n: int) -> dict[str, Any]:
         "executemany_cpu_us": round(baseline_cpu / n * 1e6, 1),
         "load": os.getloadavg()[0],
     }
+
+
+def bench_breakdown(url: str, n: int, repeats: int = 5) -> dict[str, Any]:
+    """CPU µs per decision of each step of the write path, in this thread (no writer thread), the minimum of
+    ``repeats`` runs over ``n`` distinct decisions (a shared machine only ever adds time)."""
+    decisions = [decision(i) for i in range(n)]
+    records = [prepare_decision(d, str) for d in decisions]
+
+    def journal(j: Journal) -> None:
+        for r in records:
+            j.append(r)
+        j.close(keep=False)
+
+    def chain_hash(_: None) -> None:
+        prev = "0" * 64
+        for seq, r in enumerate(records, 1):
+            prev = DECISIONS.digest_encoded(seq, prev, DECISIONS.encode(r))
+
+    def empty_store() -> AuditStore:
+        reset(url)
+        return AuditStore(url, journal=False)
+
+    def commit(store: AuditStore) -> None:  # numbering, hashing and inserting, as the writer thread does
+        for b in range(0, n, 2_000):
+            store._commit(records[b : b + 2_000])
+        store.close()
+
+    tmp = tempfile.TemporaryDirectory()
+    steps: dict[str, tuple[Callable[[], Any], Callable[[Any], object]]] = {
+        "prepare_us": (lambda: None, lambda _: [prepare_decision(d, str) for d in decisions]),
+        "journal_append_us": (lambda: Journal(Path(tmp.name)), journal),
+        "chain_hash_us": (lambda: None, chain_hash),
+        "commit_us": (empty_store, commit),
+    }
+    out: dict[str, Any] = {"measure": "breakdown", "backend": make_engine(url).dialect.name, "decisions": n}
+    for name, (setup, step) in steps.items():
+        runs = []
+        for _ in range(repeats):
+            state = setup()
+            cpu = time.process_time()
+            step(state)
+            runs.append(time.process_time() - cpu)
+        out[name] = round(min(runs) / n * 1e6, 1)
+    tmp.cleanup()
+    out["load"] = os.getloadavg()[0]
+    return out
 
 
 def _cpu() -> float:
@@ -262,6 +310,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--writes", type=int, default=100_000, help="decisions for the write benchmark (0: skip)")
     parser.add_argument("--verify", type=int, default=1_000_000, help="decisions for the verify benchmark (0: skip)")
+    parser.add_argument("--breakdown", type=int, default=0, help="decisions for the per-step CPU breakdown (0: skip)")
     parser.add_argument("--postgres", action="store_true", help=f"also PostgreSQL (URL from ${POSTGRES_URL_ENV})")
     parser.add_argument("--postgres-verify", action="store_true", help="also verify on PostgreSQL")
     parser.add_argument("--queries", action="store_true", help="time dashboard queries on the verify database")
@@ -278,6 +327,8 @@ def main() -> None:
     verify_url = f"sqlite:///{Path(args.dir) / 'ombud-bench-verify.db'}"
     if args.writes:
         jobs.append(lambda: bench_writes(sqlite_url, args.writes))
+    if args.breakdown:
+        jobs.append(lambda: bench_breakdown(sqlite_url, args.breakdown))
     pg = os.environ.get(POSTGRES_URL_ENV)
     if (args.postgres or args.postgres_verify) and not pg:
         parser.error(f'{POSTGRES_URL_ENV} is not set: eval "$(bash .ci/postgres.sh)" first')
