@@ -65,24 +65,30 @@ class EncoderConfig:
 
 
 class _Workers:
-    """The process-wide pool that encodes windows in parallel; torch itself runs one thread per forward."""
+    """The process-wide pool that encodes windows in parallel; torch itself runs one thread per forward.
+
+    A forked child does not inherit the parent's pool threads, so the pool belongs to the process that made it.
+    """
 
     def __init__(self) -> None:
         self.count = 1
         self.pool: ThreadPoolExecutor | None = None
+        self.pid = 0
         self.lock = threading.Lock()
 
     def resize(self, count: int) -> None:
         with self.lock:
-            if count != self.count and self.pool is not None:
+            if count != self.count and self.pool is not None and self.pid == os.getpid():
                 self.pool.shutdown(wait=False)
+            if count != self.count:
                 self.pool = None
             self.count = count
 
     def executor(self) -> ThreadPoolExecutor:
         with self.lock:
-            if self.pool is None:
+            if self.pool is None or self.pid != os.getpid():
                 self.pool = ThreadPoolExecutor(self.count, thread_name_prefix="ombud-encoder")
+                self.pid = os.getpid()
             return self.pool
 
 
@@ -128,6 +134,9 @@ class Encoder:
         with self._lock:
             if self._model is not None:
                 return
+            # We tokenise one text at a time; the Rust tokenizer's thread pool would only risk a deadlock in a
+            # child forked after it ran (e.g. a pre-forking web server). A caller's own setting wins.
+            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
             import torch
             from transformers import AutoModel, AutoTokenizer
             from transformers.utils import logging as hf_logging

@@ -58,6 +58,30 @@ def test_a_text_embeds_the_same_alone_and_in_any_batch(encoders: tuple[Encoder, 
         assert np.array_equal(a, b) and np.array_equal(a, r)
 
 
+def _embed_in_child(encoder: Encoder, queue: Any) -> None:
+    queue.put([e.tolist() for e in encoder.embed_windows(TEXTS[:2])])
+
+
+def test_a_forked_child_encodes_on_its_own_worker_threads(encoders: tuple[Encoder, Encoder]) -> None:
+    """The parent's encoder pool threads do not exist in a forked child; the child makes its own."""
+    import multiprocessing
+
+    traced, _ = encoders
+    set_threads(2)
+    try:
+        want = traced.embed_windows(TEXTS[:2])  # the parent's pool now exists
+        ctx = multiprocessing.get_context("fork")
+        queue = ctx.Queue()
+        child = ctx.Process(target=_embed_in_child, args=(traced, queue))
+        child.start()
+        got = queue.get(timeout=120)
+        child.join(timeout=30)
+    finally:
+        set_threads(1)
+    assert child.exitcode == 0
+    assert all(np.array_equal(np.array(g, dtype=np.float32), w) for g, w in zip(got, want, strict=True))
+
+
 def _tokenizer(texts: list[str], padding: bool, return_tensors: str) -> dict[str, torch.Tensor]:
     ids = torch.ones((len(texts), max(len(t.split()) for t in texts)), dtype=torch.long)
     return {"input_ids": ids, "attention_mask": ids}
