@@ -194,7 +194,9 @@ def test_decision_explanation(make_app, seeded_url: str) -> None:
 
 def test_explanations_page(make_app, seeded_url: str) -> None:
     at = make_app(seeded_url, "olivia", "explanations")
-    assert at.selectbox(key="x_scanner").value
+    scanners = at.selectbox(key="x_scanner")
+    assert scanners.value and "pii" in scanners.options
+    scanners.set_value("pii").run()  # a pattern scanner: its drivers are the entity types it found
     at.toggle(key="x_drivers").set_value(True).run()
     assert not at.exception
     assert "pattern scanner" in shown_text(at)
