@@ -31,7 +31,8 @@ logger = logging.getLogger("guards.training")
 THRESHOLD_RULES = {
     "toxicity": "best F1 per label; for `toxic` only among thresholds with FPR ≤ 15% on validation",
     "injection": "best F1 among thresholds with FPR ≤ 2% on the validation benign prompts",
-    "bias": "best F1 among thresholds with FPR ≤ 15% on validation",
+    "bias": "best F1 on the stereotype sets among thresholds with FPR ≤ 15% there, raised if needed until at most 5% "
+    "of the everyday requests (Self-Instruct, customer messages, chat, identity statements) are flagged",
 }
 
 
@@ -103,6 +104,8 @@ def targets(name: str, m: dict[str, Any]) -> list[tuple[str, Any, str, bool | No
         row("ROC AUC, all held-out sources (incl. hate speech and benign prompts)", m["test_all"]["roc_auc"], "—",
             None),
         row("CrowS-Pairs pairwise (held-out pairs)", pw, "≥ 0.70", pw >= 0.70),
+        row("FPR on held-out everyday requests (Self-Instruct, customer messages, chat, identity statements)",
+            m["test_ordinary"]["fpr"], "—", None),
         row("StereoSet ROC AUC stereotype vs unrelated (eval only)", ss["roc_auc_stereotype_vs_unrelated"], "—", None),
         row("StereoSet pairwise stereotype > anti-stereotype (eval only)", ss["pairwise_stereotype_over_anti"], "—",
             None),

@@ -72,10 +72,15 @@ LIMITS = {
     ],
     "bias": [
         "A frozen sentence encoder sees topic more than stance: minimal pairs that only swap the group are hard.",
-        "It does not generalise to StereoSet (evaluation only): ROC AUC 0.51 stereotype vs unrelated and 0.56 "
+        "It does not generalise to StereoSet (evaluation only): ROC AUC 0.55 stereotype vs unrelated and 0.57 "
         "stereotype-over-anti-stereotype, i.e. near chance on stereotypes phrased unlike CrowS-Pairs/BBQ.",
-        "BBQ-derived statements are short and templated; long-form or implicit stereotyping is out of distribution.",
+        "The threshold is the F1-best one on the stereotype sets, raised until at most 5% of everyday validation "
+        "requests are flagged; held-out everyday requests are still flagged at ~6% (Self-Instruct's role-play and "
+        "rewriting instructions most), and a harmless sentence that names a group can score high "
+        '("Our Muslim customers asked for halal options": 0.72), while mild age stereotypes score near or under it '
+        '("Old people are useless with technology.": 0.55, "Old people are bad with computers.": 0.31).',
         "Training positives include hate speech (demeaning a group), so overtly toxic text also scores high.",
+        "BBQ-derived statements are short and templated; long-form or implicit stereotyping is out of distribution.",
         "English only; stereotypes about groups absent from CrowS-Pairs/BBQ are untested.",
     ],
 }

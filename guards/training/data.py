@@ -263,7 +263,19 @@ def bias_examples(data: Path, seed: int) -> list[Example]:
         out.append(Example(row["text"], (0.0,), split_of(row["text"], seed), "self-instruct", 0.5))
     for text, ident in templates.harmless_identity_statements(rng, per_identity=6):
         out.append(Example(text, (0.0,), split_of(text, seed), "identity-harmless", 1.0, ident))
+    # What a guarded assistant mostly sees: customer messages (presidio's synthetic sentences, MIT, split by
+    # template) and short chat turns. Neither stereotypes anyone.
+    for row in read_jsonl(data / "pii/presidio_synth_v2/train.jsonl"):
+        if rng.random() < 0.3:
+            sp = split_of(f"presidio-template:{row['template_id']}", seed, 0.15, 0.15)
+            out.append(Example(row["text"], (0.0,), sp, "presidio-synth"))
+    for text in templates.short_chat_messages(rng):
+        out.append(Example(text, (0.0,), split_of(text, seed), "short-chat"))
     return out
+
+
+ORDINARY_TEXT = ("self-instruct", "identity-harmless", "presidio-synth", "short-chat")
+"""Bias sources of everyday benign requests: the shipped threshold keeps their false-positive rate low."""
 
 
 def stereoset(*, intra_only: bool = False) -> list[dict[str, str]]:

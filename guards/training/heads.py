@@ -16,7 +16,14 @@ from guards.models.heads import Head
 from guards.training import data as D
 from guards.training import templates
 from guards.training.fit import FitConfig, fit_head, rows
-from guards.training.metrics import at_threshold, best_f1_threshold, borkan, generalized_mean, roc_auc
+from guards.training.metrics import (
+    at_threshold,
+    best_f1_threshold,
+    borkan,
+    generalized_mean,
+    quantile_threshold,
+    roc_auc,
+)
 from guards.training.store import EmbeddingStore
 
 logger = logging.getLogger(__name__)
@@ -261,17 +268,27 @@ def train_bias(ctx: Context) -> Trained:
     """Bias head: CrowS-Pairs train part, BBQ statements, hate speech as demeaning text, harmless text."""
     ex = _smoke_split(ctx, D.bias_examples(ctx.data, ctx.seed))
     head, val_s, val_y = _fit(ctx, "bias", D.BIAS_LABELS, ex)
-    thresholds = {"stereotype": best_f1_threshold(val_y[:, 0], val_s[:, 0], max_fpr=0.15)}
-    t = thresholds["stereotype"]
+    ordinary = np.array([e.source in D.ORDINARY_TEXT for e in ex if e.split == "val"])
+    t = max(
+        best_f1_threshold(val_y[~ordinary, 0], val_s[~ordinary, 0], max_fpr=0.15),
+        quantile_threshold(val_s[ordinary, 0], ORDINARY_MAX_FPR),
+    )
+    thresholds = {"stereotype": t}
     test, y, s, metrics = _test_metrics(ctx, head, ex, t)
     m = np.array([e.source in ("crows", "bbq-statement", "bbq-context") for e in test])
     metrics["test_stereotype_sets"] = _split_metrics(y[m], s[m], t)
+    m = np.array([e.source in D.ORDINARY_TEXT for e in test])
+    metrics["test_ordinary"] = _split_metrics(y[m], s[m], t)
     pairs = [
         p for i, p in enumerate(D.crows_pairs(ctx.data)) if D.split_of(f"crows:{i}", ctx.seed, 0.15, 0.15) == "test"
     ]
     metrics["crows_pairs_test_pairwise"] = pairwise_share(ctx, head, [(p[0], p[1]) for p in ctx.sample(pairs, 30)])
     metrics["stereoset_eval_only"] = stereoset_metrics(ctx, head, t)
     return Trained(head, thresholds, metrics, _sources(ex))
+
+
+ORDINARY_MAX_FPR = 0.05
+"""The share of everyday benign validation requests the shipped bias threshold may flag."""
 
 
 def pairwise_share(ctx: Context, head: Head, pairs: list[tuple[str, str]]) -> float:

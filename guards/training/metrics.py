@@ -61,6 +61,14 @@ def best_f1_threshold(y: np.ndarray, s: np.ndarray, *, max_fpr: float | None = N
     return round(best_t, 3)
 
 
+def quantile_threshold(benign_scores: np.ndarray, max_fpr: float) -> float:
+    """The lowest threshold (3 decimals) that flags at most ``max_fpr`` of ``benign_scores`` (ties aside)."""
+    if not len(benign_scores):
+        return 0.0
+    t = float(np.ceil(np.quantile(benign_scores, 1 - max_fpr) * 1000) / 1000)
+    return round(min(t, 0.99), 3)
+
+
 def borkan(y: np.ndarray, s: np.ndarray, groups: Sequence[set[str]], identities: Sequence[str]) -> dict:
     """Borkan et al. (2019) subgroup AUC, BPSN and BNSP AUC per identity, plus the FPR context is left to callers.
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from guards.models.heads import load_head
 from guards.training import data as D
 from guards.training import templates
 from guards.training.__main__ import main
-from guards.training.metrics import at_threshold, best_f1_threshold, borkan, roc_auc
+from guards.training.metrics import at_threshold, best_f1_threshold, borkan, quantile_threshold, roc_auc
 
 pytestmark = pytest.mark.skipif(not D.DEFAULT_DATA.exists(), reason="needs ../shared/data")
 
@@ -62,3 +63,11 @@ def test_metrics_on_a_known_case() -> None:
     assert 0.0 < best_f1_threshold(y, s) < 1.0
     per = borkan(y, s, [{"a"}, set(), {"a"}, set()], ["a"])
     assert set(per["a"]) == {"n", "subgroup_auc", "bpsn_auc", "bnsp_auc"}
+
+
+@pytest.mark.parametrize("max_fpr", [0.0, 0.05, 0.2])
+def test_quantile_threshold_flags_at_most_the_allowed_share_of_benign_text(max_fpr: float) -> None:
+    benign = np.random.default_rng(0).uniform(0, 0.9, 1000)
+    t = quantile_threshold(benign, max_fpr)
+    assert np.mean(benign >= t) <= max_fpr
+    assert np.mean(benign >= t - 0.01) > max_fpr or t == 0.0  # and it is the lowest such threshold (3 decimals)
