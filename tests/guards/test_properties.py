@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from guards import Action, Guard, parse_policy
@@ -64,12 +64,19 @@ def test_redacted_text_never_contains_a_detected_secret(before: str, secret: str
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(before=FILLER, value=PII, after=FILLER)
+@example(before="¦", value="jane.doe@example.com", after="1¦")  # a one-character span that also stands elsewhere
 def test_pii_never_survives_redaction(default_guard: Guard, before: str, value: str, after: str) -> None:
     text = f"{before} {value} {after}"
     vault = Vault()
     evaluation = default_guard.evaluate(text, vault=vault)
     redacted = default_guard.transform(evaluation, vault)
+    spans = sorted((r.start, r.end) for r in evaluation.decision.redactions)
+    bounds = [0, *(i for span in spans for i in span), len(evaluation.text)]
+    kept = "\0".join(evaluation.text[bounds[i] : bounds[i + 1]] for i in range(0, len(bounds), 2))
     for red in evaluation.decision.redactions:
-        assert evaluation.text[red.start : red.end] not in redacted.replace("*", "") or red.operator == "mask"
+        found = evaluation.text[red.start : red.end]
+        if red.operator == "mask" or found in kept:  # masked keeps a tail; or the same text also stands unredacted
+            continue
+        assert found not in redacted.replace("*", "")
     if value != "EMP-123456" and value in {evaluation.text[r.start : r.end] for r in evaluation.decision.redactions}:
         assert value not in redacted
