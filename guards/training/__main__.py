@@ -29,7 +29,9 @@ from guards.training.store import EmbeddingStore
 logger = logging.getLogger("guards.training")
 
 THRESHOLD_RULES = {
-    "toxicity": "best F1 per label; for `toxic` only among thresholds with FPR ≤ 15% on validation",
+    "toxicity": "best F1 per label (for `toxic` only among thresholds with FPR ≤ 15%) on all but the everyday "
+    "requests, raised if needed until at most 5% of the everyday requests (Self-Instruct, customer messages, chat, "
+    "identity statements) are flagged",
     "injection": "best F1 among thresholds with FPR ≤ 2% on the validation benign prompts",
     "bias": "best F1 on the stereotype sets among thresholds with FPR ≤ 15% there, raised if needed until at most 5% "
     "of the everyday requests (Self-Instruct, customer messages, chat, identity statements) are flagged",
@@ -63,6 +65,8 @@ def targets(name: str, m: dict[str, Any]) -> list[tuple[str, Any, str, bool | No
             row("ROC AUC `toxic`, HateXplain official validation", m["test_hatexplain"]["toxic"]["roc_auc"], "—",
                 None),
             row("ROC AUC `hate`, held-out", m["test_all"]["hate"]["roc_auc"], "—", None),
+            row("Held-out everyday requests flagged by any label (Self-Instruct, customer messages, chat, identity "
+                "statements)", m["test_ordinary_any_label_fpr"], "—", None),
             row("alt-profanity-check ROC AUC, same held-out data", m["baseline_alt_profanity_check"]["roc_auc"], "—",
                 None),
             row("Identity templates ROC AUC", it["roc_auc"], "≥ 0.97", it["roc_auc"] >= 0.97),

@@ -114,6 +114,9 @@ def toxicity_examples(data: Path, seed: int) -> list[Example]:
     for text, insulting, named_group in templates.judgements(rng):
         y = (float(insulting), float(insulting and named_group), float(insulting))
         out.append(Example(text, y, split_of(text, seed), "insult-compliment"))
+    for row in read_csv(data / "prompt_injection/benign_instructions_self_instruct/train.csv"):
+        out.append(Example(row["text"], (0.0, 0.0, 0.0), split_of(row["text"], seed), "self-instruct"))
+    out += everyday_requests(data, seed, rng, (0.0, 0.0, 0.0))
     return out
 
 
@@ -263,19 +266,25 @@ def bias_examples(data: Path, seed: int) -> list[Example]:
         out.append(Example(row["text"], (0.0,), split_of(row["text"], seed), "self-instruct", 0.5))
     for text, ident in templates.harmless_identity_statements(rng, per_identity=6):
         out.append(Example(text, (0.0,), split_of(text, seed), "identity-harmless", 1.0, ident))
-    # What a guarded assistant mostly sees: customer messages (presidio's synthetic sentences, MIT, split by
-    # template) and short chat turns. Neither stereotypes anyone.
-    for row in read_jsonl(data / "pii/presidio_synth_v2/train.jsonl"):
-        if rng.random() < 0.3:
-            sp = split_of(f"presidio-template:{row['template_id']}", seed, 0.15, 0.15)
-            out.append(Example(row["text"], (0.0,), sp, "presidio-synth"))
-    for text in templates.short_chat_messages(rng):
-        out.append(Example(text, (0.0,), split_of(text, seed), "short-chat"))
+    out += everyday_requests(data, seed, rng, (0.0,))
     return out
 
 
 ORDINARY_TEXT = ("self-instruct", "identity-harmless", "presidio-synth", "short-chat")
-"""Bias sources of everyday benign requests: the shipped threshold keeps their false-positive rate low."""
+"""Sources of everyday benign requests: the shipped thresholds keep their false-positive rate low."""
+
+
+def everyday_requests(data: Path, seed: int, rng: random.Random, y: tuple[float, ...]) -> list[Example]:
+    """What a guarded assistant mostly sees, labelled ``y`` (all zeros): customer messages (presidio's synthetic
+    sentences, MIT, a 30% sample split by template) and our short chat turns."""
+    out = []
+    for row in read_jsonl(data / "pii/presidio_synth_v2/train.jsonl"):
+        if rng.random() < 0.3:
+            sp = split_of(f"presidio-template:{row['template_id']}", seed, 0.15, 0.15)
+            out.append(Example(row["text"], y, sp, "presidio-synth"))
+    for text in templates.short_chat_messages(rng):
+        out.append(Example(text, y, split_of(text, seed), "short-chat"))
+    return out
 
 
 def stereoset(*, intra_only: bool = False) -> list[dict[str, str]]:

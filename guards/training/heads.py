@@ -150,9 +150,9 @@ def train_toxicity(ctx: Context) -> Trained:
     if ctx.lexical_features:
         head, val_s = add_lexical(ctx, head, ex)
     thresholds = {
-        "toxic": best_f1_threshold(val_y[:, 0], val_s[:, 0], max_fpr=0.15),
-        "hate": best_f1_threshold(val_y[:, 1], val_s[:, 1]),
-        "offensive": best_f1_threshold(val_y[:, 2], val_s[:, 2]),
+        "toxic": everyday_capped_threshold(ex, val_y[:, 0], val_s[:, 0], max_fpr=0.15),
+        "hate": everyday_capped_threshold(ex, val_y[:, 1], val_s[:, 1]),
+        "offensive": everyday_capped_threshold(ex, val_y[:, 2], val_s[:, 2]),
     }
     metrics: dict[str, Any] = {}
     test = [e for e in ex if e.split == "test" and e.source in ("davidson", "hatexplain")]
@@ -164,6 +164,9 @@ def train_toxicity(ctx: Context) -> Trained:
             lab: _split_metrics(y[m, j], s[m, j], thresholds[lab]) for j, lab in enumerate(D.TOXICITY_LABELS)
         }
     metrics["baseline_alt_profanity_check"] = _profanity_baseline([e.text for e in test], y[:, 0])
+    everyday = [e.text for e in ex if e.split == "test" and e.source in D.ORDINARY_TEXT]
+    flagged = _scores(ctx, head, everyday) >= np.array([thresholds[lab] for lab in D.TOXICITY_LABELS])
+    metrics["test_ordinary_any_label_fpr"] = float(np.mean(flagged.any(axis=1))) if everyday else float("nan")
     harmless = [e for e in ex if e.source == "identity-harmless" and e.split == "test"]
     if harmless:
         hs = _scores(ctx, head, [e.text for e in harmless])[:, 0]
@@ -268,11 +271,7 @@ def train_bias(ctx: Context) -> Trained:
     """Bias head: CrowS-Pairs train part, BBQ statements, hate speech as demeaning text, harmless text."""
     ex = _smoke_split(ctx, D.bias_examples(ctx.data, ctx.seed))
     head, val_s, val_y = _fit(ctx, "bias", D.BIAS_LABELS, ex)
-    ordinary = np.array([e.source in D.ORDINARY_TEXT for e in ex if e.split == "val"])
-    t = max(
-        best_f1_threshold(val_y[~ordinary, 0], val_s[~ordinary, 0], max_fpr=0.15),
-        quantile_threshold(val_s[ordinary, 0], ORDINARY_MAX_FPR),
-    )
+    t = everyday_capped_threshold(ex, val_y[:, 0], val_s[:, 0], max_fpr=0.15)
     thresholds = {"stereotype": t}
     test, y, s, metrics = _test_metrics(ctx, head, ex, t)
     m = np.array([e.source in ("crows", "bbq-statement", "bbq-context") for e in test])
@@ -288,7 +287,17 @@ def train_bias(ctx: Context) -> Trained:
 
 
 ORDINARY_MAX_FPR = 0.05
-"""The share of everyday benign validation requests the shipped bias threshold may flag."""
+"""The share of everyday benign validation requests a shipped threshold may flag."""
+
+
+def everyday_capped_threshold(
+    ex: list[D.Example], val_y: np.ndarray, val_s: np.ndarray, *, max_fpr: float | None = None
+) -> float:
+    """The F1-best validation threshold on all but the everyday requests (FPR ≤ ``max_fpr`` there), raised if
+    needed until at most ``ORDINARY_MAX_FPR`` of the everyday validation requests are flagged."""
+    everyday = np.array([e.source in D.ORDINARY_TEXT for e in ex if e.split == "val"])
+    best = best_f1_threshold(val_y[~everyday], val_s[~everyday], max_fpr=max_fpr)
+    return max(best, quantile_threshold(val_s[everyday], ORDINARY_MAX_FPR))
 
 
 def pairwise_share(ctx: Context, head: Head, pairs: list[tuple[str, str]]) -> float:
