@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import create_engine, text
 
 from audit import AuditStore
-from audit.chain import DECISIONS
+from audit.chain import DECISIONS, GENESIS
 from audit.config import make_engine
 from audit.journal import Journal
 from audit.migrate import upgrade
@@ -148,7 +148,7 @@ def bench_breakdown(url: str, n: int, repeats: int = 5) -> dict[str, Any]:
         j.close(keep=False)
 
     def chain_hash(_: None) -> None:
-        prev = "0" * 64
+        prev = GENESIS
         for seq, r in enumerate(records, 1):
             prev = DECISIONS.digest_encoded(seq, prev, DECISIONS.encode(r))
 

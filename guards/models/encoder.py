@@ -78,10 +78,11 @@ class _Workers:
 
     def resize(self, count: int) -> None:
         with self.lock:
-            if count != self.count and self.pool is not None and self.pid == os.getpid():
+            if count == self.count:
+                return
+            if self.pool is not None and self.pid == os.getpid():
                 self.pool.shutdown(wait=False)
-            if count != self.count:
-                self.pool = None
+            self.pool = None
             self.count = count
 
     def executor(self) -> ThreadPoolExecutor:
@@ -121,12 +122,6 @@ class Encoder:
         self._model: Any = None
         self._tokenizer: Any = None
         self._forward: Forward | None = None
-
-    @property
-    def dim(self) -> int:
-        """Embedding size."""
-        self._load()
-        return int(self._model.config.hidden_size)
 
     def _load(self) -> None:
         if self._model is not None:

@@ -157,11 +157,9 @@ def injection_examples(data: Path, seed: int, *, with_wheel: bool = True) -> lis
         out.append(Example(text, (0.0,), split_of(text, seed), "short-chat", 2.0))
     for text in templates.conversation_repairs(rng):
         out.append(Example(text, (0.0,), split_of(text, seed), "conversation-repair", 2.0))
-    # Customer messages full of names, card numbers and addresses are benign (presidio's synthetic sentences, MIT),
-    # split by template so that no template is in two splits.
-    for row in read_jsonl(data / "pii/presidio_synth_v2/train.jsonl"):
-        sp = split_of(f"presidio-template:{row['template_id']}", seed, 0.15, 0.15)
-        out.append(Example(row["text"], (0.0,), sp, "presidio-synth"))
+    # Customer messages full of names, card numbers and addresses are benign.
+    for text, sp in presidio_messages(data, seed):
+        out.append(Example(text, (0.0,), sp, "presidio-synth"))
     # Ordinary social-media text is benign input too (not an attack, whatever its tone).
     for row in read_csv(data / "toxicity/hatexplain/train.csv"):
         if rng.random() < 0.15:
@@ -274,14 +272,20 @@ ORDINARY_TEXT = ("self-instruct", "identity-harmless", "presidio-synth", "short-
 """Sources of everyday benign requests: the shipped thresholds keep their false-positive rate low."""
 
 
-def everyday_requests(data: Path, seed: int, rng: random.Random, y: tuple[float, ...]) -> list[Example]:
-    """What a guarded assistant mostly sees, labelled ``y`` (all zeros): customer messages (presidio's synthetic
-    sentences, MIT, a 30% sample split by template) and our short chat turns."""
-    out = []
+def presidio_messages(data: Path, seed: int) -> Iterator[tuple[str, str]]:
+    """presidio's synthetic customer messages (MIT, fake PII) with their split, drawn by template so that no
+    template is in two splits."""
     for row in read_jsonl(data / "pii/presidio_synth_v2/train.jsonl"):
+        yield row["text"], split_of(f"presidio-template:{row['template_id']}", seed, 0.15, 0.15)
+
+
+def everyday_requests(data: Path, seed: int, rng: random.Random, y: tuple[float, ...]) -> list[Example]:
+    """What a guarded assistant mostly sees, labelled ``y`` (all zeros): a 30% sample of ``presidio_messages``
+    and our short chat turns."""
+    out = []
+    for text, sp in presidio_messages(data, seed):
         if rng.random() < 0.3:
-            sp = split_of(f"presidio-template:{row['template_id']}", seed, 0.15, 0.15)
-            out.append(Example(row["text"], y, sp, "presidio-synth"))
+            out.append(Example(text, y, sp, "presidio-synth"))
     for text in templates.short_chat_messages(rng):
         out.append(Example(text, y, split_of(text, seed), "short-chat"))
     return out
