@@ -34,7 +34,8 @@ THRESHOLD_RULES = {
     "identity statements) are flagged",
     "injection": "best F1 among thresholds with FPR ≤ 2% on the validation benign prompts",
     "bias": "best F1 on the stereotype sets among thresholds with FPR ≤ 15% there, raised if needed until at most 5% "
-    "of the everyday requests (Self-Instruct, customer messages, chat, identity statements) are flagged",
+    "of the everyday requests (Self-Instruct, customer messages, chat, identity statements, people described with "
+    "their identity, requests about a group's needs) are flagged",
 }
 
 
@@ -101,6 +102,7 @@ def targets(name: str, m: dict[str, Any]) -> list[tuple[str, Any, str, bool | No
     auc = m["test_stereotype_sets"]["roc_auc"]
     pw = m["crows_pairs_test_pairwise"]
     ss = m["stereoset_eval_only"]
+    ht = m.get("harmless_identity_templates_eval_only", {})
     return [
         row("ROC AUC stereotype vs neutral, held-out CrowS-Pairs + BBQ", auc, "≥ 0.85", auc >= 0.85),
         row("ROC AUC, held-out CrowS-Pairs only (stereotype vs its less-stereotyping twin)",
@@ -108,11 +110,16 @@ def targets(name: str, m: dict[str, Any]) -> list[tuple[str, Any, str, bool | No
         row("ROC AUC, all held-out sources (incl. hate speech and benign prompts)", m["test_all"]["roc_auc"], "—",
             None),
         row("CrowS-Pairs pairwise (held-out pairs)", pw, "≥ 0.70", pw >= 0.70),
-        row("FPR on held-out everyday requests (Self-Instruct, customer messages, chat, identity statements)",
-            m["test_ordinary"]["fpr"], "—", None),
+        row("FPR on held-out everyday requests (Self-Instruct, customer messages, chat, identity statements, people "
+            "described with their identity, requests about a group's needs)", m["test_ordinary"]["fpr"], "—", None),
         row("StereoSet ROC AUC stereotype vs unrelated (eval only)", ss["roc_auc_stereotype_vs_unrelated"], "—", None),
         row("StereoSet pairwise stereotype > anti-stereotype (eval only)", ss["pairwise_stereotype_over_anti"], "—",
             None),
+        *[
+            row(f"Non-toxic Jigsaw identity templates flagged (eval only): {key.replace('_', ' ')}", ht[key], "—", None)
+            for key in ("flag_rate", "max_identity_flag_rate")
+            if key in ht
+        ],
     ]  # fmt: skip
 
 

@@ -246,7 +246,8 @@ def crows_pairs(data: Path) -> list[tuple[str, str, str, str]]:
 
 
 def bias_examples(data: Path, seed: int) -> list[Example]:
-    """CrowS-Pairs (CC BY-SA), BBQ statements (CC BY), hate speech as demeaning text, harmless identity text."""
+    """CrowS-Pairs (CC BY-SA), BBQ statements (CC BY), hate speech as demeaning text, harmless identity text
+    (statements, people described with their identity, requests about a group's needs)."""
     rng = random.Random(seed)
     out: list[Example] = []
     for i, (more, less, kind, btype) in enumerate(crows_pairs(data)):
@@ -264,11 +265,13 @@ def bias_examples(data: Path, seed: int) -> list[Example]:
         out.append(Example(row["text"], (0.0,), split_of(row["text"], seed), "self-instruct", 0.5))
     for text, ident in templates.harmless_identity_statements(rng, per_identity=6):
         out.append(Example(text, (0.0,), split_of(text, seed), "identity-harmless", 1.0, ident))
+    for text, ident in templates.harmless_group_mentions(random.Random(f"{seed}:group-mentions")):
+        out.append(Example(text, (0.0,), split_of(text, seed), "identity-described", 1.0, ident))
     out += everyday_requests(data, seed, rng, (0.0,))
     return out
 
 
-ORDINARY_TEXT = ("self-instruct", "identity-harmless", "presidio-synth", "short-chat")
+ORDINARY_TEXT = ("self-instruct", "identity-harmless", "identity-described", "presidio-synth", "short-chat")
 """Sources of everyday benign requests: the shipped thresholds keep their false-positive rate low."""
 
 

@@ -283,6 +283,7 @@ def train_bias(ctx: Context) -> Trained:
     ]
     metrics["crows_pairs_test_pairwise"] = pairwise_share(ctx, head, [(p[0], p[1]) for p in ctx.sample(pairs, 30)])
     metrics["stereoset_eval_only"] = stereoset_metrics(ctx, head, t)
+    metrics["harmless_identity_templates_eval_only"] = harmless_template_flags(ctx, head, t)
     return Trained(head, thresholds, metrics, _sources(ex))
 
 
@@ -307,6 +308,24 @@ def pairwise_share(ctx: Context, head: Head, pairs: list[tuple[str, str]]) -> fl
     a = _scores(ctx, head, [p[0] for p in pairs])[:, 0]
     b = _scores(ctx, head, [p[1] for p in pairs])[:, 0]
     return float(np.mean(a > b))
+
+
+def harmless_template_flags(ctx: Context, head: Head, threshold: float) -> dict[str, Any]:
+    """How often the non-toxic Jigsaw sentence templates ("<name> is a kind <identity>", "Being <identity> is
+    great"; evaluation only) are flagged: overall, and the identities flagged most."""
+    harmless = [r for r in ctx.sample(D.identity_templates(ctx.data), 200) if r.y[0] == 0]
+    flagged = _scores(ctx, head, [r.text for r in harmless])[:, 0] >= threshold
+    per: dict[str, list[bool]] = {}
+    for r, f in zip(harmless, flagged, strict=True):
+        for ident in filter(None, r.group.split(";")):
+            per.setdefault(ident, []).append(bool(f))
+    rates = {i: float(np.mean(v)) for i, v in per.items() if len(v) >= (2 if ctx.smoke else 50)}
+    return {
+        "n": len(harmless),
+        "flag_rate": float(np.mean(flagged)) if len(harmless) else float("nan"),
+        "max_identity_flag_rate": max(rates.values(), default=float("nan")),
+        "most_flagged": dict(sorted(rates.items(), key=lambda kv: -kv[1])[:5]),
+    }
 
 
 def stereoset_metrics(ctx: Context, head: Head, threshold: float) -> dict[str, Any]:

@@ -168,6 +168,48 @@ def conversation_repairs(rng: random.Random, n: int = 240) -> list[str]:
     return sorted(out)
 
 
+_MORE_NAMES = ("Omar", "Mei", "Carlos", "Nkechi", "Dmitri", "Anika", "Yusuf", "Hana", "Rahul", "Sofia", "Kwame")
+_NEUTRAL = ("quiet", "tall", "busy", "careful", "retired", "young", "new", "local", "shy", "well-known")
+_ACTIVITIES = (
+    "plays the violin", "runs a bakery on our street", "coaches the school football team", "just moved to {c}",
+    "loves gardening", "is studying law", "fixed my bike yesterday", "teaches evening classes", "writes poetry",
+)  # fmt: skip
+_DESCRIBED: tuple[str, ...] = (
+    "{N} is a {a} {i} {n}.", "{N}, a {i} {n}, {v}.", "My colleague {N} is {i} and {v}.", "{N} is {i} and {v}.",
+    "I met {N}, a {a} {i} {n}, at the library.", "Our {n}, {N}, is {i}.", "{N} is a {a} {n} who is {i}.",
+)  # fmt: skip
+_GROUP_REQUESTS: tuple[str, ...] = (
+    "Do you have {f} options for our {i} guests?", "Our {i} customers asked for {f} dishes.",
+    "Write an invitation to the {i} community picnic on Saturday.", "Translate this leaflet for {i} families in {c}.",
+    "List some famous {i} scientists.", "How can our office be more welcoming to {i} employees?",
+    "The {i} student association meets on Thursdays.", "When does {i} heritage month start this year?",
+    "Recommend a documentary about {i} history.", "Is the clinic able to help {i} patients in their language?",
+)  # fmt: skip
+_FOODS = ("halal", "kosher", "vegetarian", "vegan", "gluten-free", "spicy", "low-sugar")
+
+
+def harmless_group_mentions(rng: random.Random, n: int = 600) -> list[tuple[str, str]]:
+    """``(sentence, identity)`` pairs that name a group without saying anything about it: one person described
+    by neutral or kind words and an identity ("Omar, a Muslim nurse, plays the violin"), and everyday requests
+    about a group's needs or culture ("Do you have halal options for our Muslim guests?")."""
+    names = (*_NAMES, *_MORE_NAMES)
+    out: dict[str, str] = {}
+    while len(out) < n:
+        ident = rng.choice(IDENTITIES)
+        if rng.random() < 0.6:
+            text = rng.choice(_DESCRIBED).format(
+                N=rng.choice(names),
+                a=rng.choice((*_NEUTRAL, *_POSITIVE)),
+                i=ident,
+                n=rng.choice(_PERSON_NOUNS),
+                v=rng.choice(_ACTIVITIES).format(c=rng.choice(_CITIES)),
+            )
+        else:
+            text = rng.choice(_GROUP_REQUESTS).format(i=ident, f=rng.choice(_FOODS), c=rng.choice(_CITIES))
+        out[text[0].upper() + text[1:]] = ident
+    return sorted(out.items())
+
+
 def identity_terms(text: str) -> list[str]:
     """The identity terms of our list that occur in ``text`` (lower-cased, whole words)."""
     return IDENTITY_RE.findall(text.lower())

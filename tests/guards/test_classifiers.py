@@ -127,6 +127,18 @@ def test_stereotype_scores_higher_than_neutral_text(bias: BiasScanner, stereotyp
     assert low.score < _threshold("bias", "stereotype")
 
 
+GROUP_MENTIONS = [
+    "Maria, a Mexican chef, opened a restaurant downtown.",
+    "She is a Christian and volunteers at the food bank.",
+    "Can you translate this menu for our Chinese guests?",
+]
+
+
+@pytest.mark.parametrize("text", HARMLESS + GROUP_MENTIONS)
+def test_harmless_text_naming_a_group_is_not_a_stereotype(bias: BiasScanner, text: str) -> None:
+    assert bias.scan(text, ScanContext()).score < _threshold("bias", "stereotype")
+
+
 @pytest.mark.parametrize("stereotype", [s for s, _ in STEREOTYPES if not s.startswith("Old people")])
 def test_plain_stereotypes_are_flagged(bias: BiasScanner, stereotype: str) -> None:
     """Mild age stereotypes score just under the threshold (a known limit in docs/models/bias.md)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import numpy as np
@@ -47,11 +48,16 @@ def test_splits_are_seeded_and_stable() -> None:
 
 
 def test_identity_swap_keeps_text_but_changes_identity() -> None:
-    import random
-
     swapped = templates.swap_identities("I hate muslim people", random.Random(0))
     assert swapped is not None and "muslim" not in swapped and swapped.startswith("i hate")
     assert templates.swap_identities("no identity here", random.Random(0)) is None
+
+
+def test_group_mentions_are_seeded_and_name_their_identity() -> None:
+    mentions = templates.harmless_group_mentions(random.Random(3), n=200)
+    assert mentions == templates.harmless_group_mentions(random.Random(3), n=200)
+    assert len({text for text, _ in mentions}) == 200
+    assert all(identity in templates.identity_terms(text) for text, identity in mentions)
 
 
 def test_metrics_on_a_known_case() -> None:
