@@ -62,8 +62,9 @@ def evaluate_pii(
         raise PolicyError(f"policy {policy!r} has no pii scanner with id {scanner_id!r}")
     scanner = PiiScanner(spec.id, spec.params)
     known = {label for label in DATASET_LABELS.values() if label}
-    true_pos: Counter[str] = Counter()
+    true_pos: Counter[str] = Counter()  # detections that match a gold span
     false_pos: Counter[str] = Counter()
+    found: Counter[str] = Counter()  # gold spans that a detection matches
     false_neg: Counter[str] = Counter()
     unsupported: Counter[str] = Counter()
     records = 0
@@ -85,11 +86,10 @@ def evaluate_pii(
         for p in predicted:
             (true_pos if any(p.matches(g) for g in gold) else false_pos)[p.label] += 1
         for g in gold:
-            if not any(g.matches(p) for p in predicted):
-                false_neg[g.label] += 1
-    labels = sorted(set(true_pos) | set(false_pos) | set(false_neg))
-    per_type = {label: _prf(true_pos[label], false_pos[label], false_neg[label]) for label in labels}
-    micro = _prf(sum(true_pos.values()), sum(false_pos.values()), sum(false_neg.values()))
+            (found if any(g.matches(p) for p in predicted) else false_neg)[g.label] += 1
+    labels = sorted(set(true_pos) | set(false_pos) | set(false_neg) | set(found))
+    per_type = {label: _prf(true_pos[label], false_pos[label], found[label], false_neg[label]) for label in labels}
+    micro = _prf(*(sum(c.values()) for c in (true_pos, false_pos, found, false_neg)))
     return {
         "dataset": str(data),
         "records": records,
@@ -101,15 +101,16 @@ def evaluate_pii(
     }
 
 
-def _prf(tp: int, fp: int, fn: int) -> dict[str, float | int]:
+def _prf(tp: int, fp: int, found: int, fn: int) -> dict[str, float | int]:
+    """Precision over detections, recall over gold spans (one long detection may match several gold pieces)."""
     precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
+    recall = found / (found + fn) if found + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {
         "precision": round(precision, 4),
         "recall": round(recall, 4),
         "f1": round(f1, 4),
-        "support": tp + fn,
+        "support": found + fn,
         "predicted": tp + fp,
     }
 

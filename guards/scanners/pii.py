@@ -36,6 +36,10 @@ _IGNORED_NER_LABELS = (
     "FAC",
 )
 _ENGINE_LOCK = threading.Lock()
+# Loose pattern types (and spaCy's dates) often fire on a piece of a more specific identifier: the domain of an
+# e-mail address as a URL, a card number or an IP address as a phone number, a house number as a date.
+_LOOSE = frozenset({"URL", "PHONE_NUMBER", "DATE_TIME", "US_DRIVER_LICENSE", "US_BANK_NUMBER"})
+_SPECIFIC = frozenset({"EMAIL_ADDRESS", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "US_SSN", "CRYPTO", "STREET_ADDRESS"})
 
 
 @lru_cache(maxsize=4)
@@ -114,7 +118,7 @@ class PiiScanner(ScannerBase):
         )
         findings = [_finding(r) for r in results]
         findings.extend(f for entity in self.custom for f in entity.find(text))
-        return Verdict.of(self.id, findings)
+        return Verdict.of(self.id, without_shadowed(findings))
 
 
 def _finding(result: Any) -> Finding:
@@ -124,3 +128,25 @@ def _finding(result: Any) -> Finding:
     context = getattr(explanation, "supportive_context_word", "") if explanation else ""
     detail = {"recognizer": meta.get("recognizer_name", ""), "context": [context] if context else []}
     return Finding(result.entity_type, round(float(result.score), 4), result.start, result.end, detail)
+
+
+def without_shadowed(findings: list[Finding]) -> list[Finding]:
+    """``findings`` less those of a loose type (URL, phone, date, ...) that lie inside a finding of a specific
+    identifier (e-mail, card, IBAN, IP, SSN, street address) scored at least as high: the specific one already
+    covers those characters, so the loose one is a mislabel, not a second piece of personal data."""
+    specific = [f for f in findings if f.label in _SPECIFIC and f.start is not None and f.end is not None]
+    if not specific:
+        return findings
+    return [f for f in findings if not (f.label in _LOOSE and any(_inside(f, c) for c in specific))]
+
+
+def _inside(finding: Finding, container: Finding) -> bool:
+    assert container.start is not None and container.end is not None
+    return (
+        container.label != finding.label
+        and finding.start is not None
+        and finding.end is not None
+        and container.start <= finding.start
+        and finding.end <= container.end
+        and container.score >= finding.score
+    )

@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 
 from guards import PolicyError
+from guards.scanners.addresses import STREET_ADDRESS
 from guards.scanners.base import ScanContext
 from guards.scanners.hygiene import HygieneScanner
 from guards.scanners.patterns import PatternScanner
-from guards.scanners.pii import PiiScanner
+from guards.scanners.pii import PiiScanner, without_shadowed
 from guards.scanners.secrets import SecretsScanner
+from guards.types import Finding
 
 CTX = ScanContext()
 
@@ -147,3 +149,42 @@ def test_pii_findings_explain_without_the_value(pii: PiiScanner) -> None:
 def test_pii_allow_list(pii: PiiScanner) -> None:
     scanner = PiiScanner("pii", {"allow_list": ["support@example.com"]})
     assert "EMAIL_ADDRESS" not in _labels(scanner, "write to support@example.com")
+
+
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [
+        ("Ship it to 221B Baker Street, London", "221B Baker Street"),
+        ("We moved to 12 rue de la Paix in Paris", "12 rue de la Paix"),
+        ("Send it to Via Roma 12, Milano", "Via Roma 12"),
+        ("Meine Adresse: Villacher Strasse 89, Wien", "Villacher Strasse 89"),
+        ("Postiosoite: 5049 Harjukuja 54, Seinäjoki", "5049 Harjukuja 54"),
+        ("Levélcím: Kálmán Imre u. 12., Budapest", "Kálmán Imre u. 12."),
+        ("Adresse: Søndergade 52, 8000 Aarhus", "Søndergade 52"),
+        ("Write to P.O. Box 242, Springfield", "P.O. Box 242"),
+        ("Mail goes to PSC 0413, Box 8144 APO AA 42323", "PSC 0413, Box 8144 APO AA 42323"),
+    ],
+)
+def test_street_addresses_are_found_whole(text: str, address: str) -> None:
+    assert [text[f.start : f.end] for f in STREET_ADDRESS.find(text) if f.start is not None] == [address]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["send it via email", "the committee 5 meeting", "Windows 10 is great", "Spring 2024 collection", "Chapter 12"],
+)
+def test_ordinary_text_is_not_an_address(text: str) -> None:
+    assert list(STREET_ADDRESS.find(text)) == []
+
+
+def test_a_loose_finding_inside_a_specific_one_is_dropped(pii: PiiScanner) -> None:
+    """presidio reports an e-mail's domain as a URL too; the e-mail address already covers it."""
+    text = "write to jane.doe@example.com or call 555-0100"
+    assert [(f.label, text[f.start : f.end]) for f in pii.scan(text, CTX).findings if f.label == "URL"] == []
+    email, url = Finding("EMAIL_ADDRESS", 1.0, 9, 29), Finding("URL", 0.5, 18, 29)
+    assert without_shadowed([email, url]) == [email]
+    weak = Finding("STREET_ADDRESS", 0.3, 0, 20)
+    date = Finding("DATE_TIME", 0.85, 0, 5)
+    assert without_shadowed([weak, date]) == [weak, date]  # only a container scored at least as high shadows
+    person = Finding("PERSON", 0.85, 2, 8)
+    assert without_shadowed([Finding("STREET_ADDRESS", 1.0, 0, 20), person])[1] == person  # names are kept
