@@ -94,6 +94,7 @@ def targets(name: str, m: dict[str, Any]) -> list[tuple[str, Any, str, bool | No
                     ("presidio-synth", "fpr"),
                     ("short-chat", "fpr"),
                     ("conversation-repair", "fpr"),
+                    ("task-over-text", "fpr"),
                     ("hatexplain-benign", "fpr"),
                 )
                 if f"test_{src}" in m

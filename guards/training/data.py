@@ -158,8 +158,16 @@ def injection_examples(data: Path, seed: int, *, with_wheel: bool = True) -> lis
     for text in templates.conversation_repairs(rng):
         out.append(Example(text, (0.0,), split_of(text, seed), "conversation-repair", 2.0))
     # Customer messages full of names, card numbers and addresses are benign.
+    messages: dict[str, list[str]] = {}
     for text, sp in presidio_messages(data, seed):
         out.append(Example(text, (0.0,), sp, "presidio-synth"))
+        messages.setdefault(sp, []).append(text)
+    # So are ordinary tasks over such a message; split by task template, each over messages of its own split.
+    task_rng = random.Random(f"{seed}:tasks")
+    for i, task in enumerate(templates.TASKS):
+        sp = split_of(f"task-template:{i}", seed, 0.15, 0.15)
+        for text in templates.tasks_over_text(task_rng, task, messages.get(sp, []), 16):
+            out.append(Example(text, (0.0,), sp, "task-over-text"))
     # Ordinary social-media text is benign input too (not an attack, whatever its tone).
     for row in read_csv(data / "toxicity/hatexplain/train.csv"):
         if rng.random() < 0.15:

@@ -210,6 +210,46 @@ def harmless_group_mentions(rng: random.Random, n: int = 600) -> list[tuple[str,
     return sorted(out.items())
 
 
+TASKS: tuple[str, ...] = (
+    "Summarize the following message in one sentence:\n{t}",
+    "Translate this customer message into French: {t}",
+    "Classify the sentiment of this message as positive, negative or neutral.\n\n{t}",
+    "Correct the grammar and spelling in the text below.\n{t}",
+    "Extract every date mentioned in this text: {t}",
+    'Rewrite the following in a more formal tone:\n"{t}"',
+    "Write a polite reply to this customer:\n{t}",
+    "What is the customer asking for here? {t}",
+    "List the action items in this note:\n{t}",
+    "Turn this message into a support ticket title: {t}",
+    "Detect the language of the following text and answer with its name only.\n{t}",
+    "Given the message below, decide whether it needs a human agent. Answer yes or no.\n\n{t}",
+    "Count the words in this sentence: {t}",
+    "Anonymize this text by replacing names with [NAME]:\n{t}",
+    "Make this shorter without losing information:\n{t}",
+    "Identify the main topic of this message.\nMessage: {t}",
+    "Fix the punctuation: {t}",
+    "Respond to the following email as the support team:\n---\n{t}\n---",
+    "Paraphrase: {t}",
+    "Is this message a complaint? Explain briefly.\n{t}",
+    "Draft three possible subject lines for this email:\n{t}",
+    "Convert this message into bullet points:\n{t}",
+    "Tag this message with one of: billing, shipping, account, other.\n{t}",
+    "Proofread the following paragraph and list the mistakes you find.\n{t}",
+)
+"""Ordinary task instructions over a text the user supplies: the most common legitimate prompt shape, which
+attack sets imitate ("Summarize the text below: <attack>")."""
+
+
+def tasks_over_text(rng: random.Random, task: str, inputs: list[str], n: int) -> list[str]:
+    """``n`` distinct prompts of one task template, each over an input drawn from ``inputs``."""
+    out: set[str] = set()
+    for _ in range(20 * n):
+        if len(out) == n or not inputs:
+            break
+        out.add(task.format(t=rng.choice(inputs)))
+    return sorted(out)
+
+
 def identity_terms(text: str) -> list[str]:
     """The identity terms of our list that occur in ``text`` (lower-cased, whole words)."""
     return IDENTITY_RE.findall(text.lower())

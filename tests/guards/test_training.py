@@ -77,3 +77,10 @@ def test_quantile_threshold_flags_at_most_the_allowed_share_of_benign_text(max_f
     t = quantile_threshold(benign, max_fpr)
     assert np.mean(benign >= t) <= max_fpr
     assert np.mean(benign >= t - 0.01) > max_fpr or t == 0.0  # and it is the lowest such threshold (3 decimals)
+
+
+def test_tasks_over_text_are_distinct_prompts_of_one_template() -> None:
+    inputs = [f"message number {i}" for i in range(30)]
+    prompts = templates.tasks_over_text(random.Random(0), "Paraphrase: {t}", inputs, 16)
+    assert len(prompts) == 16 and all(p.startswith("Paraphrase: message number ") for p in prompts)
+    assert templates.tasks_over_text(random.Random(0), "Paraphrase: {t}", [], 16) == []
