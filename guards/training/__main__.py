@@ -35,7 +35,7 @@ THRESHOLD_RULES = {
     "injection": "best F1 among thresholds with FPR ≤ 2% on the validation benign prompts",
     "bias": "best F1 on the stereotype sets among thresholds with FPR ≤ 15% there, raised if needed until at most 5% "
     "of the everyday requests (Self-Instruct, customer messages, chat, identity statements, people described with "
-    "their identity, requests about a group's needs) are flagged",
+    "their identity, requests about a group's needs, factual questions) are flagged",
 }
 
 
@@ -112,7 +112,8 @@ def targets(name: str, m: dict[str, Any]) -> list[tuple[str, Any, str, bool | No
             None),
         row("CrowS-Pairs pairwise (held-out pairs)", pw, "≥ 0.70", pw >= 0.70),
         row("FPR on held-out everyday requests (Self-Instruct, customer messages, chat, identity statements, people "
-            "described with their identity, requests about a group's needs)", m["test_ordinary"]["fpr"], "—", None),
+            "described with their identity, requests about a group's needs, factual questions)",
+            m["test_ordinary"]["fpr"], "—", None),
         row("StereoSet ROC AUC stereotype vs unrelated (eval only)", ss["roc_auc_stereotype_vs_unrelated"], "—", None),
         row("StereoSet pairwise stereotype > anti-stereotype (eval only)", ss["pairwise_stereotype_over_anti"], "—",
             None),
@@ -120,6 +121,10 @@ def targets(name: str, m: dict[str, Any]) -> list[tuple[str, Any, str, bool | No
             row(f"Non-toxic Jigsaw identity templates flagged (eval only): {key.replace('_', ' ')}", ht[key], "—", None)
             for key in ("flag_rate", "max_identity_flag_rate")
             if key in ht
+        ],
+        *[
+            row(f"Ordinary questions flagged, {name} (eval only)", q["flag_rate"], "—", None)
+            for name, q in m.get("ordinary_questions_eval_only", {}).items()
         ],
     ]  # fmt: skip
 

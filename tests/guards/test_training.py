@@ -84,3 +84,10 @@ def test_tasks_over_text_are_distinct_prompts_of_one_template() -> None:
     prompts = templates.tasks_over_text(random.Random(0), "Paraphrase: {t}", inputs, 16)
     assert len(prompts) == 16 and all(p.startswith("Paraphrase: message number ") for p in prompts)
     assert templates.tasks_over_text(random.Random(0), "Paraphrase: {t}", [], 16) == []
+
+
+def test_factual_questions_are_seeded_distinct_questions() -> None:
+    questions = templates.factual_questions(random.Random(1), n=120)
+    assert questions == templates.factual_questions(random.Random(1), n=120)
+    assert len(set(questions)) == 120
+    assert all(q.split()[0].lower() in {"when", "what", "who", "how", "where", "which", "is", "why"} for q in questions)
