@@ -28,7 +28,9 @@ _TYPE_WORD = (
 )
 _WORD = r"[A-ZÀ-Þ][\w'’.-]*"
 _PARTICLE = r"de|des|del|la|le|da|do|di|van|von"
-_NAME = rf"(?:(?:{_PARTICLE})\s+)*{_WORD}(?:[ -](?:{_WORD}|{_PARTICLE}))*"
+# At most five words: a bounded name keeps every pattern linear in the text's length (an unbounded chain of
+# capitalised words before a street type that never comes is quadratic).
+_NAME = rf"(?:(?:{_PARTICLE})\s+){{0,2}}{_WORD}(?:[ -](?:{_WORD}|{_PARTICLE})){{0,4}}"
 _NUMBER = r"\d{1,6}[A-Za-z]?"
 _UNIT = r"(?:Apt\.?|Apartment|Suite|Ste\.?|Unit|Flat|Floor|Fl\.)\s?#?\s?\d{1,5}[A-Za-z]?"
 _HOUSE = r"(?:\d{1,6}[A-Za-z]?\s+)?"  # a house number written before a street that puts its number after
