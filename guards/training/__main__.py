@@ -55,7 +55,7 @@ def question_rows(m: dict[str, Any]) -> list[tuple[str, Any, str, bool | None]]:
     """Target-table rows for the share of ordinary questions a head flags (evaluation only)."""
     return [
         (f"Ordinary questions flagged by any label, {name} (eval only)", q["flag_rate"], "—", None)
-        for name, q in m.get("ordinary_questions_eval_only", {}).items()
+        for name, q in sorted(m.get("ordinary_questions_eval_only", {}).items())
     ]
 
 

