@@ -16,7 +16,10 @@ CONTEXT_BOOST = 0.35
 
 @dataclass(frozen=True, slots=True)
 class CustomEntity:
-    """One entity type: its patterns (regex, base score), deny-list words, and context words."""
+    """One entity type: its patterns (regex, base score), deny-list words, and context words.
+
+    A pattern with a named group ``value`` reports only that group's span (the rest of the match is context, as in
+    ``my name is (?P<value>...)``)."""
 
     label: str
     patterns: tuple[tuple[re.Pattern[str], float], ...]
@@ -26,8 +29,9 @@ class CustomEntity:
         """Every match, with its score raised when a context word is near."""
         lowered = text.lower()
         for regex, score in self.patterns:
+            group = "value" if "value" in regex.groupindex else 0
             for match in regex.finditer(text):
-                start, end = match.span()
+                start, end = match.span(group)
                 if start == end:
                     continue
                 near = lowered[max(0, start - CONTEXT_WINDOW) : end + CONTEXT_WINDOW]

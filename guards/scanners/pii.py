@@ -13,6 +13,7 @@ from guards.errors import ScannerError
 from guards.scanners.addresses import STREET_ADDRESS
 from guards.scanners.base import ScanContext, ScannerBase
 from guards.scanners.custom import CustomEntity, parse_custom_entities
+from guards.scanners.names import PERSON_CUES
 from guards.types import Finding, Verdict
 
 if TYPE_CHECKING:
@@ -71,7 +72,8 @@ class PiiScanner(ScannerBase):
 
     Params: ``entities`` (presidio entity types to look for; default all), ``spacy_model``,
     ``language`` (default ``en``), ``allow_list`` (values never reported), ``custom`` (custom entities),
-    ``street_addresses`` (the built-in street address recogniser, default on).
+    ``street_addresses`` (the built-in street address recogniser, default on), ``name_cues`` (person names the
+    text announces, "my name is ...", "Thanks, ...", default on).
     Findings carry the recogniser and supporting context words, never the value.
     """
 
@@ -93,9 +95,11 @@ class PiiScanner(ScannerBase):
 
     @cached_property
     def custom(self) -> tuple[CustomEntity, ...]:
-        """Custom entities declared in the policy, plus street addresses unless ``params.street_addresses`` is false."""
+        """Custom entities declared in the policy, plus the built-in street addresses and announced person names
+        unless ``params.street_addresses`` / ``params.name_cues`` is false."""
         declared = parse_custom_entities(self.params.get("custom", []), f"scanner {self.id!r}: params.custom")
-        return (STREET_ADDRESS, *declared) if self.params.get("street_addresses", True) else declared
+        built_in = {"street_addresses": STREET_ADDRESS, "name_cues": PERSON_CUES}
+        return (*(entity for key, entity in built_in.items() if self.params.get(key, True)), *declared)
 
     @property
     def language(self) -> str:
@@ -118,7 +122,7 @@ class PiiScanner(ScannerBase):
         )
         findings = [_finding(r) for r in results]
         findings.extend(f for entity in self.custom for f in entity.find(text))
-        return Verdict.of(self.id, without_shadowed(findings))
+        return Verdict.of(self.id, without_shadowed(deduplicated(findings)))
 
 
 def _finding(result: Any) -> Finding:
@@ -128,6 +132,17 @@ def _finding(result: Any) -> Finding:
     context = getattr(explanation, "supportive_context_word", "") if explanation else ""
     detail = {"recognizer": meta.get("recognizer_name", ""), "context": [context] if context else []}
     return Finding(result.entity_type, round(float(result.score), 4), result.start, result.end, detail)
+
+
+def deduplicated(findings: list[Finding]) -> list[Finding]:
+    """One finding per label and span (the highest-scored), in first-seen order: spaCy and a built-in recogniser
+    may report the same name."""
+    best: dict[tuple[str, int | None, int | None], Finding] = {}
+    for f in findings:
+        key = (f.label, f.start, f.end)
+        if key not in best or f.score > best[key].score:
+            best[key] = f
+    return list(best.values())
 
 
 def without_shadowed(findings: list[Finding]) -> list[Finding]:

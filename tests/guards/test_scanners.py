@@ -7,9 +7,11 @@ import pytest
 from guards import PolicyError
 from guards.scanners.addresses import STREET_ADDRESS
 from guards.scanners.base import ScanContext
+from guards.scanners.custom import parse_custom_entities
 from guards.scanners.hygiene import HygieneScanner
+from guards.scanners.names import PERSON_CUES
 from guards.scanners.patterns import PatternScanner
-from guards.scanners.pii import PiiScanner, without_shadowed
+from guards.scanners.pii import PiiScanner, deduplicated, without_shadowed
 from guards.scanners.secrets import SecretsScanner
 from guards.types import Finding
 
@@ -196,3 +198,35 @@ def test_a_loose_finding_inside_a_specific_one_is_dropped(pii: PiiScanner) -> No
     assert without_shadowed([weak, date]) == [weak, date]  # only a container scored at least as high shadows
     person = Finding("PERSON", 0.85, 2, 8)
     assert without_shadowed([Finding("STREET_ADDRESS", 1.0, 0, 20), person])[1] == person  # names are kept
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("Hi, my name is Camila Castillo and I was charged twice", ["Camila Castillo"]),
+        ("Hi, this is Lena Lindqvist. I lost my card.", ["Lena Lindqvist"]),
+        ("Please refund it to the same card. Thanks, Ji-yeon Park", ["Ji-yeon Park"]),
+        ("Dear Mr. Okafor, your parcel is late.", ["Okafor"]),
+        ("Regards,\nAnna K. Berg", ["Anna K. Berg"]),
+        ("I am Muslim and I work as a nurse.", []),
+        ("Dear Customer, thank you for your order.", []),
+        ("The museum said this is New York City.", []),
+        ("this is great, thanks!", []),
+    ],
+)
+def test_announced_person_names(text: str, names: list[str]) -> None:
+    assert [text[f.start : f.end] for f in PERSON_CUES.find(text) if f.start is not None] == names
+
+
+def test_a_named_value_group_reports_only_the_value() -> None:
+    (entity,) = parse_custom_entities([{"label": "MRN", "patterns": [r"\bMRN:?\s*(?P<value>\d{6})\b"]}], "test")
+    text = "patient MRN: 123456 admitted"
+    assert [text[f.start : f.end] for f in entity.find(text) if f.start is not None] == ["123456"]
+
+
+def test_the_same_name_from_two_recognisers_is_one_finding(pii: PiiScanner) -> None:
+    text = "Hi, my name is John Smith and I need help."
+    people = [f for f in pii.scan(text, CTX).findings if f.label == "PERSON"]
+    assert [text[f.start : f.end] for f in people if f.start is not None] == ["John Smith"]
+    low, high = Finding("PERSON", 0.7, 15, 25), Finding("PERSON", 0.85, 15, 25)
+    assert deduplicated([low, high, Finding("URL", 0.5, 0, 3)]) == [high, Finding("URL", 0.5, 0, 3)]
