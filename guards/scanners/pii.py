@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from collections.abc import Sequence
 from functools import cached_property, lru_cache
@@ -120,9 +121,17 @@ class PiiScanner(ScannerBase):
             allow_list=self.params.get("allow_list") or None,
             return_decision_process=True,
         )
-        findings = [_finding(r) for r in results]
+        findings = [_finding(r) for r in results if not _nameless_person(r, text)]
         findings.extend(f for entity in self.custom for f in entity.find(text))
         return Verdict.of(self.id, without_shadowed(deduplicated(findings)))
+
+
+_LETTERS = re.compile(r"[^\W\d_]{2,}")
+
+
+def _nameless_person(result: Any, text: str) -> bool:
+    """A PERSON span without two letters in a row ("A-623022", an order number spaCy took for a name)."""
+    return bool(result.entity_type == "PERSON" and not _LETTERS.search(text[result.start : result.end]))
 
 
 def _finding(result: Any) -> Finding:
