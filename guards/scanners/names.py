@@ -17,8 +17,10 @@ _NOT_IDENTITY = r"(?!(?i:" + "|".join(re.escape(i) for i in sorted(IDENTITIES, k
 _NAME = rf"{_NOT_IDENTITY}{_TOKEN}(?:[ ](?:{_TOKEN}|{_INITIAL})){{0,3}}"
 _FULL_NAME = rf"{_NOT_IDENTITY}{_TOKEN}(?:[ ](?:{_TOKEN}|{_INITIAL})){{1,3}}"  # first and last name at least
 _TITLE = r"(?:Mr|Mrs|Ms|Mx|Miss|Dr|Prof)"
+_SIGN_OFF = r"thanks|thank you|regards|kind regards|best regards|best|cheers|sincerely|yours"
 _GENERIC = rf"(?!(?:{_TITLE}|Sir|Madam|Customer|Team|All|Friend|Friends|Colleague|Colleagues|Support|Everyone)\b)"
-_SENTENCE_START = r"(?:^|(?<=[.!?\n])\s*|\b(?i:hi|hello|hey|good morning|good afternoon)[,!]?\s+)"
+_LINE_START = r"(?:^|(?<=[.!?\n])\s*)"  # a sign-off or an introduction opens its sentence
+_SENTENCE_START = rf"(?:{_LINE_START}|\b(?i:hi|hello|hey|good morning|good afternoon)[,!]?\s+)"
 _END = r"(?=\s*(?:$|\n|[.!,;:)]))"
 
 PERSON_CUES = CustomEntity(
@@ -30,7 +32,7 @@ PERSON_CUES = CustomEntity(
         (re.compile(rf"\b(?i:dear)\s+{_GENERIC}(?P<value>{_NAME}){_END}"), 0.7),
         (
             re.compile(
-                rf"\b(?i:thanks|thank you|regards|kind regards|best regards|best|cheers|sincerely|yours)[,!.]?\s+"
+                rf"{_LINE_START}(?i:{_SIGN_OFF})[,!.]?\s+"
                 rf"{_GENERIC}(?P<value>{_NAME})\s*$"
             ),
             0.7,
