@@ -88,6 +88,11 @@ class _Workers:
     def executor(self) -> ThreadPoolExecutor:
         with self.lock:
             if self.pool is None or self.pid != os.getpid():
+                import torch
+
+                # After a fork, torch rebuilds its internal thread pool on the first thread that needs it; two
+                # workers doing so at once can find it missing ("Invalid thread pool!"). Rebuild it here, once.
+                torch.set_num_threads(1)
                 self.pool = ThreadPoolExecutor(self.count, thread_name_prefix="ombud-encoder")
                 self.pid = os.getpid()
             return self.pool
