@@ -122,6 +122,9 @@ def targets(name: str, m: dict[str, Any]) -> list[tuple[str, Any, str, bool | No
                     ("short-chat", "fpr"),
                     ("conversation-repair", "fpr"),
                     ("task-over-text", "fpr"),
+                    ("roleplay-jailbreak", "recall"),
+                    ("roleplay-ordinary", "fpr"),
+                    ("fiction-about-harm", "fpr"),
                     ("hatexplain-benign", "fpr"),
                 )
                 if f"test_{src}" in m

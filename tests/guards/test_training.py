@@ -91,3 +91,13 @@ def test_factual_questions_are_seeded_distinct_questions() -> None:
     assert questions == templates.factual_questions(random.Random(1), n=120)
     assert len(set(questions)) == 120
     assert all(q.split()[0].lower() in {"when", "what", "who", "how", "where", "which", "is", "why"} for q in questions)
+
+
+def test_roleplay_frames_carry_both_harmful_and_ordinary_tasks() -> None:
+    requests = templates.roleplay_requests(random.Random(2))
+    assert requests == templates.roleplay_requests(random.Random(2))
+    frames = {f"roleplay:{i}" for i in range(len(templates.ROLEPLAY_FRAMES))}
+    assert {frame for _, label, frame in requests if label == 1.0} == frames
+    assert {frame for _, label, frame in requests if label == 0.0 and frame.startswith("roleplay")} == frames
+    assert all(label == 0.0 for _, label, frame in requests if frame.startswith("narrative"))
+    assert len({text for text, _, _ in requests}) == len(requests)
