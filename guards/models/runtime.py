@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from guards.models.cache import shared_cache
-from guards.models.encoder import EncoderConfig, default_encoder_path, set_threads
+from guards.models.encoder import DEFAULT_OVERLAP, DEFAULT_WINDOW, EncoderConfig, default_encoder_path, set_threads
 from guards.models.heads import Head, load_head, shipped_head_dir
 
 logger = logging.getLogger(__name__)
@@ -47,12 +47,18 @@ def load_model(head: str, params: Mapping[str, Any] | None = None) -> Classifier
     """
     p = dict(params or {})
     loaded = load_head(Path(p.get("weights") or shipped_head_dir(head)))
-    trained = loaded.meta.get("encoder", {})
-    config = EncoderConfig(
-        name=str(p.get("encoder") or default_encoder_path()),
-        quantize=bool(p.get("quantize", trained.get("quantize", True))),
-        window=int(p.get("window", trained.get("window", 256))),
-        overlap=int(p.get("overlap", trained.get("overlap", 32))),
-    )
-    set_threads(int(p["threads"]) if "threads" in p else None)
+    config = encoder_config(p, loaded.meta.get("encoder", {}))
     return ClassifierModel(encoder=config, head=loaded)
+
+
+def encoder_config(params: Mapping[str, Any], trained: Mapping[str, Any] | None = None) -> EncoderConfig:
+    """The encoder setting of scanner params (``encoder``, ``quantize``, ``window``, ``overlap``), defaulting to the
+    setting a head was ``trained`` with, else the shipped MiniLM's; applies ``threads`` (see ``set_threads``)."""
+    t = trained or {}
+    set_threads(int(params["threads"]) if "threads" in params else None)
+    return EncoderConfig(
+        name=str(params.get("encoder") or default_encoder_path()),
+        quantize=bool(params.get("quantize", t.get("quantize", True))),
+        window=int(params.get("window", t.get("window", DEFAULT_WINDOW))),
+        overlap=int(params.get("overlap", t.get("overlap", DEFAULT_OVERLAP))),
+    )

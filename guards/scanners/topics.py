@@ -1,0 +1,131 @@
+"""Topic scanner: how close a text comes to subjects the policy describes by example phrases (off-limits topics,
+harmful requests, competitors), by cosine similarity on the shared encoder's embeddings.
+
+The text's embeddings come from the same process-wide cache as the classifier scanners', so next to them a topic
+check costs no encoder pass; the examples are encoded once, when the scanner loads.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from guards.errors import PolicyError
+from guards.models.cache import shared_cache
+from guards.models.encoder import EncoderConfig
+from guards.models.runtime import encoder_config
+from guards.scanners.base import ScanContext, ScannerBase
+from guards.scanners.classifiers import label_verdicts
+from guards.types import Verdict
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+MAX_EXAMPLES = 1000
+"""Example phrases per scanner at most (each is one embedding kept in memory and compared with every text)."""
+
+
+@dataclass(frozen=True)
+class TopicModel:
+    """The encoder setting and the embeddings of every topic's examples (rows of ``examples``, L2-normalised)."""
+
+    encoder: EncoderConfig
+    labels: tuple[str, ...]
+    examples: np.ndarray
+    owners: np.ndarray
+    """For each row of ``examples``, the index of its topic in ``labels``."""
+
+    sentences: bool = True
+    """Whether a text longer than one window is also scored sentence by sentence."""
+
+    def scores(self, texts: Sequence[str]) -> np.ndarray:
+        """``(len(texts), len(labels))``: per topic, the highest cosine similarity between any window of the text
+        (or, in a text longer than one window, any of its sentences) and any of the topic's examples, in [0, 1]."""
+        cache = shared_cache(self.encoder)
+        out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        for i, (text, windows) in enumerate(zip(texts, cache.get(list(texts)), strict=True)):
+            if self.sentences and len(windows) > 1:  # a brief request inside a long window is averaged away
+                parts = [p for p in _SENTENCE_END.split(text) if p.strip()]
+                windows = np.concatenate([windows, *cache.encoder.embed_windows(parts)])
+            np.maximum.at(out[i], self.owners, (windows @ self.examples.T).max(axis=0))
+        return np.clip(out, 0.0, 1.0)
+
+
+def topic_examples(params: Mapping[str, Any]) -> dict[str, list[str]]:
+    """``params.topics`` checked: a mapping of topic label to a non-empty list of non-empty example phrases."""
+    topics = params.get("topics")
+    if not isinstance(topics, Mapping) or not topics:
+        raise PolicyError("the topics scanner needs params.topics: a mapping of topic name to example phrases")
+    out: dict[str, list[str]] = {}
+    for label, examples in topics.items():
+        if not isinstance(label, str) or not label.strip():
+            raise PolicyError(f"params.topics: topic names must be non-empty strings, not {label!r}")
+        if isinstance(examples, str) or not isinstance(examples, Sequence) or not examples:
+            raise PolicyError(f"params.topics.{label}: expected a non-empty list of example phrases")
+        if not all(isinstance(e, str) and e.strip() for e in examples):
+            raise PolicyError(f"params.topics.{label}: every example must be a non-empty string")
+        out[label] = list(examples)
+    total = sum(len(e) for e in out.values())
+    if total > MAX_EXAMPLES:
+        raise PolicyError(f"params.topics: {total} example phrases; at most {MAX_EXAMPLES} are allowed")
+    return out
+
+
+class TopicScanner(ScannerBase):
+    """Scores whole texts against the topics in ``params.topics``; one finding per topic, labelled with its name.
+
+    Params: ``topics`` (required: ``{name: [example, ...]}``), ``sentences`` (default true: a text longer than one
+    encoder window is also scored sentence by sentence, so a short request inside a long text is not averaged away;
+    costs an encoder pass per sentence of such texts), and like the classifier scanners ``encoder``, ``quantize``,
+    ``window``, ``overlap`` and ``threads``. Set thresholds in the policy as for any scanner; the
+    score is a cosine similarity, so paraphrases of an example typically score 0.6 or more (see docs/guard.md).
+    """
+
+    type_name = "topics"
+    spans = False
+
+    def __init__(self, scanner_id: str, params: Mapping[str, Any] | None = None) -> None:
+        super().__init__(scanner_id, params)
+        self._model: TopicModel | None = None
+        self._lock = threading.Lock()
+
+    def validate(self) -> None:
+        """Check ``params.topics`` without loading the encoder."""
+        topic_examples(self.params)
+
+    @property
+    def model(self) -> TopicModel:
+        """The encoder setting and example embeddings, built on first use."""
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = self._load()
+        return self._model
+
+    def _load(self) -> TopicModel:
+        topics = topic_examples(self.params)
+        config = encoder_config(self.params)
+        phrases = [e for examples in topics.values() for e in examples]
+        owners = np.repeat(np.arange(len(topics)), [len(e) for e in topics.values()])
+        windows = shared_cache(config).encoder.embed_windows(phrases)
+        rows = np.concatenate(windows)
+        row_owners = np.repeat(owners, [len(w) for w in windows])
+        sentences = bool(self.params.get("sentences", True))
+        return TopicModel(config, tuple(topics), rows, row_owners, sentences)
+
+    def warmup(self) -> None:
+        """Load the encoder and encode the examples now."""
+        _ = self.model
+
+    def scan(self, text: str, ctx: ScanContext) -> Verdict:
+        """Score one text."""
+        return self.score_batch([text])[0]
+
+    def score_batch(self, texts: Sequence[str]) -> list[Verdict]:
+        """Score many texts; their embeddings are shared with the classifier scanners through the cache."""
+        start = time.perf_counter()
+        return label_verdicts(self.id, self.model.labels, self.model.scores(texts), start)
