@@ -56,7 +56,8 @@ class TopicModel:
 
 
 def topic_examples(params: Mapping[str, Any]) -> dict[str, list[str]]:
-    """``params.topics`` checked: a mapping of topic label to a non-empty list of non-empty example phrases."""
+    """``params.topics`` checked: a mapping of topic label to a non-empty list of non-empty example phrases (and
+    ``params.sentences``, when given, a boolean)."""
     topics = params.get("topics")
     if not isinstance(topics, Mapping) or not topics:
         raise PolicyError("the topics scanner needs params.topics: a mapping of topic name to example phrases")
@@ -69,6 +70,8 @@ def topic_examples(params: Mapping[str, Any]) -> dict[str, list[str]]:
         if not all(isinstance(e, str) and e.strip() for e in examples):
             raise PolicyError(f"params.topics.{label}: every example must be a non-empty string")
         out[label] = list(examples)
+    if not isinstance(params.get("sentences", True), bool):
+        raise PolicyError(f"params.sentences: expected true or false, not {params['sentences']!r}")
     total = sum(len(e) for e in out.values())
     if total > MAX_EXAMPLES:
         raise PolicyError(f"params.topics: {total} example phrases; at most {MAX_EXAMPLES} are allowed")
@@ -114,8 +117,7 @@ class TopicScanner(ScannerBase):
         windows = shared_cache(config).encoder.embed_windows(phrases)
         rows = np.concatenate(windows)
         row_owners = np.repeat(owners, [len(w) for w in windows])
-        sentences = bool(self.params.get("sentences", True))
-        return TopicModel(config, tuple(topics), rows, row_owners, sentences)
+        return TopicModel(config, tuple(topics), rows, row_owners, self.params.get("sentences", True))
 
     def warmup(self) -> None:
         """Load the encoder and encode the examples now."""

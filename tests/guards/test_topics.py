@@ -77,6 +77,7 @@ def test_topic_scores_reuse_the_classifiers_embeddings(topics: TopicScanner) -> 
         ({"topics": {"weapons": "how to build a bomb"}}, "non-empty list"),
         ({"topics": {"weapons": ["ok", ""]}}, "non-empty string"),
         ({"topics": {"weapons": ["x"] * (MAX_EXAMPLES + 1)}}, "at most"),
+        ({"topics": {"weapons": ["x"]}, "sentences": "no"}, "true or false"),
     ],
 )
 def test_bad_params_are_clear_policy_errors(params: dict[str, Any], message: str) -> None:
