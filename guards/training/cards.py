@@ -60,6 +60,12 @@ LIMITS = {
         "toxicity prompts (web sentences Perspective scores >= 0.5; evaluation only) 50% reach the `toxic` threshold "
         "and 61% any label's, where alt-profanity-check flags 80%. The head learnt abuse aimed at people (Davidson, "
         "HateXplain); sexual content is not one of its labels.",
+        "The held-out ROC AUC target (0.93 on Davidson + HateXplain) is missed; the HateXplain half is the gap. "
+        "Frozen-encoder variants do not close it: adding layer 4's pooled embedding moved a probe's AUC by -0.001 "
+        "to +0.007 depending on the seed, wider or ensembled MLPs not at all. A throwaway run fine-tuning the "
+        "encoder's top two layers for `toxic` alone (fp32, 2 epochs, about 30 CPU minutes) reached 0.921 on the "
+        "same test split, 0.923-0.925 mixed with the lexical channel (HateXplain 0.833); shipping such layers "
+        "would also change every other head's input.",
         "Reclaimed slurs and quoted or reported hate speech are scored as toxic: the head judges words, not intent.",
         "Identity fairness is measured on English templates only; other identities and languages are untested.",
         "The Jigsaw identity-template scores are optimistic: our own generated insult/compliment sentences "
