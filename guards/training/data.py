@@ -151,6 +151,8 @@ def injection_examples(data: Path, seed: int, *, with_wheel: bool = True) -> lis
     out: list[Example] = []
 
     def add(path: Path, source: str, key: str, val: float = 0.15, test: float = 0.15) -> None:
+        # Weight 2, as our own template families have: at weight 1, beside the role-play family, held-out
+        # jailbreak-wild recall was 0.870 instead of 0.922.
         for row in read_csv(path):
             sp = split_of(_norm(row[key])[:300], seed, val, test)
             out.append(Example(row["text"], (float(row["label"]),), sp, source, 2.0))
