@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -21,6 +22,19 @@ Forward = Callable[[Any, Any], Any]
 _TRACE_TEXTS = ("short example", "a somewhat longer example sentence to trace the encoder with")
 _CHECK_TEXTS = ("another text", "to check", "that the trace generalises to another batch size and length")
 _TOLERANCE = 1e-5
+
+
+@contextmanager
+def _transformers_quiet() -> Iterator[None]:
+    """Hold back transformers' warnings below ERROR: tracing reads every attribute of the model, and reading
+    ``loss_function`` of an encoder warns about a training loss that inference never uses."""
+    library = logging.getLogger("transformers")
+    level = library.level
+    library.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        library.setLevel(level)
 
 
 def eager_forward(model: Any) -> Forward:
@@ -51,8 +65,8 @@ def traced_forward(model: Any, tokenizer: Any) -> Forward:
         return enc["input_ids"], enc["attention_mask"]
 
     try:
-        with warnings.catch_warnings(), torch.inference_mode():  # TracerWarnings and torch.jit's deprecation
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(), _transformers_quiet(), torch.inference_mode():
+            warnings.simplefilter("ignore")  # TracerWarnings and torch.jit's deprecation
             traced = torch.jit.freeze(torch.jit.trace(_LastHidden().eval(), batch(_TRACE_TEXTS), check_trace=False))
             ids, mask = batch(_CHECK_TEXTS)
             same = torch.allclose(traced(ids, mask), eager(ids, mask), atol=_TOLERANCE)

@@ -116,3 +116,13 @@ def test_a_model_that_does_not_trace_faithfully_runs_eagerly(model: torch.nn.Mod
     assert not isinstance(forward, torch.jit.ScriptModule)
     ids = torch.ones((3, 4), dtype=torch.long)
     assert torch.equal(torch.as_tensor(forward(ids, ids)), torch.as_tensor(eager_forward(model)(ids, ids)))
+
+
+def test_tracing_prints_no_transformers_warning(capfd: pytest.CaptureFixture[str]) -> None:
+    """Tracing reads every attribute of the model; reading ``loss_function`` made transformers print a warning
+    about a training loss on every start of the CLI, whatever its verbosity."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.warning_once.cache_clear()  # the warning prints once per process: let it print again
+    Encoder(EncoderConfig(default_encoder_path())).warmup()
+    assert "loss_type" not in capfd.readouterr().err
