@@ -67,7 +67,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _verify(args: argparse.Namespace) -> int:
-    with AuditStore(args.db) as store:
+    with AuditStore(args.db, create=False) as store:
         report = store.verify(workers=args.workers)
     if args.json:
         print(json.dumps([_chain_json(c) for c in report.chains], indent=2))
@@ -92,7 +92,7 @@ def _purge(args: argparse.Namespace) -> int:
         from guards.policy.loader import load_policy
 
         days = load_policy(args.policy).model.audit.retention_days
-    with AuditStore(args.db) as store:
+    with AuditStore(args.db, create=False) as store:
         report = store.purge(older_than_days=days)
     for c in report.chains:
         at = f", checkpoint at seq {c.checkpoint_seq}" if c.checkpoint_seq is not None else ""
@@ -101,7 +101,7 @@ def _purge(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    with AuditStore(args.db) as store:
+    with AuditStore(args.db, create=False) as store:
         print(json.dumps({"database": safe_url(store.url), **store.stats()}, indent=2))
     return 0
 
@@ -116,7 +116,7 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _rollup(args: argparse.Namespace) -> int:
-    with AuditStore(args.db) as store:
+    with AuditStore(args.db, create=False) as store:
         print(f"{safe_url(store.url)}: {store.refresh_rollups()} decisions rolled up")
     return 0
 
@@ -124,7 +124,7 @@ def _rollup(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     start = datetime.now(UTC) - timedelta(days=args.days) if args.days else None
     filters = Filters(start=start, application=args.application, action=args.action)
-    with AuditStore(args.db) as store:
+    with AuditStore(args.db, create=False) as store:
         frame = store.to_frame(filters)
     if args.out.endswith(".jsonl"):
         frame.to_json(args.out, orient="records", lines=True, date_format="iso")
@@ -135,7 +135,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _policies(args: argparse.Namespace) -> int:
-    with AuditStore(args.db) as store:
+    with AuditStore(args.db, create=False) as store:
         if args.diff:
             sys.stdout.write(store.policy_diff(*args.diff))
             return 0

@@ -37,10 +37,11 @@ def safe_url(url: str) -> str:
         return "<unparseable URL>"
 
 
-def make_engine(url: str, *, durable: bool = False) -> Engine:
+def make_engine(url: str, *, durable: bool = False, create: bool = True) -> Engine:
     """An engine for ``url`` (SQLite file in WAL mode, or PostgreSQL through psycopg 3).
 
     ``durable`` makes SQLite fsync every commit (``synchronous=FULL``) so a commit also survives power loss.
+    Without ``create``, a SQLite file that does not exist raises ``AuditConfigError`` (it is not created).
     """
     try:
         parsed = make_url(url)
@@ -48,20 +49,22 @@ def make_engine(url: str, *, durable: bool = False) -> Engine:
         raise AuditConfigError(f"invalid audit database URL {url!r}: {_URL_HINT}") from exc
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        return _sqlite_engine(parsed.database, url, durable=durable)
+        return _sqlite_engine(parsed.database, url, durable=durable, create=create)
     if backend in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
         return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5)
     raise AuditConfigError(f"unsupported audit database {safe_url(url)!r}: {_URL_HINT}")
 
 
-def _sqlite_engine(database: str | None, url: str, *, durable: bool) -> Engine:
+def _sqlite_engine(database: str | None, url: str, *, durable: bool, create: bool) -> Engine:
     kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 60}}
     memory = not database or database == ":memory:" or database.startswith("file::memory:")
     if not database or memory:
         kwargs["poolclass"] = StaticPool
-    else:
+    elif create:
         Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+    elif not Path(database).expanduser().is_file():
+        raise AuditConfigError(f"no audit database at {database}")
     engine = create_engine(url, **kwargs)
     synchronous = "FULL" if durable else "NORMAL"
 

@@ -20,7 +20,7 @@ from audit import chain, keys, query, retention, rollups
 from audit.config import IMMEDIATE, database_url, make_engine, safe_url
 from audit.errors import AuditConfigError, AuditKeyError
 from audit.journal import Journal, journal_dir, orphans
-from audit.migrate import upgrade
+from audit.migrate import current_revision, upgrade
 from audit.records import (
     DECISION_COLUMNS,
     AuditRecord,
@@ -57,6 +57,8 @@ class AuditStore:
     lock. A killed process's journal is replayed by the next store opened on the database. ``durable=True``
     makes ``write`` return only once the decision is committed (and makes SQLite fsync each commit);
     ``journal=False`` keeps the queue in memory only. Pending records are flushed at interpreter exit.
+    ``create=False`` opens an existing audit log only (for verifying, exporting and reporting): a missing SQLite
+    file, or a database without the audit tables, raises ``AuditConfigError`` instead of starting an empty log.
     See ``docs/audit.md`` for the exact guarantees.
     """
 
@@ -69,12 +71,16 @@ class AuditStore:
         max_batch: int = 2_000,
         commit_timeout: float = 30.0,
         journal: bool = True,
+        create: bool = True,
     ) -> None:
         self.url = database_url(url)
         self.durable = durable
         self.commit_timeout = commit_timeout
-        self.engine = make_engine(self.url, durable=durable)
+        self.engine = make_engine(self.url, durable=durable, create=create)
         try:
+            if not create and current_revision(self.engine) is None:
+                self.engine.dispose()
+                raise AuditConfigError(f"no audit log in {safe_url(self.url)} (the database has no audit tables)")
             upgrade(self.engine)
         except SQLAlchemyError as exc:
             self.engine.dispose()

@@ -59,7 +59,7 @@ def _generate(args: argparse.Namespace) -> int:
         print("ombud report: --since and --out are required (or use: ombud report verify DIR)", file=sys.stderr)
         return 2
     formats = [f.strip() for spec in (args.format or ["html,pdf,json,csv"]) for f in spec.split(",") if f.strip()]
-    with AuditStore(args.db) as store:
+    with AuditStore(args.db, create=False) as store:
         report = build_report(
             store, args.since, args.until, args.policy, by=args.by, verify=not args.no_verify, progress=not args.quiet
         )

@@ -76,3 +76,14 @@ def test_migrate_keygen_and_env_default(
 def test_errors_are_one_clear_line(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     assert main(["audit", "verify", "--db", "mysql://u@h/db"]) == 2
     assert "unsupported audit database" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["verify", "stats", "purge", "rollup", "policies"])
+def test_reading_commands_refuse_a_missing_log(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mistyped --db used to create an empty database, and verify then reported it intact."""
+    missing = tmp_path / "typo.db"
+    assert main(["audit", command, "--db", f"sqlite:///{missing}"]) == 2
+    assert f"no audit database at {missing}" in capsys.readouterr().err
+    assert not missing.exists()

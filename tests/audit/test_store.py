@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -164,6 +165,23 @@ def test_bad_urls_fail_clearly(url: str, message: str) -> None:
     with pytest.raises(AuditConfigError, match=message) as info:
         AuditStore(url)
     assert "secret" not in str(info.value)
+
+
+def test_create_false_opens_only_an_existing_audit_log(db_url: str, tmp_path: Path) -> None:
+    """Verifying or exporting a mistyped location must fail, not start (and vouch for) an empty log."""
+    with pytest.raises(AuditConfigError, match=r"no audit database at|no audit tables"):
+        AuditStore(db_url, create=False)
+    missing = tmp_path / "no" / "such.db"
+    with pytest.raises(AuditConfigError, match="no audit database at"):
+        AuditStore(f"sqlite:///{missing}", create=False)
+    assert not missing.parent.exists()
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).close()  # a SQLite file, but not an audit log
+    with pytest.raises(AuditConfigError, match="no audit tables"):
+        AuditStore(f"sqlite:///{other}", create=False)
+    AuditStore(db_url).close()
+    with AuditStore(db_url, create=False) as store:
+        assert store.count() == 0
 
 
 def test_the_guard_finds_the_store_by_url(tmp_path: Path) -> None:
