@@ -2,7 +2,8 @@
 
 Understood formats (CSV or JSONL, detected from the columns):
 - ``text`` + ``label`` (0/1 or a class name such as ``neither``/``normal``/``hate_speech``; a ``toxic`` column wins),
-  optionally ``hate`` and ``identity_terms`` (then per-identity FPR and Borkan AUCs are added);
+  optionally ``hate`` and ``identity_terms`` (then per-identity FPR and Borkan AUCs are added); a class name not
+  known as negative counts as positive, and ``label_names_read_as`` in the result shows how each name was read;
 - CrowS-Pairs pairs ``sent_more`` / ``sent_less`` / ``stereo_antistereo`` (pairwise share + stereotype-vs-other AUC);
 - identity-fuzzed pairs ``text`` / ``text_fuzzed`` / ``label`` (AUC on both copies and the mean score change);
 - BBQ (``context``, ``question``, ``answer_info``: statements built from negative questions, contexts as neutral);
@@ -35,6 +36,9 @@ NEGATIVE_NAMES = frozenset(
 HATE_NAMES = frozenset({"hate_speech", "hatespeech", "hate"})
 ERR_TASK = "unknown task {task!r}: expected one of toxicity, bias, injection"
 ERR_EMPTY = "no CSV or JSONL rows found in {path}"
+ERR_COLUMNS = (
+    "{path}: row {row} has no {missing} (expected text and label columns, or a CrowS-Pairs, StereoSet or BBQ layout)"
+)
 CHUNK = 256
 
 
@@ -43,11 +47,23 @@ def _records(path: Path) -> Iterator[dict[str, Any]]:
     for f in files:
         if f.suffix == ".jsonl":
             with f.open(encoding="utf-8") as fh:
-                yield from (json.loads(line) for line in fh if line.strip())
+                for number, line in enumerate(fh, 1):
+                    if line.strip():
+                        yield _json_record(line, f, number)
         else:
             csv.field_size_limit(sys.maxsize)
             with f.open(newline="", encoding="utf-8") as fh:
                 yield from csv.DictReader(fh)
+
+
+def _json_record(line: str, path: Path, number: int) -> dict[str, Any]:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}:{number}: invalid JSON ({exc.msg})") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{path}:{number}: expected a JSON object per line")
+    return record
 
 
 def _label(value: Any) -> float:
@@ -56,6 +72,17 @@ def _label(value: Any) -> float:
         return float(float(text) > 0.5)
     except ValueError:
         return 0.0 if text in NEGATIVE_NAMES else 1.0
+
+
+def _label_names(values: Sequence[Any]) -> dict[str, list[str]]:
+    """How the non-numeric label values were read (any name not known as negative counts as positive)."""
+    names: dict[str, list[str]] = {"negative": [], "positive": []}
+    for text in sorted({str(v).strip().lower() for v in values}):
+        try:
+            float(text)
+        except ValueError:
+            names["negative" if text in NEGATIVE_NAMES else "positive"].append(text)
+    return names
 
 
 def _scores(model: ClassifierModel, texts: Sequence[str]) -> np.ndarray:
@@ -100,17 +127,25 @@ def evaluate(
     elif {"context", "question", "answer_info"} <= cols:
         result |= _bbq(model, rows, j, t)
     else:
-        result |= _labelled(task, model, rows, j, t, baseline=baseline)
+        result |= _labelled(task, model, rows, j, t, baseline=baseline, data=Path(data))
     return _json_ready(result)
 
 
 def _labelled(
-    task: str, model: ClassifierModel, rows: list[dict[str, Any]], j: int, t: float, *, baseline: bool
+    task: str, model: ClassifierModel, rows: list[dict[str, Any]], j: int, t: float, *, baseline: bool, data: Path
 ) -> dict[str, Any]:
+    key = "toxic" if task == "toxicity" and "toxic" in rows[0] else "label"
+    for number, r in enumerate(rows, 1):
+        missing = [c for c in ("text", key) if c not in r]
+        if missing:
+            raise ValueError(ERR_COLUMNS.format(path=data, row=number, missing=" or ".join(missing)))
     texts = [str(r["text"]) for r in rows]
-    y = np.array([_label(r["toxic"] if task == "toxicity" and "toxic" in r else r["label"]) for r in rows])
+    y = np.array([_label(r[key]) for r in rows])
     scores = _scores(model, texts)
     out: dict[str, Any] = _binary(y, scores[:, j], t)
+    names = _label_names([r[key] for r in rows])
+    if names["negative"] or names["positive"]:
+        out["label_names_read_as"] = names
     if task == "toxicity":
         if "hate" in rows[0] or any(str(r.get("label", "")).lower() in HATE_NAMES for r in rows):
             hate = np.array(

@@ -230,6 +230,24 @@ def test_evaluate_reads_labelled_and_pair_files(tmp_path: Path) -> None:
     assert 0.0 <= crows["pairwise_more_over_less"] <= 1.0
 
 
+def test_evaluate_names_bad_rows_and_how_label_names_were_read(tmp_path: Path) -> None:
+    from guards.evaluation.classifiers import evaluate
+
+    no_label = tmp_path / "no_label.csv"
+    no_label.write_text("text,foo\nhello,1\n")
+    with pytest.raises(ValueError, match="row 1 has no label"):
+        evaluate("toxicity", no_label)
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"text": "a", "label": 0}\n{bad\n')
+    with pytest.raises(ValueError, match=r"broken\.jsonl:2: invalid JSON"):
+        evaluate("injection", broken)
+    named = tmp_path / "named.csv"
+    named.write_text("text,label\nhello there,neither\nyou stupid idiot,offensive_language\nthanks,0\n")
+    result = evaluate("toxicity", named, baseline=False)
+    assert result["positives"] == 1
+    assert result["label_names_read_as"] == {"negative": ["neither"], "positive": ["offensive_language"]}
+
+
 def test_evaluate_rejects_unknown_task(tmp_path: Path) -> None:
     from guards.evaluation.classifiers import evaluate
 
