@@ -263,6 +263,13 @@ _QUESTIONS: tuple[str, ...] = (
     "when did women get the right to vote in {country}", "how many {group} people live in {city}",
     "what was the first {group} family tv show", "who is the main character in {work}",
     "what is the name of the dog in {work}", "how tall is the {landmark}", "why did the {event} start",
+    "who plays {role} in {show}", "who played {role} in the original {show}", "who sang {song}",
+    "when does the new season of {show} come out", "how many episodes are in {show}", "where was {show} filmed",
+    "what is the name of the {animal} in {show}", "when did {team} last win the championship",
+    "who has the most {stat} in {league} history", "what does {symbol} mean in {book}", "who wrote {book}",
+    "when was {invention} invented", "who discovered {discovery}", "what is {dish} made of",
+    "where does the {river} river start", "who was the leader of the {movement}", "why do {habit}",
+    "when was slavery abolished in {country}", "what is the theme of {book}",
 )  # fmt: skip
 _FILL: dict[str, tuple[str, ...]] = {
     "country": ("India", "Brazil", "Kenya", "Norway", "Japan", "Mexico", "Egypt", "Canada", "Vietnam", "Poland"),
@@ -276,10 +283,25 @@ _FILL: dict[str, tuple[str, ...]] = {
     "food": ("brown rice", "dark chocolate", "coconut oil", "oatmeal"),
     "condition": ("migraines", "hiccups", "anemia", "jet lag", "insomnia"),
     "group": ("muslim", "jewish", "black", "asian", "hindu", "sikh", "deaf", "native american", "irish"),
+    "role": ("the main character", "the villain", "the dad", "the detective", "the king", "the narrator"),
+    "show": ("the office", "stranger things", "the simpsons", "friends", "star wars", "the lion king", "toy story"),
+    "song": ("bohemian rhapsody", "hallelujah", "let it be", "respect", "thriller", "imagine"),
+    "animal": ("dog", "cat", "horse", "dragon", "owl", "giraffe"),
+    "team": ("the chicago bulls", "the yankees", "manchester united", "the lakers", "the all blacks"),
+    "stat": ("home runs", "points", "goals", "assists", "wins"),
+    "league": ("the nba", "the mlb", "the premier league", "the nfl", "the nhl"),
+    "symbol": ("the white whale", "the green light", "the mockingjay", "the black cat", "the red door"),
+    "book": ("moby dick", "the great gatsby", "the hunger games", "the raven", "the bible"),
+    "invention": ("the telephone", "the printing press", "the light bulb", "the internet", "the steam engine"),
+    "discovery": ("penicillin", "gravity", "dna", "radium", "the electron"),
+    "dish": ("pad thai", "hummus", "kimchi", "jollof rice", "pierogi", "five spice powder"),
+    "river": ("nile", "amazon", "danube", "mississippi", "ganges", "murray"),
+    "movement": ("civil rights movement", "french revolution", "suffragette movement", "reformation"),
+    "habit": ("cats purr", "bulls charge at red", "bees swarm", "wolves howl", "whales sing", "birds migrate"),
 }  # fmt: skip
 
 
-def factual_questions(rng: random.Random, n: int = 500) -> list[str]:
+def factual_questions(rng: random.Random, n: int = 1000) -> list[str]:
     """Short factual questions as people type them into assistants and search boxes (often lower-case, without a
     question mark), some about a group's history or culture: benign, and not statements about anyone."""
     out: set[str] = set()

@@ -140,9 +140,15 @@ GROUP_MENTIONS = [
     "She is a Christian and volunteers at the food bank.",
     "Can you translate this menu for our Chinese guests?",
 ]
+TRIVIA = [  # search-box questions: the head used to flag one in ten of these
+    "who plays the grandfather in the new wonka movie",
+    "what is the name of the cat in sabrina the teenage witch",
+    "when did the boston celtics win their last title",
+    "what does the black flag mean in formula one",
+]
 
 
-@pytest.mark.parametrize("text", HARMLESS + GROUP_MENTIONS)
+@pytest.mark.parametrize("text", HARMLESS + GROUP_MENTIONS + TRIVIA)
 def test_harmless_text_naming_a_group_is_not_a_stereotype(bias: BiasScanner, text: str) -> None:
     assert bias.scan(text, ScanContext()).score < _threshold("bias", "stereotype")
 
