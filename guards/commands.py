@@ -24,7 +24,10 @@ def register_builtin(subparsers: argparse._SubParsersAction) -> None:
     scan.add_argument("--stage", choices=["input", "output"], default="input")
     scan.set_defaults(func=_scan)
 
-    score = subparsers.add_parser("score", help="score JSONL texts with one scanner; one JSON line out per line in")
+    score = subparsers.add_parser(
+        "score",
+        help="score JSONL texts with one scanner; one JSON line out per line in (exit 1 if some lines were errors)",
+    )
     score.add_argument("scanner", help="scanner type (pii, secrets, hygiene, toxicity, bias, injection) or a policy id")
     score.add_argument("file", help='JSONL with {"text": ...} per line, or - for standard input')
     score.add_argument("--policy", default=None, help="take the scanner's params from this policy (by scanner id)")
@@ -61,14 +64,18 @@ def _score(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise InputError("--batch-size must be at least 1")
     scanner = build_scanner(args.scanner, args.policy)
+    errors = 0
     with _open_in(args.file) as source, _open_out(args.out) as sink:
         for batch in _batches(_read_texts(source), args.batch_size):
             good = [(n, t) for n, t in batch if isinstance(t, str)]
             verdicts = iter(scanner.score_batch([t for _, t in good]))
             for _, item in batch:
                 row = _verdict_row(next(verdicts)) if isinstance(item, str) else {"error": item.args[0]}
+                errors += "error" in row
                 sink.write(json.dumps(row, ensure_ascii=False) + "\n")
-    return 0
+    if errors:
+        print(f"ombud score: {errors} line(s) could not be scored (their rows hold the error)", file=sys.stderr)
+    return 1 if errors else 0
 
 
 def _read_texts(source: IO[str]) -> Iterator[tuple[int, str | InputError]]:

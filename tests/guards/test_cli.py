@@ -39,9 +39,10 @@ def test_score_writes_one_line_per_input(capsys: pytest.CaptureFixture[str], tmp
     source.write_text(
         '{"text": "key AKIAIOSFODNN7EXAMPLE"}\nnot json\n\n{"nope": 1}\n{"text": "nothing here"}\n', encoding="utf-8"
     )
-    code, out, _ = run(capsys, "score", "secrets", str(source), "--batch-size", "2")
+    code, out, err = run(capsys, "score", "secrets", str(source), "--batch-size", "2")
     rows = [json.loads(line) for line in out.splitlines()]
-    assert code == 0 and len(rows) == 4
+    assert code == 1 and len(rows) == 4  # every line answered; the exit status says that some were errors
+    assert "2 line(s) could not be scored" in err
     assert rows[0]["score"] > 0.9 and rows[0]["findings"][0] == {
         "label": "AWS_ACCESS_KEY",
         "start": 4,
