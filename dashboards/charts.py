@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import altair as alt
 import pandas as pd
 
@@ -9,13 +11,28 @@ ACTION_COLOURS = {"allow": "#4c9f70", "flag": "#e0a100", "redact": "#4a7fc1", "b
 _ACTION_SCALE = alt.Scale(domain=list(ACTION_COLOURS), range=list(ACTION_COLOURS.values()))
 
 
-def decisions_over_time(by_day: pd.DataFrame) -> alt.Chart:
-    """Stacked bars of decisions per day, coloured by action."""
+MIN_DAYS = 7
+"""The day axis spans at least this many days, so that one or two days of decisions draw as narrow bars."""
+
+
+def day_domain(days: pd.Series, start: datetime | None = None) -> list[str]:
+    """The day axis of ``days`` (non-empty): from ``start`` (or the first day) to the end of the last day,
+    widened back to ``MIN_DAYS`` days; naive UTC, as the days themselves."""
+    last = pd.Timestamp(days.max()).normalize()
+    first = pd.Timestamp(days.min()) if start is None else pd.Timestamp(start)
+    if first.tzinfo is not None:
+        first = first.tz_convert("UTC").tz_localize(None)
+    first = min(first.normalize(), last - pd.Timedelta(days=MIN_DAYS - 1))
+    return [first.isoformat(), (last + pd.Timedelta(days=1)).isoformat()]
+
+
+def decisions_over_time(by_day: pd.DataFrame, start: datetime | None = None) -> alt.Chart:
+    """Stacked bars of decisions per day (``by_day`` non-empty), coloured by action, from ``start`` on."""
     return (
         alt.Chart(by_day)
         .mark_bar()
         .encode(
-            x=alt.X("yearmonthdate(day):T", title="day"),
+            x=alt.X("yearmonthdate(day):T", title="day", scale=alt.Scale(domain=day_domain(by_day["day"], start))),
             y=alt.Y("sum(decisions):Q", title="decisions"),
             color=alt.Color("action:N", scale=_ACTION_SCALE),
             tooltip=["yearmonthdate(day):T", "action:N", "sum(decisions):Q"],

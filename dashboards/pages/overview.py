@@ -19,7 +19,7 @@ if not ui.first_run(url):
         for col, action in zip(cols[1:4], ("block", "redact", "flag"), strict=True):
             col.metric(f"{action.title()} rate", f"{activity.rates[action]:.1%}")
         st.subheader("Decisions per day by action")
-        st.altair_chart(charts.decisions_over_time(activity.by_day), width="stretch")
+        st.altair_chart(charts.decisions_over_time(activity.by_day, scope.start), width="stretch")
         latency = data.latency(url, scope)
         cols[4].metric("Latency p50", f"{latency.get('p50', 0):.1f} ms")
         cols[5].metric("Latency p99", f"{latency.get('p99', 0):.1f} ms")
