@@ -87,3 +87,11 @@ def test_reading_commands_refuse_a_missing_log(
     assert main(["audit", command, "--db", f"sqlite:///{missing}"]) == 2
     assert f"no audit database at {missing}" in capsys.readouterr().err
     assert not missing.exists()
+
+
+def test_report_refuses_a_missing_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "typo.db"
+    argv = ["report", "--db", f"sqlite:///{missing}", "--since", "2026-01-01", "--out", str(tmp_path / "r")]
+    assert main(argv) == 2
+    assert "no audit database at" in capsys.readouterr().err
+    assert not missing.exists() and not (tmp_path / "r").exists()
