@@ -24,6 +24,11 @@ class ClassifierModel:
     encoder: EncoderConfig
     head: Head
 
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The head's labels, in the order of the score columns."""
+        return tuple(self.head.labels)
+
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         """``(len(texts), len(head.labels))`` probabilities; long texts score the max over their windows."""
         texts = list(texts)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import numpy as np
 
@@ -14,38 +14,65 @@ from guards.scanners.base import ScanContext, ScannerBase
 from guards.types import Finding, Verdict
 
 
-class ClassifierScanner(ScannerBase):
-    """Scores whole texts with one head; findings carry one score per label and no span."""
+class ScoringModel(Protocol):
+    """What a whole-text scanner's model offers: its labels and a score per label for every text."""
 
-    head: ClassVar[str]
+    @property
+    def labels(self) -> Sequence[str]:
+        """The labels, in the order of the score columns."""
+        ...
+
+    def scores(self, texts: Sequence[str]) -> np.ndarray:
+        """``(len(texts), len(labels))`` scores in [0, 1]."""
+        ...
+
+
+M = TypeVar("M", bound=ScoringModel)
+
+
+class ModelScanner(ScannerBase, Generic[M]):
+    """Scores whole texts with a model loaded on first use (once, under a lock); one finding per label, no span."""
+
     spans: ClassVar[bool] = False
 
     def __init__(self, scanner_id: str, params: Mapping[str, Any] | None = None) -> None:
         super().__init__(scanner_id, params)
-        self._model: ClassifierModel | None = None
+        self._model: M | None = None
         self._lock = threading.Lock()
 
+    def _load(self) -> M:  # pragma: no cover - abstract
+        raise NotImplementedError
+
     @property
-    def model(self) -> ClassifierModel:
-        """The head and encoder, loaded on first use."""
+    def model(self) -> M:
+        """The model, loaded on first use."""
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    self._model = load_model(self.head, self.params)
+                    self._model = self._load()
         return self._model
-
-    def warmup(self) -> None:
-        """Load the encoder and head now."""
-        self.model.warmup()
 
     def scan(self, text: str, ctx: ScanContext) -> Verdict:
         """Score one text."""
         return self.score_batch([text])[0]
 
     def score_batch(self, texts: Sequence[str]) -> list[Verdict]:
-        """Score many texts in one batched encoder pass (shared with the other classifier scanners)."""
+        """Score many texts in one batch (their embeddings are shared with the other encoder scanners)."""
         start = time.perf_counter()
-        return label_verdicts(self.id, self.model.head.labels, self.model.scores(texts), start)
+        return label_verdicts(self.id, self.model.labels, self.model.scores(texts), start)
+
+
+class ClassifierScanner(ModelScanner[ClassifierModel]):
+    """Scores whole texts with one classifier head on the shared encoder."""
+
+    head: ClassVar[str]
+
+    def _load(self) -> ClassifierModel:
+        return load_model(self.head, self.params)
+
+    def warmup(self) -> None:
+        """Load the encoder and head now."""
+        self.model.warmup()
 
 
 def label_verdicts(scanner_id: str, labels: Sequence[str], scores: np.ndarray, started: float) -> list[Verdict]:

@@ -8,8 +8,6 @@ check costs no encoder pass; the examples are encoded once, when the scanner loa
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,9 +18,7 @@ from guards.errors import PolicyError
 from guards.models.cache import shared_cache
 from guards.models.encoder import EncoderConfig
 from guards.models.runtime import encoder_config
-from guards.scanners.base import ScanContext, ScannerBase
-from guards.scanners.classifiers import label_verdicts
-from guards.types import Verdict
+from guards.scanners.classifiers import ModelScanner
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 MAX_EXAMPLES = 1000
@@ -78,7 +74,7 @@ def topic_examples(params: Mapping[str, Any]) -> dict[str, list[str]]:
     return out
 
 
-class TopicScanner(ScannerBase):
+class TopicScanner(ModelScanner[TopicModel]):
     """Scores whole texts against the topics in ``params.topics``; one finding per topic, labelled with its name.
 
     Params: ``topics`` (required: ``{name: [example, ...]}``), ``sentences`` (default true: a text longer than one
@@ -89,25 +85,10 @@ class TopicScanner(ScannerBase):
     """
 
     type_name = "topics"
-    spans = False
-
-    def __init__(self, scanner_id: str, params: Mapping[str, Any] | None = None) -> None:
-        super().__init__(scanner_id, params)
-        self._model: TopicModel | None = None
-        self._lock = threading.Lock()
 
     def validate(self) -> None:
         """Check ``params.topics`` without loading the encoder."""
         topic_examples(self.params)
-
-    @property
-    def model(self) -> TopicModel:
-        """The encoder setting and example embeddings, built on first use."""
-        if self._model is None:
-            with self._lock:
-                if self._model is None:
-                    self._model = self._load()
-        return self._model
 
     def _load(self) -> TopicModel:
         topics = topic_examples(self.params)
@@ -122,12 +103,3 @@ class TopicScanner(ScannerBase):
     def warmup(self) -> None:
         """Load the encoder and encode the examples now."""
         _ = self.model
-
-    def scan(self, text: str, ctx: ScanContext) -> Verdict:
-        """Score one text."""
-        return self.score_batch([text])[0]
-
-    def score_batch(self, texts: Sequence[str]) -> list[Verdict]:
-        """Score many texts; their embeddings are shared with the classifier scanners through the cache."""
-        start = time.perf_counter()
-        return label_verdicts(self.id, self.model.labels, self.model.scores(texts), start)
