@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from guards.actions import OperatorKeys, Operators, Vault
-from guards.errors import GuardError, ScannerError, SinkError
+from guards.errors import GuardError, PolicyError, ScannerError, SinkError
 from guards.policy import Policy, PolicyDecision, decide, load_policy
 from guards.runner import run_scanner
 from guards.scanners.base import ScanContext, ScannerBase, scanner_class
@@ -69,7 +69,10 @@ class Guard:
         self.operators = Operators(policy.model.operators, OperatorKeys.from_env(policy.model.operators))
         self.operators.check_available(_operators_in(policy), policy.source)
         for scanner in self.scanners.values():
-            scanner.validate()
+            try:
+                scanner.validate()
+            except PolicyError as exc:
+                raise PolicyError(f"{policy.source}: {exc}") from None
         if self.sink is not None:
             self.sink.register_policy(policy.ref, policy.document)
 

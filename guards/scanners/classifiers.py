@@ -5,10 +5,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import numpy as np
 
+from guards.errors import PolicyError
+from guards.models.heads import META_FILE
 from guards.models.runtime import ClassifierModel, load_model
 from guards.scanners.base import ScanContext, ScannerBase
 from guards.types import Finding, Verdict
@@ -43,6 +46,12 @@ class ModelScanner(ScannerBase, Generic[M]):
     def _load(self) -> M:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def validate(self) -> None:
+        """A local ``params.encoder`` path must exist (a hub id is left to the loader)."""
+        encoder = str(self.params.get("encoder") or "")
+        if encoder.startswith(("/", "./", "../", "~")) and not Path(encoder).expanduser().exists():
+            raise PolicyError(f"scanner {self.id!r}: params.encoder {encoder} does not exist")
+
     @property
     def model(self) -> M:
         """The model, loaded on first use."""
@@ -69,6 +78,16 @@ class ClassifierScanner(ModelScanner[ClassifierModel]):
 
     def _load(self) -> ClassifierModel:
         return load_model(self.head, self.params)
+
+    def validate(self) -> None:
+        """Also: a ``params.weights`` directory must hold a trained head (its ``meta.json``)."""
+        super().validate()
+        weights = self.params.get("weights")
+        if weights and not (Path(str(weights)).expanduser() / META_FILE).is_file():
+            raise PolicyError(
+                f"scanner {self.id!r}: params.weights {weights} holds no trained head ({META_FILE} missing; "
+                "heads are written by python -m guards.training)"
+            )
 
     def warmup(self) -> None:
         """Load the encoder and head now."""

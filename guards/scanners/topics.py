@@ -87,7 +87,8 @@ class TopicScanner(ModelScanner[TopicModel]):
     type_name = "topics"
 
     def validate(self) -> None:
-        """Check ``params.topics`` without loading the encoder."""
+        """Check ``params.topics`` (and a local ``params.encoder``) without loading the encoder."""
+        super().validate()
         topic_examples(self.params)
 
     def _load(self) -> TopicModel:

@@ -236,6 +236,22 @@ def test_evaluate_reads_labelled_and_pair_files(tmp_path: Path) -> None:
     assert 0.0 <= crows["pairwise_more_over_less"] <= 1.0
 
 
+def test_a_policy_naming_missing_model_files_fails_when_the_guard_is_built(tmp_path: Path) -> None:
+    """Not at the first scan, where the scanner could only fail closed and block every text."""
+    from guards import Guard, PolicyError
+
+    for params, message in (
+        ({"weights": str(tmp_path / "no-head")}, "holds no trained head"),
+        ({"encoder": str(tmp_path / "no-encoder")}, "does not exist"),
+    ):
+        path = tmp_path / "policy.yaml"
+        scanner = {"id": "tox", "type": "toxicity", "stages": ["input"], "action": "block", "params": params}
+        path.write_text(json.dumps({"name": "t", "version": "1", "scanners": [scanner]}), encoding="utf-8")
+        with pytest.raises(PolicyError, match=message) as info:
+            Guard.from_policy(str(path))
+        assert str(path) in str(info.value)
+
+
 def test_evaluate_names_bad_rows_and_how_label_names_were_read(tmp_path: Path) -> None:
     from guards.evaluation.classifiers import evaluate
 

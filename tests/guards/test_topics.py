@@ -78,6 +78,7 @@ def test_topic_scores_reuse_the_classifiers_embeddings(topics: TopicScanner) -> 
         ({"topics": {"weapons": ["ok", ""]}}, "non-empty string"),
         ({"topics": {"weapons": ["x"] * (MAX_EXAMPLES + 1)}}, "at most"),
         ({"topics": {"weapons": ["x"]}, "sentences": "no"}, "true or false"),
+        ({"topics": {"weapons": ["x"]}, "encoder": "./no/such/encoder"}, "does not exist"),
     ],
 )
 def test_bad_params_are_clear_policy_errors(params: dict[str, Any], message: str) -> None:
