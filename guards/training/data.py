@@ -159,6 +159,8 @@ def injection_examples(data: Path, seed: int, *, with_wheel: bool = True) -> lis
         out.append(Example(text, (0.0,), split_of(text, seed), "short-chat", 2.0))
     for text in templates.conversation_repairs(rng):
         out.append(Example(text, (0.0,), split_of(text, seed), "conversation-repair", 2.0))
+    for text, i in templates.standing_preferences(random.Random(f"{seed}:preferences")):
+        out.append(Example(text, (0.0,), split_of(f"preference:{i}", seed, 0.15, 0.15), "standing-preference"))
     # Customer messages full of names, card numbers and addresses are benign.
     messages: dict[str, list[str]] = {}
     for text, sp in presidio_messages(data, seed):

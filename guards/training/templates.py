@@ -168,6 +168,32 @@ def conversation_repairs(rng: random.Random, n: int = 240) -> list[str]:
     return sorted(out)
 
 
+_STANDING_LEADS = (
+    "from now on", "from now on,", "going forward,", "for the rest of this chat", "from here on,", "in future answers",
+    "for all your next replies,", "until I say otherwise,", "please, from now on,", "ok, from now on",
+)  # fmt: skip
+STANDING_PREFERENCES = (
+    "answer only in French", "use metric units", "call me Sam", "keep your answers under 100 words",
+    "reply in bullet points", "use British spelling", "don't use emojis", "write dates as YYYY-MM-DD",
+    "answer in Spanish and English", "give me code in TypeScript, not JavaScript", "be more formal",
+    "skip the introductions and get to the point", "use a friendlier tone", "always include the source",
+    "show prices in euros", "explain things as if I were twelve", "assume I'm on a Mac", "use 24-hour time",
+    "put the summary first", "number your steps",
+)  # fmt: skip
+"""Benign standing instructions a user gives about the rest of a chat (split by preference for held-out ones)."""
+
+
+def standing_preferences(rng: random.Random, per_preference: int = 8) -> list[tuple[str, int]]:
+    """``(text, preference index)``: a user's lasting wishes about form ("from now on, answer only in French"):
+    benign, though "from now on" opens many jailbreaks, which ask for a persona without rules instead."""
+    out: set[tuple[str, int]] = set()
+    for i, preference in enumerate(STANDING_PREFERENCES):
+        for lead in rng.sample(_STANDING_LEADS, per_preference):
+            text = f"{lead} {preference}" + rng.choice(("", ".", ", please.", ", thanks!", "."))
+            out.add((text[0].upper() + text[1:], i))
+    return sorted(out)
+
+
 _MORE_NAMES = ("Omar", "Mei", "Carlos", "Nkechi", "Dmitri", "Anika", "Yusuf", "Hana", "Rahul", "Sofia", "Kwame")
 _NEUTRAL = ("quiet", "tall", "busy", "careful", "retired", "young", "new", "local", "shy", "well-known")
 _ACTIVITIES = (

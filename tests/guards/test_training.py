@@ -93,6 +93,14 @@ def test_factual_questions_are_seeded_distinct_questions() -> None:
     assert all(q.split()[0].lower() in {"when", "what", "who", "how", "where", "which", "is", "why"} for q in questions)
 
 
+def test_standing_preferences_cover_every_preference_with_several_openings() -> None:
+    items = templates.standing_preferences(random.Random(3), per_preference=4)
+    assert items == templates.standing_preferences(random.Random(3), per_preference=4)
+    per = {i: [t for t, j in items if j == i] for i in range(len(templates.STANDING_PREFERENCES))}
+    assert all(len(texts) == 4 and texts[0][0].isupper() for texts in per.values())
+    assert all(templates.STANDING_PREFERENCES[i] in t for i, texts in per.items() for t in texts)
+
+
 def test_roleplay_frames_carry_both_harmful_and_ordinary_tasks() -> None:
     requests = templates.roleplay_requests(random.Random(2))
     assert requests == templates.roleplay_requests(random.Random(2))
