@@ -81,7 +81,7 @@ def _label_names(values: Sequence[Any]) -> dict[str, list[str]]:
         try:
             float(text)
         except ValueError:
-            names["negative" if text in NEGATIVE_NAMES else "positive"].append(text)
+            names["positive" if _label(text) else "negative"].append(text)
     return names
 
 

@@ -27,7 +27,7 @@ class ClassifierModel:
     @property
     def labels(self) -> tuple[str, ...]:
         """The head's labels, in the order of the score columns."""
-        return tuple(self.head.labels)
+        return self.head.labels
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         """``(len(texts), len(head.labels))`` probabilities; long texts score the max over their windows."""
