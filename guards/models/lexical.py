@@ -11,6 +11,7 @@ import itertools
 import re
 import zlib
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -26,16 +27,28 @@ def tokens(text: str) -> list[str]:
     return _TOKEN.findall(IDENTITY_RE.sub(f" {IDENTITY_TOKEN} ", text.lower()))
 
 
+def _hashed(grams: Iterable[str], n_features: int) -> set[int]:
+    return {zlib.crc32(g.encode()) % n_features for g in grams}
+
+
+@lru_cache(maxsize=1 << 16)
+def _word_features(word: str, n_features: int) -> frozenset[int]:
+    """The ids of one word's unigram and, for words longer than four letters, its character 4-grams (cached:
+    most words of a text were seen before)."""
+    grams = [f"w:{word}"]
+    if word != IDENTITY_TOKEN and len(word) > 4:
+        padded = f"<{word}>"
+        grams += [f"c:{padded[i : i + 4]}" for i in range(len(padded) - 3)]
+    return frozenset(_hashed(grams, n_features))
+
+
 def features(text: str, n_features: int) -> list[int]:
     """Hashed feature ids: word unigrams and bigrams, and character 4-grams inside words."""
     words = tokens(text)
-    grams: list[str] = [f"w:{w}" for w in words]
-    grams += [f"b:{a} {b}" for a, b in itertools.pairwise(words)]
+    ids = _hashed((f"b:{a} {b}" for a, b in itertools.pairwise(words)), n_features)
     for w in words:
-        if w != IDENTITY_TOKEN and len(w) > 4:
-            padded = f"<{w}>"
-            grams += [f"c:{padded[i : i + 4]}" for i in range(len(padded) - 3)]
-    return sorted({zlib.crc32(g.encode()) % n_features for g in grams})
+        ids |= _word_features(w, n_features)
+    return sorted(ids)
 
 
 def design_matrix(texts: Iterable[str], n_features: int) -> Any:
