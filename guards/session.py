@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -79,22 +79,28 @@ class GuardSession:
         from guards.streaming import OutputStream
 
         out = OutputStream(self)
-        for chunk in chunks:
-            if piece := out.feed(chunk):
-                yield piece
-        if tail := out.finish():
-            yield tail
+        try:
+            for chunk in chunks:
+                if piece := out.feed(chunk):
+                    yield piece
+            if tail := out.finish():
+                yield tail
+        finally:  # stopped early: the text received so far still gets its decision
+            out.close()
 
-    async def astream(self, chunks: AsyncIterable[str]) -> AsyncIterator[str]:
+    async def astream(self, chunks: AsyncIterable[str]) -> AsyncGenerator[str, None]:
         """``stream`` for async iterators; scanning runs in a worker thread."""
         from guards.streaming import OutputStream
 
         out = OutputStream(self)
-        async for chunk in chunks:
-            if piece := await asyncio.to_thread(out.feed, chunk):
-                yield piece
-        if tail := await asyncio.to_thread(out.finish):
-            yield tail
+        try:
+            async for chunk in chunks:
+                if piece := await asyncio.to_thread(out.feed, chunk):
+                    yield piece
+            if tail := await asyncio.to_thread(out.finish):
+                yield tail
+        finally:  # in this thread: a cancelled task may not await again
+            out.close()
 
     def enforce(self, evaluation: Evaluation) -> str:
         """Record the decision for ``evaluation``; raise Blocked or return the text the policy allows."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import TYPE_CHECKING
 
+from guards.errors import Blocked
 from guards.types import Action, Stage
 
 if TYPE_CHECKING:
@@ -49,10 +51,22 @@ class OutputStream:
         if self._closed:
             return ""
         piece = self._emit(final=True) if self._pending else ""
+        if not self._closed:  # a block while emitting the rest has recorded the decision already
+            self._record_whole()
+        return piece
+
+    def close(self) -> None:
+        """Record the decision over the text received so far when the stream stops early (its consumer went
+        away, or its source failed); emits nothing. Does nothing once the decision is recorded."""
+        if self._closed or not self._received:
+            return
+        with suppress(Blocked):  # the block is recorded; nobody is left to refuse
+            self._record_whole()
+
+    def _record_whole(self) -> None:
         self._closed = True
         evaluation = self.session.guard.evaluate("".join(self._received), Stage.OUTPUT, vault=self.session.vault)
         self.session.enforce(evaluation)
-        return piece
 
     def _emit(self, *, final: bool) -> str:
         guard = self.session.guard

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,10 +15,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from guards.errors import GuardError
 from guards.proxy import shapes
 from guards.proxy.errors import ProxyError, too_large
-from guards.proxy.service import Incoming, ProxyService
+from guards.proxy.service import REQUEST_ID_HEADER, Incoming, ProxyService
 from guards.proxy.settings import ProxySettings
 from guards.sink import Sink
 
@@ -46,19 +46,15 @@ def create_app(
     async def answer(request: Request, kind: shapes.Kind, route: str | None) -> Response:
         started = time.perf_counter()
         status = 200
+        request_id = uuid.uuid4().hex
         try:
             body = await read_body(request, settings.limits.max_body_bytes)
-            incoming = Incoming(_headers(request), body, route, request.client.host if request.client else "unknown")
-            result = await service.handle(kind, incoming)
+            client = request.client.host if request.client else "unknown"
+            result = await service.handle(kind, Incoming(_headers(request), body, route, client, request_id))
         except ProxyError as exc:
             status = exc.status
+            exc.headers.setdefault(REQUEST_ID_HEADER, request_id)
             return error_response(exc)
-        except GuardError as exc:  # the audit sink refused a decision, or a policy failed to load
-            logger.error("guard error on %s: %s", request.url.path, exc)
-            status = 503
-            return error_response(
-                ProxyError(503, f"the guard could not process the request: {exc}", type="guard_error")
-            )
         except ClientDisconnect:
             status = 499
             return Response(status_code=499)
@@ -131,11 +127,15 @@ def _headers(request: Request) -> dict[str, str]:
     return {k.lower(): v for k, v in request.headers.items()}
 
 
+_HTTP_ERRORS = {404: ("not_found_error", "unknown_route"), 405: ("invalid_request_error", "method_not_allowed")}
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, StarletteHTTPException) else 500
     detail = exc.detail if isinstance(exc, StarletteHTTPException) else "error"
-    kind = "not_found_error" if status == 404 else "invalid_request_error"
-    return error_response(ProxyError(status, str(detail), type=kind, code=str(status)))
+    headers = (exc.headers or {}) if isinstance(exc, StarletteHTTPException) else {}
+    kind, code = _HTTP_ERRORS.get(status, ("invalid_request_error", str(status)))
+    return error_response(ProxyError(status, str(detail), type=kind, code=code, headers=headers))
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:

@@ -19,24 +19,35 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 _ids = itertools.count(1)
 
 
+@dataclass(frozen=True)
+class RawReply:
+    """A scripted HTTP answer sent as is (for answers an OpenAI server might send but the echo never writes)."""
+
+    body: bytes
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    media_type: str = "application/json"
+
+
 @dataclass
 class EchoUpstream:
-    """The echo server's state. ``replies``: queued answers (a string, or a list of stream chunks) used before echoing;
-    ``hold``: when set to an unset Event, requests wait on it (to test timeouts and concurrency);
-    ``arrived`` is set whenever a request comes in; ``received`` keeps every request body (when ``record``)."""
+    """The echo server's state. ``replies``: queued answers (a string, a list of stream chunks, or a ``RawReply``)
+    used before echoing; ``hold``: when set to an unset Event, requests wait on it (to test timeouts and
+    concurrency); ``arrived`` is set whenever a request comes in; ``received`` keeps every request body (when
+    ``record``)."""
 
     chunk_size: int = 8
     received: list[dict[str, Any]] = field(default_factory=list)
     record: bool = True
-    replies: deque[str | list[str]] = field(default_factory=deque)
+    replies: deque[str | list[str] | RawReply] = field(default_factory=deque)
     hold: threading.Event | None = None
     arrived: threading.Event = field(default_factory=threading.Event)
     fail_status: int | None = None
 
-    def answer(self, body: dict[str, Any]) -> list[str]:
-        """The chunks of the answer to ``body``."""
+    def answer(self, body: dict[str, Any]) -> list[str] | RawReply:
+        """The chunks of the answer to ``body``, or the scripted raw answer."""
         reply = self.replies.popleft() if self.replies else f"You said: {_last_prompt(body)}"
-        if isinstance(reply, list):
+        if isinstance(reply, list | RawReply):
             return reply
         return [reply[i : i + self.chunk_size] for i in range(0, len(reply), self.chunk_size)] or [""]
 
@@ -55,6 +66,8 @@ class EchoUpstream:
                 return JSONResponse({"error": {"message": "scripted failure"}}, status_code=self.fail_status)
             chat = request.url.path.endswith("/chat/completions")
             chunks = self.answer(body)
+            if isinstance(chunks, RawReply):
+                return Response(chunks.body, chunks.status, chunks.headers, media_type=chunks.media_type)
             if body.get("stream"):
                 return StreamingResponse(_stream(chat, body, chunks), media_type="text/event-stream")
             return JSONResponse(_completion(chat, body, "".join(chunks)))

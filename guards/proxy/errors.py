@@ -51,6 +51,11 @@ def bad_request(message: str, *, param: str | None = None, code: str = "invalid_
     return ProxyError(400, message, code=code, param=param)
 
 
+def upstream_error(message: str) -> ProxyError:
+    """HTTP 502 for an upstream answer that failed or cannot be read (or checked)."""
+    return ProxyError(502, message, type="upstream_error", code="upstream_error")
+
+
 def too_large(message: str, *, param: str | None = None) -> ProxyError:
     """HTTP 413 for a body, prompt or output budget over the proxy's limits."""
     return ProxyError(413, message, type="request_too_large", code="request_too_large", param=param)

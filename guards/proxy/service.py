@@ -5,17 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import threading
 import time
 import uuid
 import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from guards.errors import Blocked
+from guards.errors import Blocked, GuardError
 from guards.guard import Guard
 from guards.proxy import shapes
 from guards.proxy.errors import ProxyError, bad_request, blocked_error, too_large, too_many
@@ -33,10 +35,12 @@ logger = logging.getLogger(__name__)
 APPLICATION_HEADER = "x-ombud-application"
 SUBJECT_HEADER = "x-ombud-subject"
 SESSION_HEADER = "x-ombud-session-id"
+REQUEST_ID_HEADER = "X-Ombud-Request-Id"
 # On non-streamed answers: how long the upstream took, so a client can tell the guard's overhead from the model's time.
 UPSTREAM_MS_HEADER = "X-Ombud-Upstream-Ms"
 # Fields that stay with the proxy: subject attributes are for the audit, not for the model provider.
 _PROXY_ONLY_FIELDS = ("metadata",)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +51,7 @@ class Incoming:
     body: bytes = b""
     route: str | None = None
     client: str = "unknown"
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 @dataclass(slots=True)
@@ -180,31 +185,39 @@ class ProxyService:
             raise too_large(f"the prompt has {chars} characters; this proxy accepts at most {limits.max_input_chars}")
         if "model" in body and not isinstance(body["model"], str):
             raise bad_request("'model' must be a string", param="model")
-        if body.get("stream") and body.get("n", 1) != 1:
-            raise bad_request("streamed requests must ask for one choice (n=1)", param="n")
-        budget_field = next((f for f in ("max_completion_tokens", "max_tokens") if body.get(f) is not None), None)
-        if budget_field is not None:
-            budget = body[budget_field]
-            if not isinstance(budget, int) or budget < 1:
-                raise bad_request(f"'{budget_field}' must be a positive integer", param=budget_field)
+        if any(_SURROGATE.search(t) for t in texts):
+            raise bad_request("the prompt contains a lone UTF-16 surrogate (\\ud800-\\udfff), which is not text")
+        if body.get("stream") and (body.get("n", 1) != 1 or (len(texts) > 1 and not kind.chat)):
+            raise bad_request("streamed requests must ask for one choice (n=1, one prompt)", param="n")
+        budget_fields = [f for f in ("max_completion_tokens", "max_tokens") if body.get(f) is not None]
+        for name in budget_fields:  # every one: the upstream may honour either
+            budget = body[name]
+            if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
+                raise bad_request(f"'{name}' must be a positive integer", param=name)
             if limits.max_output_tokens and budget > limits.max_output_tokens:
-                raise too_large(
-                    f"{budget_field}={budget} is over this proxy's limit of {limits.max_output_tokens}",
-                    param=budget_field,
-                )
-        elif limits.max_output_tokens:
+                raise too_large(f"{name}={budget} is over this proxy's limit of {limits.max_output_tokens}", param=name)
+        if not budget_fields and limits.max_output_tokens:
             body["max_tokens"] = limits.max_output_tokens
         return body
 
     async def handle(self, kind: shapes.Kind, incoming: Incoming) -> Answer:
         """Answer one completion request; raises ProxyError for every refusal."""
+        try:
+            return await self._handle(kind, incoming)
+        except ProxyError:
+            raise
+        except GuardError as exc:  # the audit sink refused a decision, or a policy failed to load
+            logger.error("guard error on request %s: %s", incoming.request_id, exc)
+            raise ProxyError(503, f"the guard could not process the request: {exc}", type="guard_error") from exc
+
+    async def _handle(self, kind: shapes.Kind, incoming: Incoming) -> Answer:
+        request_id = incoming.request_id
         caller = self.identify(incoming)
         release = self.admit(caller)
         streaming = False
         try:
             body = self.read(kind, incoming)
             subject = shapes.parse_subject(incoming.headers.get(SUBJECT_HEADER), body.get("metadata"))
-            request_id = uuid.uuid4().hex
             model = body.get("model") or ""
             context = CallContext(
                 request_id=request_id,
@@ -215,7 +228,7 @@ class ProxyService:
             )
             guard = self.guard(caller.policy)
             session = guard.session(context=context)
-            headers = {"X-Ombud-Request-Id": request_id}
+            headers = {REQUEST_ID_HEADER: request_id}
             forward, blocked = await self._check_prompt(kind, body, session)
             for name in _PROXY_ONLY_FIELDS:
                 forward.pop(name, None)
@@ -300,6 +313,7 @@ class ProxyService:
     ) -> AsyncIterator[bytes]:
         template: dict[str, Any] = {}
         state: dict[str, Any] = {"finish": None, "usage": None}
+        tool_calls: list[list[Any]] = []  # passed on unchecked, after the checked text
 
         async def texts() -> AsyncIterator[str]:
             async for event in events(response):
@@ -308,6 +322,8 @@ class ProxyService:
                 state["finish"] = shapes.finish_reason(event) or state["finish"]
                 if isinstance(event.get("usage"), dict):
                     state["usage"] = event["usage"]
+                if (calls := shapes.delta_tool_calls(event)) is not None:
+                    tool_calls.append(calls)
                 if text := shapes.delta_text(event):
                     yield text
             self.metrics.observe("ombud_proxy_upstream_seconds", time.perf_counter() - started)
@@ -315,11 +331,15 @@ class ProxyService:
         before = len(session.decisions)
         first = True
         try:
-            async for piece in session.astream(texts()):
-                yield _sse(shapes.chunk(kind, template, piece, role=first))
-                first = False
+            async with aclosing(session.astream(texts())) as pieces:  # closed here, so a cut stream is recorded
+                async for piece in pieces:
+                    yield _sse(shapes.chunk(kind, template, piece, role=first))
+                    first = False
             if first:
                 yield _sse(shapes.chunk(kind, template, "", role=True))
+            if not session.blocked:
+                for calls in tool_calls:
+                    yield _sse(shapes.chunk(kind, template, None, tool_calls=calls))
             reason = "content_filter" if session.blocked else (state["finish"] or "stop")
             yield _sse(shapes.chunk(kind, template, None, finish_reason=reason))
             if state["usage"]:

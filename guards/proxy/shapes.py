@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from guards.proxy.errors import bad_request
+from guards.proxy.errors import ProxyError, bad_request, upstream_error
 from guards.wrapping import RoleCheck, map_messages
 
 Check = Callable[[str], str]
@@ -99,24 +99,47 @@ def check_prompt(kind: Kind, body: Mapping[str, Any], check: RoleCheck) -> dict[
 
 
 def check_answer(kind: Kind, payload: Mapping[str, Any], check: Check) -> dict[str, Any]:
-    """The upstream's completion with every choice's text replaced by ``check(text)``."""
-    out = dict(payload)
+    """The upstream's completion with every choice's text replaced by ``check(text)``; a chat answer given as a
+    list of parts is checked as the text of its parts together. An answer whose text cannot be found is refused
+    (502), never passed on unchecked."""
     choices = payload.get("choices")
-    if not isinstance(choices, list):
-        return out
+    if not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices):
+        raise _unreadable_answer("'choices' is not a list of objects")
     mapped = []
     for choice in choices:
-        if not isinstance(choice, dict):
-            mapped.append(choice)
-            continue
-        message = choice.get("message")
-        if kind.chat and isinstance(message, dict) and isinstance(message.get("content"), str):
-            choice = {**choice, "message": {**message, "content": check(message["content"])}}
-        elif not kind.chat and isinstance(choice.get("text"), str):
+        if kind.chat:
+            message = choice.get("message")
+            if not isinstance(message, dict):
+                raise _unreadable_answer("a choice has no 'message' object")
+            choice = {**choice, "message": {**message, "content": _check_content(message.get("content"), check)}}
+        else:
+            if not isinstance(choice.get("text"), str):
+                raise _unreadable_answer("a choice has no 'text' string")
             choice = {**choice, "text": check(choice["text"])}
         mapped.append(choice)
-    out["choices"] = mapped
-    return out
+    return {**payload, "choices": mapped}
+
+
+def _check_content(content: Any, check: Check) -> Any:
+    """A chat answer's ``content`` checked: a string, ``None`` (tool calls only: nothing to check) or a list of parts,
+    whose text parts are checked together and come back as one text part in the place of the first."""
+    if content is None:
+        return None
+    if isinstance(content, str):
+        return check(content)
+    if isinstance(content, list) and all(isinstance(p, dict) for p in content):
+        texts = [p for p in content if p.get("type") == "text"]
+        if not all(isinstance(p.get("text"), str) for p in texts):
+            raise _unreadable_answer("a text part of the answer has no 'text' string")
+        if not texts:
+            return content
+        checked = {**texts[0], "text": check("".join(p["text"] for p in texts))}
+        return [checked if p is texts[0] else p for p in content if p.get("type") != "text" or p is texts[0]]
+    raise _unreadable_answer("a message's 'content' is neither text, a list of parts nor null")
+
+
+def _unreadable_answer(why: str) -> ProxyError:
+    return upstream_error(f"the upstream's answer cannot be checked: {why}")
 
 
 def completion(kind: Kind, *, request_id: str, model: str, text: str, finish_reason: str) -> dict[str, Any]:
@@ -143,13 +166,17 @@ def chunk(
     *,
     role: bool = False,
     finish_reason: str | None = None,
+    tool_calls: list[Any] | None = None,
 ) -> dict[str, Any]:
-    """One streamed chunk carrying ``text``, shaped like the upstream's own chunks (``template``)."""
+    """One streamed chunk carrying ``text`` (chat: or the upstream's ``tool_calls`` delta), shaped like the
+    upstream's own chunks (``template``)."""
     choice: dict[str, Any] = {"index": 0, "finish_reason": finish_reason}
     if kind.chat:
         delta: dict[str, Any] = {"role": "assistant"} if role else {}
         if text is not None:
             delta["content"] = text
+        if tool_calls is not None:
+            delta["tool_calls"] = tool_calls
         choice["delta"] = delta
     else:
         choice["text"] = text or ""
@@ -196,6 +223,16 @@ def delta_text(event: Mapping[str, Any]) -> str:
     delta = choices[0].get("delta")
     content = delta.get("content") if isinstance(delta, dict) else choices[0].get("text")
     return content if isinstance(content, str) else ""
+
+
+def delta_tool_calls(event: Mapping[str, Any]) -> list[Any] | None:
+    """The ``tool_calls`` delta of a streamed chat chunk's first choice, if it has one."""
+    choices = event.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        delta = choices[0].get("delta")
+        calls = delta.get("tool_calls") if isinstance(delta, dict) else None
+        return calls if isinstance(calls, list) else None
+    return None
 
 
 def finish_reason(event: Mapping[str, Any]) -> str | None:

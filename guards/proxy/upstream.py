@@ -9,8 +9,9 @@ from typing import Any
 
 import httpx
 
-from guards.proxy.errors import ProxyError
+from guards.proxy.errors import ProxyError, upstream_error
 from guards.proxy.settings import Upstream
+from guards.proxy.shapes import finish_reason
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +93,10 @@ class UpstreamClient:
 
 
 async def events(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
-    """The JSON payloads of an SSE response until ``[DONE]``; closes the response. Raises ProxyError on failure."""
+    """The JSON payloads of an SSE response until ``[DONE]``; closes the response. Raises ProxyError (502) on
+    failure: an event that is not a JSON object, an error event, or a stream that ends before ``[DONE]`` without
+    any finish reason (cut off, or not a stream at all)."""
+    finished = False
     try:
         async for line in response.aiter_lines():
             if not line.startswith("data:"):
@@ -103,16 +107,19 @@ async def events(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
             try:
                 payload = json.loads(data)
             except json.JSONDecodeError:
-                logger.warning("skipping an unreadable SSE event from the upstream")
-                continue
-            if isinstance(payload, dict) and "error" in payload:
-                raise ProxyError(502, _error_message(payload), type="upstream_error", code="upstream_error")
-            if isinstance(payload, dict):
-                yield payload
+                payload = None
+            if not isinstance(payload, dict):
+                raise upstream_error(f"a streamed event is not a JSON object: {data[:200]!r}")
+            if "error" in payload:
+                raise upstream_error(_error_message(payload))
+            finished = finished or finish_reason(payload) is not None
+            yield payload
     except httpx.HTTPError as exc:
         raise upstream_failure(exc) from exc
     finally:
         await response.aclose()
+    if not finished:
+        raise upstream_error("the upstream stream ended before [DONE] without a finish reason")
 
 
 def _json_or_error(response: httpx.Response) -> dict[str, Any]:
@@ -123,12 +130,13 @@ def _json_or_error(response: httpx.Response) -> dict[str, Any]:
     if response.status_code >= 400:
         message = _error_message(payload) if isinstance(payload, dict) else response.text[:_MAX_ERROR_BODY]
         if response.status_code >= 500:
-            raise ProxyError(
-                502, f"upstream error {response.status_code}: {message}", type="upstream_error", code="upstream_error"
-            )
-        raise ProxyError(response.status_code, f"upstream: {message}", type="upstream_error", code="upstream_rejected")
+            raise upstream_error(f"upstream error {response.status_code}: {message}")
+        retry = {"Retry-After": response.headers["retry-after"]} if "retry-after" in response.headers else None
+        raise ProxyError(
+            response.status_code, f"upstream: {message}", type="upstream_error", code="upstream_rejected", headers=retry
+        )
     if not isinstance(payload, dict):
-        raise ProxyError(502, "the upstream answered with something other than a JSON object", type="upstream_error")
+        raise upstream_error("the upstream answered with something other than a JSON object")
     return payload
 
 

@@ -23,7 +23,7 @@ pytest.importorskip("fastapi", reason="the guard proxy needs the `proxy` extra (
 pytest.importorskip("uvicorn", reason="the guard proxy needs the `proxy` extra (fastapi, uvicorn, httpx)")
 
 from guards.proxy.app import create_app
-from guards.proxy.echo import EchoUpstream
+from guards.proxy.echo import EchoUpstream, RawReply
 from guards.proxy.server import BackgroundServer
 
 MARKER = "zorblax"  # the test policies block this word, standing in for toxic text
@@ -395,6 +395,114 @@ def test_upstream_server_error_gets_502_and_client_error_passes_through(make_pro
     echo.fail_status = 404
     response = client.post("/v1/chat/completions", json=chat("hi"))
     assert response.status_code == 404 and response.json()["error"]["code"] == "upstream_rejected"
+
+
+def _sse_body(*events: dict[str, Any], done: bool = True) -> RawReply:
+    data = b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events)
+    return RawReply(data + (b"data: [DONE]\n\n" if done else b""), media_type="text/event-stream")
+
+
+def _delta(finish: str | None = None, **delta: Any) -> dict[str, Any]:
+    return {
+        "id": "up-1",
+        "object": "chat.completion.chunk",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+
+
+def _answer(content: Any) -> RawReply:
+    message = {"role": "assistant", "content": content}
+    return RawReply(
+        json.dumps({"id": "up-1", "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}).encode()
+    )
+
+
+def test_an_answer_in_parts_is_checked_as_one_text(make_proxy, echo) -> None:
+    client, sink = make_proxy()
+    echo.replies.append(_answer([{"type": "text", "text": "Fine. "}, {"type": "text", "text": f"You {MARKER}!"}]))
+    blocked = client.post("/v1/chat/completions", json=chat("hi"))
+    echo.replies.append(_answer([{"type": "text", "text": "Dear <PERSON_1>, "}, {"type": "text", "text": "hello."}]))
+    restored = client.post("/v1/chat/completions", json=chat(f"I am {NAME}"))
+
+    assert blocked.status_code == 400 and blocked.json()["error"]["code"] == "output_blocked"
+    assert restored.json()["choices"][0]["message"]["content"] == [{"type": "text", "text": f"Dear {NAME}, hello."}]
+    assert [d.stage.value for d in sink.decisions] == ["input", "output", "input", "output"]
+
+
+@pytest.mark.parametrize("content", [42, {"text": "not a list"}, [{"type": "text", "text": 7}]])
+def test_an_answer_whose_text_cannot_be_found_is_refused_not_passed_on(make_proxy, echo, content: Any) -> None:
+    client, _ = make_proxy()
+    echo.replies.append(_answer(content))
+    response = client.post("/v1/chat/completions", json=chat("hi"))
+
+    assert response.status_code == 502 and response.json()["error"]["code"] == "upstream_error"
+    assert response.headers["x-ombud-request-id"]
+
+
+def test_streamed_tool_calls_are_passed_on(make_proxy, echo) -> None:
+    client, _ = make_proxy()
+    call = [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": '{"q": 1}'}}]
+    echo.replies.append(
+        _sse_body(_delta(role="assistant", content="Let me check."), _delta(tool_calls=call), _delta("tool_calls"))
+    )
+    events = sse_events(client, chat("hi"))
+
+    deltas = [e["choices"][0]["delta"] for e in events if e.get("choices")]
+    assert [d["tool_calls"] for d in deltas if "tool_calls" in d] == [call]
+    assert "".join(contents(events)) == "Let me check."
+    assert events[-1]["choices"][0]["finish_reason"] == "tool_calls"
+
+
+@pytest.mark.parametrize(
+    ("reply", "arrived"),
+    [
+        (_sse_body(_delta(role="assistant", content="Half an ans"), done=False), True),  # cut off
+        (RawReply(b'{"not": "a stream"}'), False),
+        (RawReply(_sse_body(_delta(content="ok"), done=False).body + b"data: {broken\n\n"), True),
+    ],
+)
+def test_a_cut_or_unreadable_stream_ends_with_an_error_event_and_is_audited(
+    make_proxy, echo, reply: RawReply, arrived: bool
+) -> None:
+    client, sink = make_proxy()
+    echo.replies.append(reply)
+    events = sse_events(client, chat("hi"))
+
+    assert events[-1]["error"]["code"] == "upstream_error"
+    assert all(e["choices"][0]["finish_reason"] is None for e in events[:-1] if e.get("choices"))
+    assert [d.stage.value for d in sink.decisions] == (["input", "output"] if arrived else ["input"])
+
+
+def test_upstream_retry_after_and_request_ids_reach_the_client(make_proxy, echo) -> None:
+    client, _ = make_proxy()
+    echo.replies.append(RawReply(b'{"error": {"message": "slow down"}}', 429, {"Retry-After": "17"}))
+    limited = client.post("/v1/chat/completions", json=chat("hi"))
+    invalid = client.post("/v1/chat/completions", json={"model": "echo"})
+
+    assert limited.status_code == 429 and limited.headers["retry-after"] == "17"
+    assert limited.json()["error"]["code"] == "upstream_rejected"
+    assert limited.headers["x-ombud-request-id"] and invalid.headers["x-ombud-request-id"]
+
+
+def test_requests_the_guard_cannot_check_or_keep_apart_are_refused(make_proxy, echo) -> None:
+    client, _ = make_proxy(limits=Limits(max_output_tokens=256))
+    surrogate = client.post(
+        "/v1/chat/completions",
+        content=b'{"model": "echo", "messages": [{"role": "user", "content": "hi \\ud800 there"}]}',
+        headers={"Content-Type": "application/json"},
+    )
+    both_budgets = client.post("/v1/chat/completions", json=chat("hi", max_completion_tokens=10, max_tokens=10_000))
+    streamed_prompts = client.post("/v1/completions", json={"model": "echo", "prompt": ["a", "b"], "stream": True})
+    unknown = client.post("/v1/embeddings", json={})
+    method = client.get("/v1/chat/completions")
+
+    assert surrogate.status_code == 400 and surrogate.json()["error"]["code"] == "invalid_request"
+    assert both_budgets.status_code == 413 and both_budgets.json()["error"]["param"] == "max_tokens"
+    assert streamed_prompts.status_code == 400
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "unknown_route"
+    assert method.status_code == 405 and method.headers["allow"] == "POST"
+    assert method.json()["error"]["code"] == "method_not_allowed"
+    assert echo.received == []
 
 
 # -- keys, policies, routes -------------------------------------------------------------------------

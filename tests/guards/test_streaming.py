@@ -98,3 +98,55 @@ def test_stream_block_stops_the_stream(make_guard: Callable[..., tuple[Guard, Li
             emitted.append(piece)
     assert "launch codes" not in "".join(emitted)
     assert sink.decisions[-1].blocked
+
+
+MARKER_POLICY = """\
+name: stream-test
+on_block: {on_block}
+scanners:
+  - id: marker
+    type: regex
+    action: block
+    threshold: 0.5
+    params: {{entities: [{{label: MARKER, deny_list: [zorblax]}}]}}
+"""
+FILLER = "A calm and ordinary sentence about the weather and the trains. "
+
+
+def test_a_stream_its_consumer_stops_early_still_records_its_output_decision(make_guard) -> None:
+    guard, sink = make_guard(MARKER_POLICY.format(on_block="raise"))
+    with guard.session("hi") as s:
+        pieces = s.stream(iter([FILLER] * 8))
+        first = next(pieces)
+        assert sink.decisions[-1].stage.value == "input"
+        pieces.close()  # the client went away
+
+    out = sink.decisions[-1]
+    assert out.stage.value == "output" and out.action.value == "allow"
+    assert first in out.safe_text and len(out.safe_text) < len(FILLER) * 8
+    assert [d.stage.value for d in sink.decisions] == ["input", "output"]
+
+
+def test_a_stream_whose_source_fails_records_what_arrived(make_guard) -> None:
+    guard, sink = make_guard(MARKER_POLICY.format(on_block="raise"))
+
+    async def source() -> AsyncIterator[str]:
+        yield FILLER
+        yield "then zorblax"
+        raise ConnectionError("upstream gone")
+
+    async def consume() -> list[str]:
+        return [p async for p in guard.session("hi").astream(source())]
+
+    with pytest.raises(ConnectionError):
+        asyncio.run(consume())
+    out = sink.decisions[-1]
+    assert out.stage.value == "output" and out.action.value == "block"  # recorded, though nobody is left to refuse
+
+
+def test_a_block_in_the_last_part_of_a_stream_is_one_decision(make_guard) -> None:
+    guard, sink = make_guard(MARKER_POLICY.format(on_block="message"))
+    with guard.session("hi") as s:
+        list(s.stream(iter(["Short, and ", "zorblax at the end."])))  # under the holdback: checked at the end
+
+    assert [(d.stage.value, d.action.value) for d in sink.decisions] == [("input", "allow"), ("output", "block")]
