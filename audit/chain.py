@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError
 
 from audit import keys
 from audit.records import DECISION_COLUMNS, FEEDBACK_COLUMNS, Prepared, canonical, dumps, encode
-from audit.schema import CHAIN_TABLE, CHECKPOINT_TABLE, DECISION_TABLE, FEEDBACK_TABLE, FINDING_TABLE
+from audit.schema import CHAIN_TABLE, CHECKPOINT_TABLE, DECISION_TABLE, FEEDBACK_TABLE, FINDING_TABLE, POLICY_TABLE
 
 FORMAT = 1
 GENESIS = "0" * 64
@@ -217,7 +217,21 @@ def verify(
     With ``url`` and ``workers > 1``, long chains are hashed by that many processes over ranges of ``seq``; if
     any range fails, the chain is walked again in this snapshot to name the first bad record exactly.
     """
-    return VerifyReport(tuple(_Verifier(conn, spec, public_key, url=url, workers=workers).run() for spec in CHAINS))
+    chains = tuple(_Verifier(conn, spec, public_key, url=url, workers=workers).run() for spec in CHAINS)
+    return VerifyReport((*chains, verify_policies(conn)))
+
+
+def verify_policies(conn: Connection) -> ChainReport:
+    """The stored policy documents against their SHA-256, by which the chained decisions name them (the policy
+    table is not itself a chain: this names the first policy version whose document was changed)."""
+    rows = conn.execute(select(POLICY_TABLE).order_by(POLICY_TABLE.c.first_seen_us, POLICY_TABLE.c.sha256))
+    checked = 0
+    for row in rows:
+        checked += 1
+        if hashlib.sha256(row.document.encode()).hexdigest() != row.sha256:
+            message = f"the stored document of policy {row.name} {row.version} does not hash to its sha256 {row.sha256}"
+            return ChainReport("policy", checked, None, None, None, Problem.EDITED, message=message)
+    return ChainReport("policy", checked, None, None, None)
 
 
 def check_range(url: str, chain: str, first: int, last: int, prev: str) -> tuple[bool, str | None]:
@@ -267,7 +281,12 @@ class _Verifier:
 
     def run(self) -> ChainReport:
         name = self.spec.name
-        head_seq, head_hash = self.conn.execute(select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.name == name)).one()
+        head = self.conn.execute(select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.name == name)).first()
+        if head is None:
+            return self.report(Problem.DELETED, None, f"the head of the {name} chain (audit_chain) was deleted")
+        head_seq, head_hash = head
+        if type(head_seq) is not int or not isinstance(head_hash, str):
+            return self.report(Problem.EDITED, None, f"the head of the {name} chain (audit_chain) is malformed")
         cp = CHECKPOINT_TABLE
         checkpoint = self.conn.execute(
             select(cp.c.seq, cp.c.hash, cp.c.created_us, cp.c.purged, cp.c.signature)

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import math
+import sqlite3
 import sys
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from audit import keys
 from audit.chain import ChainReport
 from audit.config import DATABASE_URL_ENV, DEFAULT_DATABASE_URL, database_url, make_engine, safe_url
+from audit.errors import AuditConfigError
 from audit.migrate import head_revision, upgrade
 from audit.query import Filters
-from audit.store import DEFAULT_RETENTION_DAYS, AuditStore
+from audit.store import DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS, AuditStore
+from guards.types import Action
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,44 +34,76 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     verify.add_argument("--db", help=db_help)
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
     verify.add_argument("--workers", type=int, default=1, help="processes hashing long chains (default 1)")
-    verify.set_defaults(func=_verify)
+    verify.set_defaults(func=_database_errors(_verify))
 
     purge = commands.add_parser("purge", help="delete expired records, keeping a signed checkpoint")
     purge.add_argument("--db", help=db_help)
     retention = purge.add_mutually_exclusive_group()
     retention.add_argument(
-        "--older-than-days", type=float, metavar="N", help=f"retention period (default {DEFAULT_RETENTION_DAYS})"
+        "--older-than-days",
+        type=_positive_days,
+        metavar="N",
+        help=f"retention period in days, > 0 (default {DEFAULT_RETENTION_DAYS})",
     )
     retention.add_argument("--policy", help="use this policy's audit.retention_days (name or YAML path)")
-    purge.set_defaults(func=_purge)
+    purge.set_defaults(func=_database_errors(_purge))
 
     stats = commands.add_parser("stats", help="record counts, time span, chain heads (JSON)")
     stats.add_argument("--db", help=db_help)
-    stats.set_defaults(func=_stats)
+    stats.set_defaults(func=_database_errors(_stats))
 
     migrate = commands.add_parser("migrate", help="create or upgrade the audit schema")
     migrate.add_argument("--db", help=db_help)
-    migrate.set_defaults(func=_migrate)
+    migrate.set_defaults(func=_database_errors(_migrate))
 
     rollup = commands.add_parser("rollup", help="bring the per-day rollups up to date (after an upgrade, a bulk load)")
     rollup.add_argument("--db", help=db_help)
-    rollup.set_defaults(func=_rollup)
+    rollup.set_defaults(func=_database_errors(_rollup))
 
     export = commands.add_parser("export", help="write decisions (no raw text) to CSV or JSON lines")
     export.add_argument("--db", help=db_help)
-    export.add_argument("--out", required=True, help="output file: .csv or .jsonl")
-    export.add_argument("--days", type=float, help="only the last N days")
+    export.add_argument("--out", required=True, type=_export_path, help="output file: .csv or .jsonl")
+    export.add_argument("--days", type=_positive_days, help="only the last N days")
     export.add_argument("--application", help="only this application")
-    export.add_argument("--action", help="only this action (allow, flag, redact, block)")
-    export.set_defaults(func=_export)
+    export.add_argument("--action", choices=[a.value for a in Action], help="only this action")
+    export.set_defaults(func=_database_errors(_export))
 
     policies = commands.add_parser("policies", help="list stored policy versions, or diff two of them")
     policies.add_argument("--db", help=db_help)
     policies.add_argument("--diff", nargs=2, metavar=("OLD_SHA256", "NEW_SHA256"))
-    policies.set_defaults(func=_policies)
+    policies.set_defaults(func=_database_errors(_policies))
 
     keygen = commands.add_parser("keygen", help="print fresh encryption, signing and verification keys")
-    keygen.set_defaults(func=_keygen)
+    keygen.set_defaults(func=_database_errors(_keygen))
+
+
+def _database_error_types() -> tuple[type[Exception], ...]:
+    """SQLAlchemy's errors and the drivers' own (chain walks read through the driver's cursor)."""
+    errors: list[type[Exception]] = [SQLAlchemyError, sqlite3.Error]
+    try:
+        import psycopg
+
+        errors.append(psycopg.Error)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+_DATABASE_ERRORS = _database_error_types()
+
+
+def _database_errors(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """``command`` with database failures (a missing table, a damaged file) turned into one clear error."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except _DATABASE_ERRORS as exc:
+            cause = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            raise AuditConfigError(f"the audit database could not be read: {cause}") from exc
+
+    return run
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -72,7 +112,7 @@ def _verify(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([_chain_json(c) for c in report.chains], indent=2))
     for c in report.chains:
-        where = f" ({c.first_seq}..{c.last_seq})" if c.checked else ""
+        where = f" ({c.first_seq}..{c.last_seq})" if c.first_seq is not None else ""
         start = f", from signed checkpoint {c.start_checkpoint}" if c.start_checkpoint is not None else ""
         if c.ok:
             print(f"ok: {c.chain} chain, {c.checked} records{where}{start}", file=sys.stderr)
@@ -86,8 +126,26 @@ def _chain_json(c: ChainReport) -> dict[str, object]:
     return {**asdict(c), "ok": c.ok}
 
 
+def _positive_days(text: str) -> float:
+    try:
+        days = float(text)
+    except ValueError:
+        days = math.nan
+    if not math.isfinite(days) or days <= 0 or days > MAX_RETENTION_DAYS:
+        raise argparse.ArgumentTypeError(
+            f"must be a number of days above 0 and at most {MAX_RETENTION_DAYS}, not {text!r}"
+        )
+    return days
+
+
+def _export_path(text: str) -> str:
+    if not text.endswith((".csv", ".jsonl")):
+        raise argparse.ArgumentTypeError(f"the output file must end in .csv or .jsonl, not {text!r}")
+    return text
+
+
 def _purge(args: argparse.Namespace) -> int:
-    days = args.older_than_days or DEFAULT_RETENTION_DAYS
+    days = DEFAULT_RETENTION_DAYS if args.older_than_days is None else args.older_than_days
     if args.policy:
         from guards.policy.loader import load_policy
 
@@ -126,8 +184,8 @@ def _export(args: argparse.Namespace) -> int:
     filters = Filters(start=start, application=args.application, action=args.action)
     with AuditStore(args.db, create=False) as store:
         frame = store.to_frame(filters)
-    if args.out.endswith(".jsonl"):
-        frame.to_json(args.out, orient="records", lines=True, date_format="iso")
+    if args.out.endswith(".jsonl"):  # exact: microsecond timestamps, floats as stored
+        frame.to_json(args.out, orient="records", lines=True, date_format="iso", date_unit="us", double_precision=15)
     else:
         frame.to_csv(args.out, index=False)
     print(f"wrote {len(frame)} decisions to {args.out}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +30,15 @@ def database_url(url: str | None = None) -> str:
     return url or os.environ.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL
 
 
+_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
+
+
 def safe_url(url: str) -> str:
-    """``url`` with any password masked, for messages and logs."""
+    """``url`` with any password masked, for messages and logs (also when the URL cannot be parsed)."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<unparseable URL>"
+    except (ArgumentError, ValueError):
+        return _PASSWORD.sub(r"\1***@", url)
 
 
 def make_engine(url: str, *, durable: bool = False, create: bool = True) -> Engine:
@@ -45,8 +49,9 @@ def make_engine(url: str, *, durable: bool = False, create: bool = True) -> Engi
     """
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
-        raise AuditConfigError(f"invalid audit database URL {url!r}: {_URL_HINT}") from exc
+        _ = parsed.port  # a port that is not a number fails here, not at the first connection
+    except (ArgumentError, ValueError) as exc:
+        raise AuditConfigError(f"invalid audit database URL {safe_url(url)!r}: {_URL_HINT}") from exc
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         return _sqlite_engine(parsed.database, url, durable=durable, create=create)
@@ -62,7 +67,11 @@ def _sqlite_engine(database: str | None, url: str, *, durable: bool, create: boo
     if not database or memory:
         kwargs["poolclass"] = StaticPool
     elif create:
-        Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(database).expanduser().resolve().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise AuditConfigError(f"cannot create the audit database folder {folder}: {exc.strerror}") from exc
     elif not Path(database).expanduser().is_file():
         raise AuditConfigError(f"no audit database at {database}")
     engine = create_engine(url, **kwargs)

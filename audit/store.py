@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import difflib
+import hashlib
 import logging
 import os
 import time
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_RETENTION_DAYS = 183
+MAX_RETENTION_DAYS = 36_500
+"""A hundred years; far longer periods would overflow the 64-bit microsecond timestamps the cut-off is compared with."""
 _POLICY = POLICY_TABLE
 _DECISION = DECISION_TABLE
 _SHA, _TS = DECISION_COLUMNS.index("policy_sha256"), DECISION_COLUMNS.index("ts_us")
@@ -157,7 +160,10 @@ class AuditStore:
         self._writer.flush(timeout)
 
     def register_policy(self, policy: PolicyRef, document: str) -> None:
-        """Keep the canonical document of a policy version; first/last seen times are maintained."""
+        """Keep the canonical document of a policy version; first/last seen times are maintained. ``policy.sha256``
+        must be the SHA-256 of ``document`` (``ombud audit verify`` checks every stored document against it)."""
+        if hashlib.sha256(document.encode()).hexdigest() != policy.sha256:
+            raise ValueError(f"the document of policy {policy.name} {policy.version} does not hash to {policy.sha256}")
         now = to_us(datetime.now(UTC))
         values = {
             "sha256": policy.sha256,
@@ -296,7 +302,12 @@ class AuditStore:
             return chain.verify(conn, keys.verify_key_from_env(), url=self.url, workers=workers)
 
     def purge(self, *, older_than_days: float = DEFAULT_RETENTION_DAYS) -> retention.PurgeReport:
-        """Delete records older than the retention period, leaving a signed checkpoint of the purged prefix."""
+        """Delete records older than the retention period, leaving a signed checkpoint of the purged prefix.
+
+        ``older_than_days`` must be above 0 (and at most ``MAX_RETENTION_DAYS``): a period of 0 or less would purge
+        the whole log."""
+        if not 0 < older_than_days <= MAX_RETENTION_DAYS:  # also refuses NaN
+            raise ValueError(f"older_than_days must be above 0 and at most {MAX_RETENTION_DAYS}, not {older_than_days}")
         private = keys.signing_key_from_env()
         if private is None:
             raise AuditKeyError(keys.MISSING_SIGNING_KEY)

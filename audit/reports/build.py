@@ -99,7 +99,7 @@ def build_report(
     retention = ((document or {}).get("audit") or {}).get("retention_days")
     compliance = assess(
         decisions=act.total,
-        chain_ok=chain.ok,
+        chain=chain,
         retention_days=float(retention) if retention is not None else None,
         fairness_failed=sum(f.status == "fail" for f in assessed),
         fairness_assessed=len(assessed),

@@ -73,10 +73,10 @@ def _generate(args: argparse.Namespace) -> int:
     failed = [f for f in report.findings if f.status == "fail"]
     print(
         f"wrote {manifest.parent} ({', '.join(formats)}): {report.activity.total:,} decisions, "
-        f"{len(failed)} failed fairness checks, chain {'intact' if report.chain.ok else 'NOT INTACT'}, "
+        f"{len(failed)} failed fairness checks, chain {report.chain.verdict}, "
         f"head {report.chain.head_hash}"
     )
-    return 0 if report.chain.ok else 1
+    return 1 if report.chain.ok is False else 0
 
 
 def _verify(args: argparse.Namespace) -> int:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from audit.reports.model import ChainStatus
 
 Status = Literal["evidenced", "attention", "not evidenced"]
 
@@ -72,12 +75,12 @@ REQUIREMENTS = (
 
 
 def assess(
-    *, decisions: int, chain_ok: bool, retention_days: float | None, fairness_failed: int, fairness_assessed: int
+    *, decisions: int, chain: ChainStatus, retention_days: float | None, fairness_failed: int, fairness_assessed: int
 ) -> tuple[ComplianceItem, ...]:
     """The status of each requirement given the report's contents."""
-    logs: Status = "evidenced" if decisions and chain_ok else "attention"
+    logs: Status = "evidenced" if decisions and chain.ok else "attention"
     log_note = (
-        f"{decisions} decisions logged; hash chain {'intact' if chain_ok else 'NOT intact'}"
+        f"{decisions} decisions logged; hash chain {chain.verdict}"
         if decisions
         else "no decisions logged in the window"
     )

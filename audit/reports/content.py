@@ -105,7 +105,7 @@ def summary(report: Report) -> list[tuple[str, str]]:
         ),
         ("Policy", report.policy or "all"),
         ("Decisions", num(report.activity.total)),
-        ("Chain", ("intact" if report.chain.ok else "NOT INTACT") + f" — head {report.chain.head_hash or '—'}"),
+        ("Chain", f"{report.chain.verdict} — head {report.chain.head_hash or '—'}"),
         ("Generated", f"{report.generated_at.isoformat()} by ombud {report.tool_version}"),
         ("Database", report.database),
     ]

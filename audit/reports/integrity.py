@@ -32,7 +32,7 @@ def chain_status(store: AuditStore, *, verify: bool = True, workers: int = 1) ->
     heads = store.stats()["chains"]
     head = heads.get("decision") or {}
     if not verify:
-        return ChainStatus(True, head.get("seq"), head.get("hash"), (), "not verified (verification skipped)")
+        return ChainStatus(None, head.get("seq"), head.get("hash"), (), "not verified (verification skipped)")
     result = store.verify(workers=workers)
     chains = tuple(
         {

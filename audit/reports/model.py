@@ -17,13 +17,19 @@ EMPTY_LOG = "No decisions were logged in the report window."
 
 @dataclass(frozen=True, slots=True)
 class ChainStatus:
-    """The audit chain's verification result at report time, and the decision chain's head."""
+    """The audit chain's verification result at report time (``ok`` is None when verification was skipped), and the
+    decision chain's head."""
 
-    ok: bool
+    ok: bool | None
     head_seq: int | None
     head_hash: str | None
     chains: tuple[dict[str, Any], ...]
     message: str
+
+    @property
+    def verdict(self) -> str:
+        """``intact``, ``NOT INTACT`` or ``not verified``, for summaries."""
+        return "not verified" if self.ok is None else "intact" if self.ok else "NOT INTACT"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view."""

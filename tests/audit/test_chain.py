@@ -131,6 +131,7 @@ def test_an_untouched_chain_verifies(filled: str) -> None:
     assert [(c.chain, c.checked, c.first_seq, c.last_seq) for c in report.chains] == [
         ("decision", N, 1, N),
         ("feedback", 2, 1, 2),
+        ("policy", 0, None, None),
     ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -18,11 +19,15 @@ from guards.types import Decision, PolicyRef
 MakeDecision = Callable[..., Decision]
 
 
+def _sha256(document: str) -> str:
+    return hashlib.sha256(document.encode()).hexdigest()
+
+
 @pytest.fixture
 def filled(db_url: str, make_decision: MakeDecision) -> str:
     with AuditStore(db_url) as store:
-        store.register_policy(PolicyRef("default", "1", "a" * 64), "threshold: 0.5\n")
-        store.register_policy(PolicyRef("default", "2", "b" * 64), "threshold: 0.7\n")
+        for version, document in (("1", "threshold: 0.5\n"), ("2", "threshold: 0.7\n")):
+            store.register_policy(PolicyRef("default", version, _sha256(document)), document)
         for age in (300, 300, 1, 0):
             store.write(make_decision(timestamp=datetime.now(UTC) - timedelta(days=age)))
     return db_url
@@ -41,6 +46,50 @@ def test_verify_ok_then_tampered(filled: str, capsys: pytest.CaptureFixture[str]
     assert json.loads(out.out)[0]["seq"] == 2
 
 
+def test_an_edited_policy_document_fails_verify(filled: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", "verify", "--db", filled]) == 0
+    assert "ok: policy chain, 2 records" in capsys.readouterr().err
+    engine = create_engine(filled)
+    with engine.begin() as conn:  # the decisions name the policy by its hash; its stored text must still match
+        conn.execute(text("UPDATE audit_policy SET document = 'threshold: 0.99\n' WHERE version = '2'"))
+    engine.dispose()
+    assert main(["audit", "verify", "--db", filled]) == 1
+    assert "TAMPERED: policy chain: edited: the stored document of policy default 2" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("damage", "code", "said"),
+    [
+        ("DELETE FROM audit_chain WHERE name = 'decision'", 1, "TAMPERED: decision chain: deleted: the head"),
+        ("DROP TABLE audit_finding", 2, "ombud: error: the audit database could not be read"),
+    ],
+)
+def test_damaged_chain_metadata_is_reported_not_a_traceback(
+    filled: str, capsys: pytest.CaptureFixture[str], damage: str, code: int, said: str
+) -> None:
+    engine = create_engine(filled)
+    with engine.begin() as conn:
+        conn.execute(text(damage))
+    engine.dispose()
+    assert main(["audit", "verify", "--db", filled]) == code
+    assert said in capsys.readouterr().err
+    assert main(["audit", "policies", "--db", filled, "--diff", "0" * 64, "1" * 64]) == 2
+    assert "unknown policy version" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("days", ["0", "-1", "nan", "inf", "1e300", "soon"])
+def test_purge_refuses_a_period_that_is_not_a_positive_number_of_days(
+    filled: str, keys_env: dict[str, str], days: str
+) -> None:
+    with pytest.raises(SystemExit) as refused:
+        main(["audit", "purge", "--db", filled, "--older-than-days", days])
+    assert refused.value.code == 2
+    with AuditStore(filled) as store:
+        assert store.stats()["decisions"] == 4
+        with pytest.raises(ValueError, match="above 0"):
+            store.purge(older_than_days=-1)
+
+
 def test_purge_stats_export_policies(
     filled: str, keys_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -55,9 +104,22 @@ def test_purge_stats_export_policies(
     out = tmp_path / "decisions.csv"
     assert main(["audit", "export", "--db", filled, "--out", str(out), "--days", "30"]) == 0
     assert len(out.read_text().splitlines()) == 3
+    lines = tmp_path / "decisions.jsonl"
+    assert main(["audit", "export", "--db", filled, "--out", str(lines)]) == 0
+    with AuditStore(filled) as store:
+        stored = {r.id: r for r in store.decisions(limit=10).items}
+    for row in map(json.loads, lines.read_text().splitlines()):  # exact: microseconds and floats as stored
+        assert datetime.fromisoformat(row["timestamp"]) == stored[row["id"]].timestamp
+        assert row["latency_ms"] == stored[row["id"]].latency_ms
+    for wrong in (["--out", str(tmp_path / "x.json")], ["--out", str(out), "--action", "bogus"]):
+        with pytest.raises(SystemExit):
+            main(["audit", "export", "--db", filled, *wrong])
     assert main(["audit", "policies", "--db", filled]) == 0
     assert capsys.readouterr().out.count("default@") == 2
-    assert main(["audit", "policies", "--db", filled, "--diff", "a" * 64, "b" * 64]) == 0
+    assert (
+        main(["audit", "policies", "--db", filled, "--diff", _sha256("threshold: 0.5\n"), _sha256("threshold: 0.7\n")])
+        == 0
+    )
     assert "+threshold: 0.7" in capsys.readouterr().out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import re
 import shutil
@@ -34,7 +35,7 @@ scanners:
 audit: {retention_days: 200}
 fairness: {min_group_size: 5, demographic_parity_ratio_min: 0.8, equalized_odds_difference_max: 0.1}
 """
-POLICY = PolicyRef("lending", "2", "c" * 64)
+POLICY = PolicyRef("lending", "2", hashlib.sha256(POLICY_DOC.encode()).hexdigest())
 NOW = datetime.now(UTC)
 
 
@@ -205,6 +206,20 @@ def _cli(*argv: str) -> int:
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(list(argv))
     return int(args.func(args))
+
+
+def test_a_report_that_skips_verification_says_not_verified(
+    filled: AuditStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with filled.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_decision SET safe_text = 'edited' WHERE seq = 5"))
+    out = tmp_path / "unverified"
+    since = (NOW - timedelta(days=7)).date().isoformat()
+    args = ("report", "--db", filled.url, "--since", since, "--format", "json", "--out", str(out), "--quiet")
+    assert _cli(*args, "--no-verify") == 0
+    assert "chain not verified" in capsys.readouterr().out
+    summary = json.loads((out / "report.json").read_text())
+    assert summary["chain"]["ok"] is None and "not verified" in summary["chain"]["message"]
 
 
 def test_cli_generate_and_verify(filled: AuditStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from collections.abc import Callable
 from importlib.metadata import entry_points
@@ -113,20 +114,24 @@ def test_opted_in_raw_text_is_encrypted(db_url: str, keys_env: dict[str, str], m
 
 
 def test_policies_are_versioned_and_diffable(store: AuditStore, make_decision: MakeDecision) -> None:
-    v2 = PolicyRef("default", "2", "b" * 64)
-    store.register_policy(POLICY, "name: default\nthreshold: 0.5\n")
-    store.register_policy(POLICY, "name: default\nthreshold: 0.5\n")
-    store.register_policy(v2, "name: default\nthreshold: 0.7\n")
+    doc1, doc2 = "name: default\nthreshold: 0.5\n", "name: default\nthreshold: 0.7\n"
+    v1_ref = PolicyRef("default", "1", hashlib.sha256(doc1.encode()).hexdigest())
+    v2 = PolicyRef("default", "2", hashlib.sha256(doc2.encode()).hexdigest())
+    store.register_policy(v1_ref, doc1)
+    store.register_policy(v1_ref, doc1)
+    store.register_policy(v2, doc2)
+    with pytest.raises(ValueError, match="does not hash"):
+        store.register_policy(PolicyRef("default", "3", "c" * 64), "name: default\nthreshold: 0.9\n")
     store.write(make_decision())
     store.flush()
     policies = store.list_policies()
-    assert {p.sha256 for p in policies} == {POLICY.sha256, v2.sha256}
-    v1 = next(p for p in policies if p.sha256 == POLICY.sha256)
+    assert {p.sha256 for p in policies} == {v1_ref.sha256, v2.sha256}
+    v1 = next(p for p in policies if p.sha256 == v1_ref.sha256)
     assert v1.first_seen <= v1.last_seen and v1.document.startswith("name: default")
-    diff = store.policy_diff(POLICY.sha256, v2.sha256)
+    diff = store.policy_diff(v1_ref.sha256, v2.sha256)
     assert "-threshold: 0.5" in diff and "+threshold: 0.7" in diff
     with pytest.raises(LookupError):
-        store.policy_diff(POLICY.sha256, "c" * 64)
+        store.policy_diff(v1_ref.sha256, "c" * 64)
 
 
 def test_feedback_is_its_own_chained_record(store: AuditStore, make_decision: MakeDecision) -> None:
@@ -159,6 +164,9 @@ def test_whole_text_findings_and_failed_scanners_round_trip(store: AuditStore, m
         ("mysql://u@h/db", "unsupported audit database"),
         ("::not a url::", "invalid audit database URL"),
         ("postgresql+psycopg://u:secret@127.0.0.1:1/db", "cannot open the audit database"),
+        ("postgres ql://u:secret@h/db", "invalid audit database URL 'postgres ql://u:\\*\\*\\*@h/db'"),
+        ("postgresql://u:secret@h:badport/db", "invalid audit database URL"),
+        ("sqlite:////dev/null/sub/audit.db", "cannot create the audit database folder /dev/null/sub"),
     ],
 )
 def test_bad_urls_fail_clearly(url: str, message: str) -> None:
