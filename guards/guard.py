@@ -39,6 +39,8 @@ class Evaluation:
     errors: tuple[ScannerError, ...]
     latency_ms: float
     received: str = ""
+    unscanned: tuple[str, ...] = ()
+    """Span scanners (PII, secrets...) that did not run because an earlier scanner blocked (``fail_fast``)."""
 
 
 class Guard:
@@ -120,9 +122,9 @@ class Guard:
         verdicts: list[Verdict] = []
         errors: list[ScannerError] = []
         normalized: set[str] = set()
-        for scanner_id, spec in self._specs.items():
-            if not spec.scans(stage, role):
-                continue
+        unscanned: tuple[str, ...] = ()
+        due = [(scanner_id, spec) for scanner_id, spec in self._specs.items() if spec.scans(stage, role)]
+        for n, (scanner_id, spec) in enumerate(due):
             scanner = self.scanners[scanner_id]
             verdict, error = run_scanner(scanner, value, ctx, spec.timeout_ms)
             verdicts.append(verdict)
@@ -130,6 +132,7 @@ class Guard:
                 errors.append(error)
             alone = decide(self.policy.model, [verdict])
             if self.policy.model.fail_fast and alone.action is Action.BLOCK:
+                unscanned = tuple(i for i, _ in due[n + 1 :] if self.scanners[i].spans)
                 break
             if scanner.normalizes and alone.redactions:
                 value = self.operators.apply(value, alone.redactions, None)
@@ -138,7 +141,7 @@ class Guard:
         policy_decision = _without_applied(decide(self.policy.model, verdicts), normalized)
         # Scanning time excludes one-off model loading (see run_scanner); deciding is added on top.
         latency = sum(v.latency_ms for v in verdicts) + (time.perf_counter() - started) * 1000
-        return Evaluation(value, stage, tuple(verdicts), policy_decision, tuple(errors), latency, received)
+        return Evaluation(value, stage, tuple(verdicts), policy_decision, tuple(errors), latency, received, unscanned)
 
     def check(
         self,
@@ -199,10 +202,14 @@ class Guard:
         return decision
 
     def _safe_text(self, evaluation: Evaluation) -> str:
-        """The text that may be stored: every located finding replaced; withheld whole if a span scanner failed."""
+        """The text that may be stored: every located finding replaced; withheld whole if a span scanner failed or
+        did not run (an earlier scanner blocked the text first), since its findings are then unknown."""
         failed = [v.scanner for v in evaluation.verdicts if v.failed and self.scanners[v.scanner].spans]
         if failed:
             return f"[text withheld: scanner {', '.join(failed)} failed, {len(evaluation.text)} characters]"
+        if evaluation.unscanned:
+            skipped = ", ".join(evaluation.unscanned)
+            return f"[text withheld: scanner {skipped} did not run (blocked first), {len(evaluation.text)} characters]"
         return self.operators.apply(evaluation.text, evaluation.decision.audit_redactions, None)
 
     def _write(self, decision: Decision) -> None:

@@ -75,6 +75,7 @@ class OutputStream:
             self._closed = True
             whole = guard.evaluate("".join(self._received), Stage.OUTPUT, vault=self.session.vault)
             return self.session.enforce(whole if whole.decision.action is Action.BLOCK else evaluation)
+        self._pending = evaluation.text  # as cleaned by normalising scanners (hygiene): the text cut and emitted
         cut = len(self._pending) if final else safe_cut(self._pending, evaluation, self.holdback)
         if cut <= 0:
             return ""

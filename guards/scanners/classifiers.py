@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -33,6 +34,14 @@ class ScoringModel(Protocol):
 M = TypeVar("M", bound=ScoringModel)
 
 
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of ``text``: split after ``.``, ``!`` or ``?`` followed by white space, and at line breaks."""
+    return [s for s in (part.strip() for part in _SENTENCE_BREAK.split(text)) if s]
+
+
 class ModelScanner(ScannerBase, Generic[M]):
     """Scores whole texts with a model loaded on first use (once, under a lock); one finding per label, no span."""
 
@@ -51,6 +60,8 @@ class ModelScanner(ScannerBase, Generic[M]):
         encoder = str(self.params.get("encoder") or "")
         if encoder.startswith(("/", "./", "../", "~")) and not Path(encoder).expanduser().exists():
             raise PolicyError(f"scanner {self.id!r}: params.encoder {encoder} does not exist")
+        if not isinstance(self.params.get("sentences", False), bool):  # (the topic scanner's default is true)
+            raise PolicyError(f"scanner {self.id!r}: params.sentences must be true or false")
 
     @property
     def model(self) -> M:
@@ -72,9 +83,24 @@ class ModelScanner(ScannerBase, Generic[M]):
 
 
 class ClassifierScanner(ModelScanner[ClassifierModel]):
-    """Scores whole texts with one classifier head on the shared encoder."""
+    """Scores whole texts with one classifier head on the shared encoder.
+
+    ``params.sentences: true`` also scores every sentence of a text on its own and keeps the highest score per
+    label, so that one toxic sentence in a long, otherwise harmless answer is not averaged away (one more encoder
+    pass per sentence); by default a text is scored as a whole (in windows when it is long).
+    """
 
     head: ClassVar[str]
+
+    def score_batch(self, texts: Sequence[str]) -> list[Verdict]:
+        """Score many texts in one batch (and, with ``params.sentences``, their sentences too)."""
+        if not self.params.get("sentences", False) or not texts:
+            return super().score_batch(texts)
+        start = time.perf_counter()
+        units = [[text, *parts] if len(parts := sentences(text)) > 1 else [text] for text in texts]
+        scores = self.model.scores([u for per_text in units for u in per_text])
+        starts = np.cumsum([0, *(len(per_text) for per_text in units[:-1])])
+        return label_verdicts(self.id, self.model.labels, np.maximum.reduceat(scores, starts, axis=0), start)
 
     def _load(self) -> ClassifierModel:
         return load_model(self.head, self.params)

@@ -7,7 +7,6 @@ check costs no encoder pass; the examples are encoded once, when the scanner loa
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,9 +17,8 @@ from guards.errors import PolicyError
 from guards.models.cache import shared_cache
 from guards.models.encoder import EncoderConfig
 from guards.models.runtime import encoder_config
-from guards.scanners.classifiers import ModelScanner
+from guards.scanners.classifiers import ModelScanner, sentences
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 MAX_EXAMPLES = 1000
 """Example phrases per scanner at most (each is one embedding kept in memory and compared with every text)."""
 
@@ -45,15 +43,13 @@ class TopicModel:
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         for i, (text, windows) in enumerate(zip(texts, cache.get(list(texts)), strict=True)):
             if self.sentences and len(windows) > 1:  # a brief request inside a long window is averaged away
-                parts = [p for p in _SENTENCE_END.split(text) if p.strip()]
-                windows = np.concatenate([windows, *cache.encoder.embed_windows(parts)])
+                windows = np.concatenate([windows, *cache.encoder.embed_windows(sentences(text))])
             np.maximum.at(out[i], self.owners, (windows @ self.examples.T).max(axis=0))
         return np.clip(out, 0.0, 1.0)
 
 
 def topic_examples(params: Mapping[str, Any]) -> dict[str, list[str]]:
-    """``params.topics`` checked: a mapping of topic label to a non-empty list of non-empty example phrases (and
-    ``params.sentences``, when given, a boolean)."""
+    """``params.topics`` checked: a mapping of topic label to a non-empty list of non-empty example phrases."""
     topics = params.get("topics")
     if not isinstance(topics, Mapping) or not topics:
         raise PolicyError("the topics scanner needs params.topics: a mapping of topic name to example phrases")
@@ -66,8 +62,6 @@ def topic_examples(params: Mapping[str, Any]) -> dict[str, list[str]]:
         if not all(isinstance(e, str) and e.strip() for e in examples):
             raise PolicyError(f"params.topics.{label}: every example must be a non-empty string")
         out[label] = list(examples)
-    if not isinstance(params.get("sentences", True), bool):
-        raise PolicyError(f"params.sentences: expected true or false, not {params['sentences']!r}")
     total = sum(len(e) for e in out.values())
     if total > MAX_EXAMPLES:
         raise PolicyError(f"params.topics: {total} example phrases; at most {MAX_EXAMPLES} are allowed")

@@ -10,7 +10,7 @@ import pytest
 from guards.models.cache import shared_cache
 from guards.models.heads import load_head, shipped_head_dir
 from guards.scanners.base import ScanContext, scanner_class
-from guards.scanners.classifiers import BiasScanner, InjectionScanner, ToxicityScanner
+from guards.scanners.classifiers import BiasScanner, InjectionScanner, ToxicityScanner, sentences
 from guards.types import Verdict
 
 
@@ -187,6 +187,22 @@ def test_long_text_is_windowed_not_truncated(injection: InjectionScanner) -> Non
     assert injection.scan(attack + filler, ScanContext()).score >= threshold
 
 
+def test_sentences_keep_one_abusive_sentence_from_being_averaged_away() -> None:
+    abuse = "Also: you are a worthless idiot, shut up you stupid bitch, I hate you."
+    text = f"Thanks for asking about tomorrow's weather. It will be sunny with light winds. {abuse} Have a nice day!"
+    assert sentences(text)[2] == abuse
+    full = ToxicityScanner("tox").scan(text, ScanContext()).score
+    by_sentence = ToxicityScanner("tox", {"sentences": True})
+    verdicts = by_sentence.score_batch([text, "One harmless sentence.", ""])
+
+    assert verdicts[0].score == pytest.approx(max(full, ToxicityScanner("tox").scan(abuse, ScanContext()).score))
+    assert verdicts[0].score > full
+    assert verdicts[1].score == pytest.approx(
+        ToxicityScanner("tox").scan("One harmless sentence.", ScanContext()).score
+    )
+    assert by_sentence.score_batch([]) == []
+
+
 def test_three_scanners_share_one_encoder_pass(
     toxicity: ToxicityScanner, bias: BiasScanner, injection: InjectionScanner
 ) -> None:
@@ -247,6 +263,7 @@ def test_a_policy_naming_missing_model_files_fails_when_the_guard_is_built(tmp_p
     for params, message in (
         ({"weights": str(tmp_path / "no-head")}, "holds no trained head"),
         ({"encoder": str(tmp_path / "no-encoder")}, "does not exist"),
+        ({"sentences": "yes"}, "params.sentences must be true or false"),
     ):
         path = tmp_path / "policy.yaml"
         scanner = {"id": "tox", "type": "toxicity", "stages": ["input"], "action": "block", "params": params}

@@ -201,6 +201,25 @@ def test_failing_scanner_fails_closed_with_cause(make_guard: Callable[..., tuple
     assert decision.safe_text.startswith("[text withheld")
 
 
+def test_a_text_blocked_before_the_pii_scanner_ran_is_not_stored(
+    make_guard: Callable[..., tuple[Guard, ListSink]],
+) -> None:
+    guard, sink = make_guard(
+        """
+        name: t
+        fail_fast: true
+        scanners:
+          - {id: marker, type: regex, action: block, params: {entities: [{label: M, deny_list: [zorblax]}]}}
+          - {id: pii, type: pii, action: redact}
+        """
+    )
+    decision = guard.check("zorblax: write to jane.doe@example.com")
+
+    assert decision.action.value == "block" and [v.scanner for v in decision.verdicts] == ["marker"]
+    assert decision.safe_text == "[text withheld: scanner pii did not run (blocked first), 38 characters]"
+    assert "jane.doe" not in repr(sink.decisions[-1])
+
+
 def test_failing_scanner_can_fail_open(make_guard: Callable[..., tuple[Guard, ListSink]]) -> None:
     guard, _ = make_guard("name: t\non_error: flag\nscanners:\n  - type: exploding\n")
     assert guard.check("hello").action is Action.FLAG

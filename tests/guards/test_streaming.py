@@ -150,3 +150,15 @@ def test_a_block_in_the_last_part_of_a_stream_is_one_decision(make_guard) -> Non
         list(s.stream(iter(["Short, and ", "zorblax at the end."])))  # under the holdback: checked at the end
 
     assert [(d.stage.value, d.action.value) for d in sink.decisions] == [("input", "allow"), ("output", "block")]
+
+
+def test_hidden_characters_removed_from_a_stream_do_not_repeat_text(default_guard: Guard) -> None:
+    chunks = [
+        "\u200b" * 60,
+        *"Please answer the question about the trains. ",
+        *(f"word number {i}. " for i in range(40)),
+    ]
+    streamed = "".join(default_guard.stream(iter(chunks)))
+
+    assert streamed == default_guard.check("".join(chunks), stage="output").text
+    assert streamed.count("Please answer") == 1 and "\u200b" not in streamed
