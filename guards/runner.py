@@ -28,17 +28,24 @@ def run_scanner(
         if timeout_ms is None:
             verdict = scanner.scan(text, ctx)
         else:
-            verdict = _POOL.submit(scanner.scan, text, ctx).result(timeout=timeout_ms / 1000)
-    except FutureTimeout as exc:
-        error = ScannerError(scanner.id, f"timed out after {timeout_ms:g} ms")
-        error.__cause__ = exc
-        return _failed(scanner, started, str(error)), error
+            future = _POOL.submit(scanner.scan, text, ctx)
+            try:
+                verdict = future.result(timeout=timeout_ms / 1000)
+            except FutureTimeout as exc:
+                if future.done():  # the scanner itself raised TimeoutError (the same class since Python 3.11)
+                    raise
+                return _error(scanner, started, f"timed out after {timeout_ms:g} ms", exc)
     except Exception as exc:
-        logger.warning("scanner %s failed: %s", scanner.id, type(exc).__name__, exc_info=True)
-        error = ScannerError(scanner.id, f"{type(exc).__name__}: {exc}")
-        error.__cause__ = exc
-        return _failed(scanner, started, str(error)), error
+        logger.warning("scanner %s failed: %s: %s", scanner.id, type(exc).__name__, exc)
+        logger.debug("scanner %s failed", scanner.id, exc_info=True)  # the traceback, at DEBUG level only
+        return _error(scanner, started, f"{type(exc).__name__}: {exc}", exc)
     return replace(verdict, latency_ms=(time.perf_counter() - started) * 1000), None
+
+
+def _error(scanner: ScannerBase, started: float, message: str, cause: Exception) -> tuple[Verdict, ScannerError]:
+    error = ScannerError(scanner.id, message)
+    error.__cause__ = cause
+    return _failed(scanner, started, str(error)), error
 
 
 def _failed(scanner: ScannerBase, started: float, message: str) -> Verdict:

@@ -6,7 +6,7 @@ Germanic, Nordic, Finnish, Hungarian and Slavic street forms, post office boxes 
 
 from __future__ import annotations
 
-import re
+import regex
 
 from guards.scanners.custom import CustomEntity
 
@@ -44,12 +44,12 @@ _BOX = (
 STREET_ADDRESS = CustomEntity(
     label="STREET_ADDRESS",
     patterns=(
-        (re.compile(rf"\b{_NUMBER}(?:\s+{_WORD}){{1,4}}\s+(?:{_SUFFIX})(?!\w)(?:,?\s+{_UNIT})?"), 0.7),
-        (re.compile(rf"(?<!\w){_HOUSE}{_LEAD}\s+{_NAME}(?:,?\s+{_NUMBER}\b)?(?:,?\s+{_UNIT})?"), 0.55),
-        (re.compile(rf"\b{_HOUSE}{_NATIVE}\s+{_NUMBER}\b\.?(?:,?\s+{_UNIT})?", re.IGNORECASE), 0.65),
-        (re.compile(rf"\b{_HOUSE}{_NAME}\s+(?:{_TYPE_WORD})\s+{_NUMBER}\b\.?(?:,?\s+{_UNIT})?"), 0.6),
-        (re.compile(_BOX), 0.6),
-        (re.compile(rf"\b{_UNIT}\b"), 0.5),
+        (regex.compile(rf"\b{_NUMBER}(?:\s+{_WORD}){{1,4}}\s+(?:{_SUFFIX})(?!\w)(?:,?\s+{_UNIT})?"), 0.7),
+        (regex.compile(rf"(?<!\w){_HOUSE}{_LEAD}\s+{_NAME}(?:,?\s+{_NUMBER}\b)?(?:,?\s+{_UNIT})?"), 0.55),
+        (regex.compile(rf"\b{_HOUSE}{_NATIVE}\s+{_NUMBER}\b\.?(?:,?\s+{_UNIT})?", regex.IGNORECASE), 0.65),
+        (regex.compile(rf"\b{_HOUSE}{_NAME}\s+(?:{_TYPE_WORD})\s+{_NUMBER}\b\.?(?:,?\s+{_UNIT})?"), 0.6),
+        (regex.compile(_BOX), 0.6),
+        (regex.compile(rf"\b{_UNIT}\b"), 0.5),
     ),
     context=("address", "live", "lives", "street", "deliver", "ship", "located", "mail to", "moved to"),
 )

@@ -220,6 +220,23 @@ def test_a_text_blocked_before_the_pii_scanner_ran_is_not_stored(
     assert "jane.doe" not in repr(sink.decisions[-1])
 
 
+def test_a_pattern_that_backtracks_for_ever_fails_its_scanner(
+    make_guard: Callable[..., tuple[Guard, ListSink]],
+) -> None:
+    guard, _ = make_guard(
+        """
+        name: t
+        on_error: allow
+        scanners:
+          - {id: slow, type: regex, action: block, params: {entities: [{label: S, patterns: ['(a|aa)+$']}]}}
+        """
+    )
+    decision = guard.check("a" * 60 + "!")  # about 2**60 ways to fail; the engine gives up after PATTERN_TIMEOUT_S
+
+    assert decision.action.value == "allow"
+    assert "ran over" in (decision.verdicts[0].error or "")
+
+
 def test_failing_scanner_can_fail_open(make_guard: Callable[..., tuple[Guard, ListSink]]) -> None:
     guard, _ = make_guard("name: t\non_error: flag\nscanners:\n  - type: exploding\n")
     assert guard.check("hello").action is Action.FLAG
