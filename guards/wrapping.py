@@ -22,6 +22,20 @@ RoleCheck = Callable[[Any, str | None], str]
 
 def wrap_callable(guard: Guard, fn: Callable[..., Any], *, prompt_arg: str | None, context: CallContext | None) -> Any:
     """A function with ``fn``'s signature that checks the prompt, calls ``fn`` and checks its answer."""
+    if inspect.isasyncgenfunction(fn):
+
+        @functools.wraps(fn)
+        async def async_stream_wrapper(*args: Any, **kwargs: Any) -> AsyncIterator[str]:
+            async with guard.session(context=context) as session:
+                args, kwargs = map_prompt(fn, args, kwargs, session.input, prompt_arg)
+                if session.blocked:
+                    yield session.decisions[-1].text
+                    return
+                async for piece in session.astream(_chunk_texts_async(fn(*args, **kwargs))):
+                    yield piece
+
+        return async_stream_wrapper
+
     if inspect.iscoroutinefunction(fn):
 
         @functools.wraps(fn)

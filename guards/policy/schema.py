@@ -17,6 +17,13 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _thresholds_in_range(value: dict[Action, float] | None) -> dict[Action, float] | None:
+    for action, threshold in (value or {}).items():
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold for {action.value!r} must be in [0, 1], got {threshold}")
+    return value
+
+
 class LabelRule(_Strict):
     """Overrides for one label (for PII: one entity type) of a scanner."""
 
@@ -24,6 +31,8 @@ class LabelRule(_Strict):
     threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     thresholds: dict[Action, float] | None = None
     operator: OperatorName | None = None
+
+    _check_thresholds = field_validator("thresholds")(_thresholds_in_range)
 
 
 class ScannerSpec(_Strict):
@@ -50,19 +59,13 @@ class ScannerSpec(_Strict):
     on_error: ErrorMode | None = None
     timeout_ms: float | None = Field(default=None, gt=0)
 
+    _check_thresholds = field_validator("thresholds")(_thresholds_in_range)
+
     @model_validator(mode="after")
     def _default_id(self) -> ScannerSpec:
         if not self.id:
             object.__setattr__(self, "id", self.type)
         return self
-
-    @field_validator("thresholds")
-    @classmethod
-    def _thresholds_in_range(cls, value: dict[Action, float] | None) -> dict[Action, float] | None:
-        for action, threshold in (value or {}).items():
-            if not 0.0 <= threshold <= 1.0:
-                raise ValueError(f"threshold for {action.value!r} must be in [0, 1], got {threshold}")
-        return value
 
     @field_validator("stages")
     @classmethod

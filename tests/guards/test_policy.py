@@ -36,6 +36,11 @@ def test_shipped_policies_load_and_differ() -> None:
         ("name: t\nscanners:\n  - type: secrets\n    labels:\n      NOPE: {action: block}\n", 3, "unknown label"),
         ("name: t\nscanners:\n  - type: secrets\n    stages: []\n", 4, "at least one stage"),
         ("name: t\nscanners:\n  - type: secrets\n    thresholds: {block: 2}\n", 4, "must be in [0, 1]"),
+        (
+            "name: t\nscanners:\n  - type: secrets\n    labels: {JWT: {thresholds: {block: -1}}}\n",
+            4,
+            "must be in [0, 1]",
+        ),
         ("name: t\nscanners: [\n", 3, "invalid YAML"),
         ("- just\n- a list\n", None, "must be a YAML mapping"),
         ("scanners: []\n", 1, "name"),

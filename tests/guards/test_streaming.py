@@ -81,6 +81,23 @@ def test_wrapped_async_generator_result(default_guard: Guard) -> None:
     assert EMAIL not in asyncio.run(run())
 
 
+def test_wrapped_async_generator_function_is_streamed(default_guard: Guard) -> None:
+    seen: list[str] = []
+
+    @default_guard
+    async def llm(prompt: str) -> AsyncIterator[str]:
+        seen.append(prompt)
+        for chunk in _chunks(ANSWER, 60):
+            yield chunk
+
+    async def run() -> str:
+        return "".join([p async for p in llm("I am Ana Souza, where is my order?")])
+
+    out = asyncio.run(run())
+    assert EMAIL not in out and "**** **** **** 1111" in out
+    assert seen == ["I am <PERSON_1>, where is my order?"]
+
+
 def test_stream_block_stops_the_stream(make_guard: Callable[..., tuple[Guard, ListSink]]) -> None:
     guard, sink = make_guard(
         """\
