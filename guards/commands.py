@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 from collections.abc import Iterator
@@ -164,10 +165,12 @@ class _open_in:
     def __init__(self, path: str) -> None:
         self.path = path
         self.handle: IO[str] | None = None
+        self.stdin: io.TextIOWrapper | None = None
 
     def __enter__(self) -> IO[str]:
-        if self.path == "-":
-            return sys.stdin
+        if self.path == "-":  # decoded like a file, whatever the locale: bad bytes become U+FFFD (hygiene flags it)
+            self.stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
+            return self.stdin
         if not Path(self.path).is_file():
             raise InputError(f"no such file: {self.path}")
         self.handle = open(self.path, encoding="utf-8", errors="replace")
@@ -176,6 +179,8 @@ class _open_in:
     def __exit__(self, *exc: object) -> None:
         if self.handle is not None:
             self.handle.close()
+        if self.stdin is not None:
+            self.stdin.detach()  # leave standard input open
 
 
 class _open_out(_open_in):

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import re
+
 from guards.errors import InputError
+
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+"""A UTF-16 surrogate code point: never valid in Unicode text (undecodable bytes under ``surrogateescape``)."""
 
 
 def coerce_text(value: object, *, lenient: bool) -> str:
     """Return ``value`` as ``str``.
 
     Bytes are decoded as UTF-8. Invalid UTF-8 raises ``InputError`` naming the byte offset, unless
-    ``lenient`` (a hygiene scanner will report the U+FFFD replacement characters instead).
+    ``lenient`` (a hygiene scanner will report the U+FFFD replacement characters instead). A string holding lone
+    surrogates (undecodable bytes smuggled in by ``surrogateescape``, e.g. from ``sys.argv``, or a bad ``\ud800``
+    JSON escape) is not text either: each becomes U+FFFD when ``lenient``, else ``InputError``.
     """
     if isinstance(value, str):
-        return value
+        bad = LONE_SURROGATE.search(value)
+        if bad is None:
+            return value
+        if lenient:
+            return LONE_SURROGATE.sub("\ufffd", value)
+        raise InputError(f"text holds a lone surrogate (not Unicode text) at character {bad.start()}")
     if isinstance(value, bytes | bytearray | memoryview):
         raw = bytes(value)
         try:

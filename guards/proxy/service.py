@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import threading
 import time
 import uuid
@@ -28,6 +27,7 @@ from guards.proxy.settings import ClientKey, ProxySettings
 from guards.proxy.upstream import UpstreamClient, events
 from guards.session import GuardSession
 from guards.sink import Sink, resolve_sink
+from guards.text import LONE_SURROGATE
 from guards.types import CallContext
 
 logger = logging.getLogger(__name__)
@@ -40,7 +40,6 @@ REQUEST_ID_HEADER = "X-Ombud-Request-Id"
 UPSTREAM_MS_HEADER = "X-Ombud-Upstream-Ms"
 # Fields that stay with the proxy: subject attributes are for the audit, not for the model provider.
 _PROXY_ONLY_FIELDS = ("metadata",)
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +184,7 @@ class ProxyService:
             raise too_large(f"the prompt has {chars} characters; this proxy accepts at most {limits.max_input_chars}")
         if "model" in body and not isinstance(body["model"], str):
             raise bad_request("'model' must be a string", param="model")
-        if any(_SURROGATE.search(t) for t in texts):
+        if any(LONE_SURROGATE.search(t) for t in texts):
             raise bad_request("the prompt contains a lone UTF-16 surrogate (\\ud800-\\udfff), which is not text")
         if body.get("stream") and (body.get("n", 1) != 1 or (len(texts) > 1 and not kind.chat)):
             raise bad_request("streamed requests must ask for one choice (n=1, one prompt)", param="n")

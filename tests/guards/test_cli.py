@@ -34,6 +34,18 @@ def test_scan_reads_binary_stdin_and_exits_3_when_blocked(
     assert code == 3 and json.loads(out)["action"] == "block"
 
 
+def test_score_reads_invalid_utf8_on_stdin_as_it_reads_a_file(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stdin = io.TextIOWrapper(io.BytesIO(b'{"text": "ok"}\n{"text": "\xff"}\n{"text": "after"}\n'), errors="strict")
+    monkeypatch.setattr(sys, "stdin", stdin)
+    code, out, _ = run(capsys, "score", "hygiene", "-")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and len(rows) == 3  # the good lines too: one bad byte does not lose the input
+    assert [f["label"] for f in rows[1]["findings"]] == ["INVALID_UTF8"] and rows[2]["findings"] == []
+    assert not stdin.buffer.closed
+
+
 def test_score_writes_one_line_per_input(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
     source.write_text(

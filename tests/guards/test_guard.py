@@ -276,6 +276,8 @@ def test_sink_failure_follows_audit_on_error(make_policy: Callable[..., Any], mo
             "Can you recommend a good book about gardening?",
         ),
         (b"bad \xff\xfe utf8", Action.FLAG, "bad \ufffd\ufffd utf8"),
+        ("lone \ud800 surrogate", Action.FLAG, "lone \ufffd surrogate"),  # e.g. a bad JSON escape
+        ("argv \udcff byte", Action.FLAG, "argv \ufffd byte"),  # an undecodable byte under surrogateescape
         ("x" * 40_000, Action.BLOCK, "Sorry, I can't help with that request."),
     ],
 )
@@ -296,6 +298,8 @@ def test_wrong_types_and_undecodable_bytes_without_hygiene(make_guard: Callable[
         guard.check(42)  # type: ignore[arg-type]
     with pytest.raises(InputError, match="not valid UTF-8"):
         guard.check(b"\xff")
+    with pytest.raises(InputError, match=r"lone surrogate .* at character 3"):
+        guard.check("abc\ud800")
 
 
 def test_raw_text_is_kept_only_when_the_policy_opts_in(make_guard: Callable[..., Any]) -> None:
