@@ -64,10 +64,18 @@ def load_policy(name_or_path: str | Path) -> Policy:
     return parse_policy(text, source=str(path))
 
 
+MAX_POLICY_NODES = 100_000
+"""A policy is a small document; a YAML "billion laughs" of nested aliases is refused before it is expanded."""
+
+
 def parse_policy(text: str, *, source: str = "<string>") -> Policy:
     """Validate a policy document given as YAML text."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None and _expanded_size(node, {}) > MAX_POLICY_NODES:
+            raise PolicyError(
+                f"{source}: the policy expands to more than {MAX_POLICY_NODES:,} YAML nodes (aliases of aliases?)"
+            )
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -87,6 +95,20 @@ def parse_policy(text: str, *, source: str = "<string>") -> Policy:
     _check_scanners(model, source, node)
     document = json.dumps(model.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return Policy(model=model, source=source, document=document)
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many nodes ``node`` holds once every alias is expanded, counted without expanding (each node once);
+    a node that contains itself counts as too many."""
+    if id(node) in sizes:
+        return sizes[id(node)]
+    sizes[id(node)] = MAX_POLICY_NODES + 1  # until counted: a cycle through it is refused
+    if isinstance(node, yaml.MappingNode):
+        children = [child for pair in node.value for child in pair]
+    else:
+        children = node.value if isinstance(node, yaml.SequenceNode) else []
+    sizes[id(node)] = 1 + sum(_expanded_size(child, sizes) for child in children)
+    return sizes[id(node)]
 
 
 def _check_scanners(model: PolicyModel, source: str, node: yaml.Node | None) -> None:

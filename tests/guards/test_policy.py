@@ -96,3 +96,15 @@ def test_operator_secrets_are_required_at_load(monkeypatch: pytest.MonkeyPatch) 
     policy = parse_policy("name: t\nscanners:\n  - type: secrets\n    action: redact\n    operator: hash\n")
     with pytest.raises(PolicyError, match="OMBUD_HASH_SALT"):
         Guard(policy)
+
+
+def test_a_yaml_alias_bomb_is_refused_before_it_is_expanded() -> None:
+    lines = ["name: t", "scanners:", "  - type: secrets", "    params:", "      l0: &l0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"      l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 8)]  # 10**8 nodes expanded
+    with pytest.raises(PolicyError, match="expands to more than 100,000 YAML nodes"):
+        parse_policy("\n".join(lines) + "\n", source="bomb.yaml")
+    cyclic = "name: t\nscanners:\n  - type: secrets\n    params: {loop: &loop [*loop]}\n"
+    with pytest.raises(PolicyError):
+        parse_policy(cyclic, source="cyclic.yaml")
+    shared = "name: t\nscanners:\n  - &s {type: secrets, id: one}\n  - {<<: *s, id: two}\n"
+    assert [s.id for s in parse_policy(shared).model.scanners] == ["one", "two"]
