@@ -39,9 +39,13 @@ def register_builtin(subparsers: argparse._SubParsersAction) -> None:
     evaluate = subparsers.add_parser("eval", help="accuracy metrics of a scanner on a labelled dataset (JSON)")
     evaluate.add_argument("task", choices=["pii", *CLASSIFIER_TASKS])
     evaluate.add_argument("--data", required=True, type=Path, help="dataset file or folder")
-    evaluate.add_argument("--policy", default="default", help="policy whose thresholds define a detection")
-    evaluate.add_argument("--threshold", type=float, default=None, help="override the shipped threshold")
-    evaluate.add_argument("--limit", type=int, default=None, help="evaluate only the first N records")
+    evaluate.add_argument(
+        "--policy", default=None, help="pii: the policy whose pii scanner and thresholds define a detection (default)"
+    )
+    evaluate.add_argument(
+        "--threshold", type=float, default=None, help="toxicity, bias, injection: override the shipped threshold"
+    )
+    evaluate.add_argument("--limit", type=_positive_int, default=None, help="evaluate only the first N records")
     evaluate.set_defaults(func=_eval)
 
     policy = subparsers.add_parser("policy", help="list, show or validate policies")
@@ -121,13 +125,22 @@ def _verdict_row(verdict: Verdict) -> dict[str, Any]:
     return row
 
 
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
 def _eval(args: argparse.Namespace) -> int:
     if not args.data.exists():
         raise InputError(f"no dataset at {args.data}")
-    if args.task == "pii":
+    pii = args.task == "pii"
+    if (pii and args.threshold is not None) or (not pii and args.policy is not None):
+        raise InputError("--policy applies to the pii task only, --threshold to toxicity, bias and injection only")
+    if pii:
         from guards.evaluation.pii import evaluate_pii
 
-        result = evaluate_pii(args.data, policy=args.policy, limit=args.limit)
+        result = evaluate_pii(args.data, policy=args.policy or "default", limit=args.limit)
     else:
         from guards.evaluation.classifiers import evaluate
 

@@ -79,11 +79,19 @@ def test_score_by_policy_scanner_id(capsys: pytest.CaptureFixture[str], tmp_path
         (("score", "secrets", "/no/such/file.jsonl"), "no such file"),
         (("scan", "--policy", "missing", "hi"), "no policy file"),
         (("eval", "pii", "--data", "/no/such/dir"), "no dataset"),
+        (("eval", "injection", "--data", ".", "--policy", "strict"), "--policy applies to the pii task only"),
+        (("eval", "pii", "--data", ".", "--threshold", "0.5"), "--threshold to toxicity, bias and injection only"),
     ],
 )
 def test_errors_are_one_clear_line(capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], message: str) -> None:
     code, _, err = run(capsys, *argv)
     assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_eval_limit_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as refused:
+        run(capsys, "eval", "pii", "--data", ".", "--limit", "-1")
+    assert refused.value.code == 2 and "at least 1" in capsys.readouterr().err
 
 
 def test_policy_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
