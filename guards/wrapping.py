@@ -108,9 +108,15 @@ def _map_message(message: dict[str, Any], check: RoleCheck) -> dict[str, Any]:
     if isinstance(content, str):
         return {**message, "content": check(content, role)}
     if isinstance(content, list):
-        parts = [{**p, "text": check(p["text"], role)} if p.get("type") == "text" else p for p in content]
+        parts = [{**p, "text": check(p["text"], role)} if is_text_part(p) else p for p in content]
         return {**message, "content": parts}
     return message
+
+
+def is_text_part(part: Any) -> bool:
+    """Whether a content part carries text: any part with a string ``text`` (``text``, ``input_text``,
+    ``output_text``...), whatever its type says, so that no spelling of a text part skips the guard."""
+    return isinstance(part, dict) and isinstance(part.get("text"), str)
 
 
 def map_answer(result: Any, session: GuardSession) -> Any:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from guards.proxy.errors import ProxyError, bad_request, upstream_error
-from guards.wrapping import RoleCheck, map_messages
+from guards.wrapping import RoleCheck, is_text_part, map_messages
 
 Check = Callable[[str], str]
 """Checks one prompt text written by a role (``user``, ``system``, ...)."""
@@ -77,9 +77,9 @@ def _content_texts(content: Any, where: str) -> list[str]:
         for part in content:
             if not isinstance(part, dict):
                 raise bad_request(f"{where} parts must be objects", param=where)
-            if part.get("type") == "text":
-                if not isinstance(part.get("text"), str):
-                    raise bad_request(f"{where}: a text part needs a 'text' string", param=where)
+            if part.get("type") == "text" and not is_text_part(part):
+                raise bad_request(f"{where}: a text part needs a 'text' string", param=where)
+            if is_text_part(part):
                 texts.append(part["text"])
         return texts
     raise bad_request(f"{where} must be a string, a list of parts or null", param=where)
@@ -128,13 +128,13 @@ def _check_content(content: Any, check: Check) -> Any:
     if isinstance(content, str):
         return check(content)
     if isinstance(content, list) and all(isinstance(p, dict) for p in content):
-        texts = [p for p in content if p.get("type") == "text"]
-        if not all(isinstance(p.get("text"), str) for p in texts):
+        if any(p.get("type") == "text" and not is_text_part(p) for p in content):
             raise _unreadable_answer("a text part of the answer has no 'text' string")
+        texts = [p for p in content if is_text_part(p)]
         if not texts:
             return content
         checked = {**texts[0], "text": check("".join(p["text"] for p in texts))}
-        return [checked if p is texts[0] else p for p in content if p.get("type") != "text" or p is texts[0]]
+        return [checked if p is texts[0] else p for p in content if not is_text_part(p) or p is texts[0]]
     raise _unreadable_answer("a message's 'content' is neither text, a list of parts nor null")
 
 
