@@ -9,5 +9,9 @@ class AuditConfigError(SinkError):
     """The store cannot be opened or used as configured: a bad URL, an unreachable database, a missing key."""
 
 
+class AuditDatabaseGone(SinkError):
+    """The SQLite file the store writes to was deleted while it was open; records stay queued and journaled."""
+
+
 class AuditKeyError(AuditConfigError):
     """A key the operation needs (encryption or checkpoint signing) is missing or malformed."""

@@ -10,6 +10,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -19,7 +20,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from audit import chain, keys, query, retention, rollups
 from audit.config import IMMEDIATE, database_url, make_engine, safe_url
-from audit.errors import AuditConfigError, AuditKeyError
+from audit.errors import AuditConfigError, AuditDatabaseGone, AuditKeyError
 from audit.journal import Journal, journal_dir, orphans
 from audit.migrate import current_revision, upgrade
 from audit.records import (
@@ -93,6 +94,7 @@ class AuditStore:
         self._max_queue, self._max_batch = max_queue, max_batch
         self._pid = os.getpid()
         self._conn: Connection | None = None
+        self._file = _WatchedFile.of(self.engine.url.database) if self._is_file_database() else None
         self._policy_seen: dict[str, int] = {}
         self._journal_dir = journal_dir(self.url) if journal and not durable else None
         if self._journal_dir is not None:
@@ -224,6 +226,7 @@ class AuditStore:
             sha, ts = r.values[_SHA], r.values[_TS]
             if ts - self._policy_seen.get(sha, 0) > _LAST_SEEN_RESOLUTION_US:
                 stale[sha] = max(stale.get(sha, 0), ts)
+        self._check_file()
         if self._conn is None:
             self._conn = self._write_conn()
         conn = self._conn
@@ -241,6 +244,27 @@ class AuditStore:
             conn.close()
             raise
         self._policy_seen.update(stale)
+
+    def _is_file_database(self) -> bool:
+        """Whether this store writes to a SQLite file (not a server, not memory)."""
+        return self.engine.dialect.name == "sqlite" and journal_dir(self.url) is not None
+
+    def _check_file(self) -> None:
+        """Refuse to commit into a SQLite file that was deleted while open (the commit would succeed into an
+        unlinked file and be lost); follow a file replaced at the same path (a restored backup)."""
+        if self._file is None or not self._file.moved():
+            return
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        self.engine.dispose()  # pooled connections still read the old file
+        if not self._file.path.exists():
+            raise AuditDatabaseGone(
+                f"the audit database file {self._file.path} was deleted; "
+                "records stay queued (and journaled) until it is back"
+            )
+        log.warning("the audit database file %s was replaced; writing to the new file", self._file.path)
+        self._file = _WatchedFile.of(str(self._file.path))
 
     def _write_conn(self) -> Connection:
         return self.engine.connect().execution_options(**{IMMEDIATE: True})
@@ -410,3 +434,23 @@ def open_store(url: str) -> AuditStore:
     store = AuditStore(url)
     log.debug("opened %r in %.1f ms", store, (time.perf_counter() - started) * 1000)
     return store
+
+
+@dataclass(frozen=True, slots=True)
+class _WatchedFile:
+    """A SQLite file and the inode it had when the store opened it."""
+
+    path: Path
+    inode: int
+
+    @classmethod
+    def of(cls, database: str | None) -> _WatchedFile:
+        path = Path(database or "").expanduser().resolve()
+        return cls(path, path.stat().st_ino)
+
+    def moved(self) -> bool:
+        """Whether the path no longer names the same file (deleted, or replaced)."""
+        try:
+            return self.path.stat().st_ino != self.inode
+        except FileNotFoundError:
+            return True

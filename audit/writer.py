@@ -11,6 +11,7 @@ from typing import Generic, TypeVar
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from audit.errors import AuditDatabaseGone
 from guards.errors import SinkError
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ _MAX_BACKOFF_S = 5.0
 
 def retryable(exc: BaseException) -> bool:
     """True for errors that may go away by themselves: lost connection, server restart, locked database."""
-    if isinstance(exc, OperationalError | InterfaceError):
+    if isinstance(exc, OperationalError | InterfaceError | AuditDatabaseGone):
         return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 

@@ -12,7 +12,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from audit import AuditConfigError, AuditKeyError, AuditStore, chain, open_store
+from audit.errors import AuditDatabaseGone
 from audit.keys import ENCRYPTION_KEY_ENV
+from guards.errors import SinkError
 from guards.sink import Sink, resolve_sink
 from guards.types import Action, Decision, Finding, PolicyRef
 
@@ -212,3 +214,24 @@ def test_batches_span_several_insert_statements(
     store.flush()
     assert store.count() == 10 and store.counts("label") == {("EMAIL_ADDRESS",): 10, ("PERSON",): 10}
     assert store.verify().ok
+
+
+def test_a_database_file_deleted_while_open_is_not_written_into(tmp_path: Path, make_decision: MakeDecision) -> None:
+    """SQLite would commit into the unlinked file, and the records would be lost without a word."""
+    url = f"sqlite:///{tmp_path / 'gone.db'}"
+    store = AuditStore(url)
+    try:
+        store.write(make_decision())
+        store.flush()
+        for suffix in ("", "-wal", "-shm"):
+            (tmp_path / f"gone.db{suffix}").unlink(missing_ok=True)
+        late = make_decision()
+        store.write(late)
+        with pytest.raises(SinkError) as info:
+            store.flush(timeout=1)
+        assert isinstance(info.value.__cause__, AuditDatabaseGone)
+        AuditStore(url, journal=False).close()  # a new database at the path (e.g. a restored backup)
+        store.flush(timeout=30)
+        assert store.get_decision(late.id) is not None
+    finally:
+        store.close()
