@@ -10,6 +10,17 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 from guards.errors import PolicyError
 from guards.types import Stage, Verdict
 
+ParamTypes = Mapping[str, type | tuple[type, ...]]
+"""A scanner's params and the types each accepts."""
+_YAML_NAMES = {
+    bool: "true or false",
+    int: "a number",
+    float: "a number",
+    str: "a string",
+    list: "a list",
+    dict: "a mapping",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class ScanContext:
@@ -41,7 +52,7 @@ class BatchScanner(Scanner, Protocol):
 class ScannerBase:
     """Shared plumbing for scanners: the id and typed parameters from the policy.
 
-    Subclasses set ``type_name``, ``labels`` (the labels they can emit, for policy validation),
+    Subclasses set ``type_name``, ``labels`` (the labels they can emit, for policy validation), ``params_types``,
     ``spans`` (whether findings locate text, so REDACT is meaningful), ``normalizes`` (its redactions are
     applied before later scanners run, so they scan the cleaned text) and implement ``scan``.
     """
@@ -50,6 +61,8 @@ class ScannerBase:
     labels: ClassVar[frozenset[str] | None] = None
     spans: ClassVar[bool] = True
     normalizes: ClassVar[bool] = False
+    params_types: ClassVar[ParamTypes | None] = None
+    """Every param the scanner reads, with the types it accepts (see ``check_params``)."""
 
     def __init__(self, scanner_id: str, params: Mapping[str, Any] | None = None) -> None:
         self.id = scanner_id
@@ -63,8 +76,26 @@ class ScannerBase:
     def scan(self, text: str, ctx: ScanContext) -> Verdict:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def check_params(self) -> None:
+        """Refuse params the scanner does not read (a typo would silently keep the default) or of the wrong type,
+        by ``params_types``; a scanner class that declares none (e.g. a plug-in's) is not checked here."""
+        types = self.params_types
+        if types is None:
+            return
+        unknown = sorted(set(self.params) - set(types))
+        if unknown:
+            raise PolicyError(f"scanner {self.id!r}: unknown params {unknown} (known: {', '.join(sorted(types))})")
+        for key, value in self.params.items():
+            accepted = types[key]
+            expected: tuple[type, ...] = accepted if isinstance(accepted, tuple) else (accepted,)
+            if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
+                names = " or ".join(dict.fromkeys(_YAML_NAMES.get(t, t.__name__) for t in expected))
+                raise PolicyError(f"scanner {self.id!r}: params.{key} must be {names}, not {value!r}")
+
     def validate(self) -> None:
-        """Check the policy's params cheaply at guard construction; raise PolicyError when they are wrong."""
+        """Check the policy's params cheaply at guard construction; raise PolicyError when they are wrong.
+        Subclasses that check more call ``super().validate()`` (the names and types of ``check_params``)."""
+        self.check_params()
 
     def warmup(self) -> None:
         """Load models now instead of on the first scan; idempotent and cheap once loaded (no-op for patterns)."""

@@ -14,7 +14,7 @@ import numpy as np
 from guards.errors import PolicyError
 from guards.models.heads import META_FILE
 from guards.models.runtime import ClassifierModel, load_model
-from guards.scanners.base import ScanContext, ScannerBase
+from guards.scanners.base import ParamTypes, ScanContext, ScannerBase
 from guards.types import Finding, Verdict
 
 
@@ -42,6 +42,17 @@ def sentences(text: str) -> list[str]:
     return [s for s in (part.strip() for part in _SENTENCE_BREAK.split(text)) if s]
 
 
+ENCODER_PARAMS: ParamTypes = {
+    "encoder": str,
+    "quantize": bool,
+    "window": int,
+    "overlap": int,
+    "threads": int,
+    "sentences": bool,
+}
+"""The params of every scanner on the shared encoder (see ``guards.models.runtime.encoder_config``)."""
+
+
 class ModelScanner(ScannerBase, Generic[M]):
     """Scores whole texts with a model loaded on first use (once, under a lock); one finding per label, no span."""
 
@@ -56,12 +67,11 @@ class ModelScanner(ScannerBase, Generic[M]):
         raise NotImplementedError
 
     def validate(self) -> None:
-        """A local ``params.encoder`` path must exist (a hub id is left to the loader)."""
+        """The params' names and types; a local ``params.encoder`` path must exist (a hub id is left to the loader)."""
+        super().validate()
         encoder = str(self.params.get("encoder") or "")
         if encoder.startswith(("/", "./", "../", "~")) and not Path(encoder).expanduser().exists():
             raise PolicyError(f"scanner {self.id!r}: params.encoder {encoder} does not exist")
-        if not isinstance(self.params.get("sentences", False), bool):  # (the topic scanner's default is true)
-            raise PolicyError(f"scanner {self.id!r}: params.sentences must be true or false")
 
     @property
     def model(self) -> M:
@@ -91,6 +101,7 @@ class ClassifierScanner(ModelScanner[ClassifierModel]):
     """
 
     head: ClassVar[str]
+    params_types: ClassVar[ParamTypes] = {**ENCODER_PARAMS, "weights": str}
 
     def score_batch(self, texts: Sequence[str]) -> list[Verdict]:
         """Score many texts in one batch (and, with ``params.sentences``, their sentences too)."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
-from guards.scanners.base import ScanContext, ScannerBase
+from guards.errors import PolicyError
+from guards.scanners.base import ParamTypes, ScanContext, ScannerBase
 from guards.types import Finding, Verdict
 
 DEFAULT_MAX_CHARS = 32_000
@@ -34,8 +35,15 @@ class HygieneScanner(ScannerBase):
     """
 
     type_name = "hygiene"
+    params_types: ClassVar[ParamTypes] = {"max_chars": int}
     normalizes = True
     labels: ClassVar[frozenset[str] | None] = frozenset({*_PATTERNS, "OVERSIZE"})
+
+    def validate(self) -> None:
+        """Also: ``max_chars`` is at least 1."""
+        super().validate()
+        if self.max_chars < 1:
+            raise PolicyError(f"scanner {self.id!r}: params.max_chars must be at least 1")
 
     @property
     def max_chars(self) -> int:

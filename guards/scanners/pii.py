@@ -8,11 +8,11 @@ import re
 import threading
 from collections.abc import Sequence
 from functools import cached_property, lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from guards.errors import ScannerError
 from guards.scanners.addresses import STREET_ADDRESS
-from guards.scanners.base import ScanContext, ScannerBase
+from guards.scanners.base import ParamTypes, ScanContext, ScannerBase
 from guards.scanners.custom import CustomEntity, parse_custom_entities
 from guards.scanners.names import PERSON_CUES
 from guards.types import Finding, Verdict
@@ -79,9 +79,19 @@ class PiiScanner(ScannerBase):
     """
 
     type_name = "pii"
+    params_types: ClassVar[ParamTypes] = {
+        "entities": list,
+        "spacy_model": str,
+        "language": str,
+        "allow_list": list,
+        "custom": list,
+        "street_addresses": bool,
+        "name_cues": bool,
+    }
 
     def validate(self) -> None:
-        """Compile the custom entities so that bad patterns fail at policy load."""
+        """Check the params and compile the custom entities now, so that bad patterns fail at policy load."""
+        super().validate()
         _ = self.custom
 
     def warmup(self) -> None:

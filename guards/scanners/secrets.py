@@ -6,7 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import ClassVar
 
-from guards.scanners.base import ScanContext, ScannerBase
+from guards.errors import PolicyError
+from guards.scanners.base import ParamTypes, ScanContext, ScannerBase
 from guards.scanners.entropy import char_classes, shannon_entropy
 from guards.types import Finding, Verdict
 
@@ -76,6 +77,14 @@ class SecretsScanner(ScannerBase):
     """
 
     type_name = "secrets"
+    params_types: ClassVar[ParamTypes] = {"entropy": bool, "min_entropy": (int, float)}
+
+    def validate(self) -> None:
+        """Also: ``min_entropy`` is between 0 and 8 bits per character."""
+        super().validate()
+        if not 0 <= self.params.get("min_entropy", 4.0) <= 8:
+            raise PolicyError(f"scanner {self.id!r}: params.min_entropy must be between 0 and 8 bits per character")
+
     labels: ClassVar[frozenset[str] | None] = frozenset({p.label for p in PATTERNS} | {"HIGH_ENTROPY_STRING"})
 
     def scan(self, text: str, ctx: ScanContext) -> Verdict:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -17,7 +17,8 @@ from guards.errors import PolicyError
 from guards.models.cache import shared_cache
 from guards.models.encoder import EncoderConfig
 from guards.models.runtime import encoder_config
-from guards.scanners.classifiers import ModelScanner, sentences
+from guards.scanners.base import ParamTypes
+from guards.scanners.classifiers import ENCODER_PARAMS, ModelScanner, sentences
 
 MAX_EXAMPLES = 1000
 """Example phrases per scanner at most (each is one embedding kept in memory and compared with every text)."""
@@ -79,6 +80,7 @@ class TopicScanner(ModelScanner[TopicModel]):
     """
 
     type_name = "topics"
+    params_types: ClassVar[ParamTypes] = {**ENCODER_PARAMS, "topics": dict}
 
     def validate(self) -> None:
         """Check ``params.topics`` (and a local ``params.encoder``) without loading the encoder."""

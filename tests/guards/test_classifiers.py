@@ -264,6 +264,7 @@ def test_a_policy_naming_missing_model_files_fails_when_the_guard_is_built(tmp_p
         ({"weights": str(tmp_path / "no-head")}, "holds no trained head"),
         ({"encoder": str(tmp_path / "no-encoder")}, "does not exist"),
         ({"sentences": "yes"}, "params.sentences must be true or false"),
+        ({"weight": "./w"}, r"unknown params \['weight'\]"),
     ):
         path = tmp_path / "policy.yaml"
         scanner = {"id": "tox", "type": "toxicity", "stages": ["input"], "action": "block", "params": params}

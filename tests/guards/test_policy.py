@@ -63,6 +63,25 @@ def test_invalid_policies_name_file_line_and_field(yaml_text: str, line: int | N
         assert message.startswith(f"p.yaml:{line}:")
 
 
+@pytest.mark.parametrize(
+    ("scanner", "message"),
+    [
+        ("{type: hygiene, params: {max_chars: lots}}", "params.max_chars must be a number, not 'lots'"),
+        ("{type: hygiene, params: {max_chars: 0}}", "params.max_chars must be at least 1"),
+        ("{type: secrets, params: {entropyy: false}}", "unknown params ['entropyy'] (known: entropy, min_entropy)"),
+        ("{type: secrets, params: {min_entropy: -3}}", "params.min_entropy must be between 0 and 8"),
+        ("{type: secrets, params: {entropy: 'no'}}", "params.entropy must be true or false"),
+        ("{type: pii, params: {allowlist: [a]}}", "unknown params ['allowlist']"),
+    ],
+)
+def test_scanner_params_are_checked_when_the_guard_is_built(scanner: str, message: str) -> None:
+    from guards import Guard
+
+    with pytest.raises(PolicyError) as info:
+        Guard(parse_policy(f"name: t\nscanners:\n  - {scanner}\n", source="p.yaml"))
+    assert str(info.value).startswith("p.yaml: ") and message in str(info.value)
+
+
 def test_redact_is_refused_for_whole_text_scanners() -> None:
     with pytest.raises(PolicyError, match="cannot redact"):
         parse_policy("name: t\nscanners:\n  - type: toxicity\n    action: redact\n")
