@@ -6,8 +6,10 @@ import argparse
 import logging
 import sys
 from datetime import UTC, date, datetime, time
+from pathlib import Path
 
 from audit.config import DATABASE_URL_ENV, DEFAULT_DATABASE_URL
+from audit.errors import AuditConfigError
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +82,10 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from audit.reports.manifest import verify_bundle
+    from audit.reports.manifest import MANIFEST, verify_bundle
 
+    if not (Path(args.directory) / MANIFEST).is_file():
+        raise AuditConfigError(f"no report bundle at {args.directory} ({MANIFEST} missing)")
     check = verify_bundle(args.directory)
     for name in check.changed:
         print(f"CHANGED: {name}")

@@ -25,6 +25,7 @@ from audit.reports import (
     verify_bundle,
 )
 from audit.reports.cli import register
+from guards.cli import main
 from guards.types import Action, CallContext, Decision, Finding, PolicyRef, RuleHit, Stage, Verdict
 
 pytestmark = pytest.mark.filterwarnings("error::sqlalchemy.exc.SADeprecationWarning")  # e.g. Result.tuples()
@@ -234,4 +235,6 @@ def test_cli_generate_and_verify(filled: AuditStore, tmp_path: Path, capsys: pyt
     (out / "report.json").write_text((out / "report.json").read_text() + " ")
     assert _cli("report", "verify", str(out)) == 1
     assert "CHANGED: report.json" in capsys.readouterr().out
+    assert main(["report", "verify", str(tmp_path / "nowhere")]) == 2  # not a bundle: an error, not tampering
+    assert "no report bundle at" in capsys.readouterr().err
     assert _cli("report", "--db", filled.url, "--out", str(tmp_path / "z")) == 2
