@@ -353,28 +353,28 @@ class _Verifier:
         firsts = list(range(first, last + 1, step))
         lasts = [min(a + step - 1, last) for a in firsts]
         prevs = [prev] + [self.conn.scalar(select(t.c.hash).where(t.c.seq == a - 1)) or "" for a in firsts[1:]]
-        workers = [
-            subprocess.Popen(
-                [sys.executable, "-m", "audit.verify_worker"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            for _ in firsts
-        ]
-        for worker, a, b, p in zip(workers, firsts, lasts, prevs, strict=True):
-            job = {"url": self.url, "chain": self.spec.name, "first": a, "last": b, "prev": p}
-            assert worker.stdin is not None
-            worker.stdin.write(json.dumps(job))
-            worker.stdin.close()
+        workers: list[subprocess.Popen[str]] = []
         results = []
-        for worker in workers:
-            assert worker.stdout is not None
-            out = worker.stdout.read()
-            worker.stdout.close()
-            worker.wait()
-            answer = json.loads(out) if worker.returncode == 0 and out else {"ok": False, "last_hash": None}
-            results.append((answer["ok"], answer["last_hash"]))
+        try:
+            for a, b, p in zip(firsts, lasts, prevs, strict=True):
+                command = [sys.executable, "-m", "audit.verify_worker"]
+                worker = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                workers.append(worker)
+                job = {"url": self.url, "chain": self.spec.name, "first": a, "last": b, "prev": p}
+                assert worker.stdin is not None
+                worker.stdin.write(json.dumps(job))
+                worker.stdin.close()
+            for worker in workers:
+                assert worker.stdout is not None
+                out = worker.stdout.read()
+                worker.stdout.close()
+                worker.wait()
+                answer = json.loads(out) if worker.returncode == 0 and out else {"ok": False, "last_hash": None}
+                results.append((answer["ok"], answer["last_hash"]))
+        except BaseException:  # interrupted: no worker may outlive the verification it belongs to
+            for worker in workers:
+                worker.kill()
+            raise
         return all(ok for ok, _ in results) and results[-1][1] == head_hash
 
     def _stream(self, columns: Sequence[str], table: Table, key: str, order: str) -> Iterator[tuple[Any, ...]]:

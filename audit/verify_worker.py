@@ -21,4 +21,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: the parent reports it, once
+        sys.exit(130)
+    except BrokenPipeError:  # the parent stopped waiting (interrupted, or it found a bad range first)
+        sys.exit(141)
