@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
+import regex
+
 from guards.errors import PolicyError
 from guards.scanners.base import ParamTypes, ScanContext, ScannerBase
 from guards.types import Finding, Verdict
@@ -17,10 +19,17 @@ _INVISIBLE = (
     r"\u00ad\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200d\u2060-\u2064\u3164"
     r"\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e007f\U000e0100-\U000e01ef"
 )
+# ...except where emoji need them: a variation selector after a pictograph (❤️), and a zero-width joiner inside
+# an emoji sequence (👨‍👩‍👧). Removing these would change what the user sees, and flag every chat message with emoji.
+_PICTOGRAPH = r"\p{Extended_Pictographic}\p{Emoji_Modifier}"
+_EMOJI_PART = (
+    rf"(?<=[{_PICTOGRAPH}])[\ufe0e\ufe0f]"
+    rf"|(?<=[{_PICTOGRAPH}\ufe0f])\u200d(?=\p{{Extended_Pictographic}})"
+)
 _BIDI = r"\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
 _CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
 _PATTERNS = {
-    "INVISIBLE_CHAR": re.compile(f"[{_INVISIBLE}]+"),
+    "INVISIBLE_CHAR": regex.compile(f"(?:(?!{_EMOJI_PART})[{_INVISIBLE}])+"),
     "BIDI_CONTROL": re.compile(f"[{_BIDI}]+"),
     "CONTROL_CHAR": re.compile(f"[{_CONTROL}]+"),
     "INVALID_UTF8": re.compile("\ufffd+"),

@@ -37,6 +37,12 @@ def _labels(scanner: object, text: str) -> set[str]:
         ("nul\x00byte and bell\x07", {"CONTROL_CHAR"}),
         ("broken \ufffd bytes", {"INVALID_UTF8"}),
         ("tabs\tand\nnewlines are fine\r\n", set()),
+        (
+            "emoji need their joiners: \U0001f468\u200d\U0001f469\u200d\U0001f467 \u2764\ufe0f \U0001f44d\U0001f3fd",
+            set(),
+        ),
+        ("a joiner between letters\u200dis not an emoji's", {"INVISIBLE_CHAR"}),
+        ("a selector after a letter x\ufe0f is hidden", {"INVISIBLE_CHAR"}),
     ],
 )
 def test_hygiene_labels(text: str, labels: set[str]) -> None:
