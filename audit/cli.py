@@ -116,10 +116,14 @@ def _verify(args: argparse.Namespace) -> int:
         start = f", from signed checkpoint {c.start_checkpoint}" if c.start_checkpoint is not None else ""
         if c.ok:
             print(f"ok: {c.chain} chain, {c.checked} records{where}{start}", file=sys.stderr)
+        elif c.message == keys.MISSING_VERIFY_KEY:  # a missing key is a configuration error, not tampering
+            print(f"UNVERIFIED: {c.chain} chain: {c.message}", file=sys.stderr)
         else:
             record = f" [id {c.record_id}]" if c.record_id else ""
             print(f"TAMPERED: {c.chain} chain: {c.problem}: {c.message}{record}", file=sys.stderr)
-    return 0 if report.ok else 1
+    if report.ok:
+        return 0
+    return 2 if all(c.ok or c.message == keys.MISSING_VERIFY_KEY for c in report.chains) else 1
 
 
 def _chain_json(c: ChainReport) -> dict[str, object]:

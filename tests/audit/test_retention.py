@@ -10,6 +10,7 @@ from sqlalchemy import create_engine, text
 
 from audit import AuditKeyError, AuditStore, Problem
 from audit.keys import SIGNING_KEY_ENV, VERIFY_KEY_ENV, generate
+from guards.cli import main
 from guards.types import Decision
 
 MakeDecision = Callable[..., Decision]
@@ -90,10 +91,12 @@ def test_checkpoints_need_the_right_key(
         report = store.verify()
         assert report.first_problem is not None and report.first_problem.problem is Problem.CHECKPOINT
         assert VERIFY_KEY_ENV in report.first_problem.message
+    assert main(["audit", "verify", "--db", db_url]) == 2  # unverifiable for want of a key: not tampered (1)
     monkeypatch.setenv(VERIFY_KEY_ENV, generate()[VERIFY_KEY_ENV])  # someone else's key
     with AuditStore(db_url) as store:
         report = store.verify()
         assert report.first_problem is not None and "invalid signature" in report.first_problem.message
+    assert main(["audit", "verify", "--db", db_url]) == 1
     monkeypatch.setenv(VERIFY_KEY_ENV, keys_env[VERIFY_KEY_ENV])  # the auditor's public key suffices
     with AuditStore(db_url) as store:
         assert store.verify().ok
