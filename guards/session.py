@@ -99,8 +99,9 @@ class GuardSession:
                     yield piece
             if tail := await asyncio.to_thread(out.finish):
                 yield tail
-        finally:  # in this thread: a cancelled task may not await again
-            out.close()
+        finally:  # stopped early: the decision is recorded in a worker thread, even if this task is cancelled
+            if not out.recorded:
+                await asyncio.shield(asyncio.to_thread(out.close))
 
     def enforce(self, evaluation: Evaluation) -> str:
         """Record the decision for ``evaluation``; raise Blocked or return the text the policy allows."""

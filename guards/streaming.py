@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from contextlib import suppress
 from typing import TYPE_CHECKING
 
@@ -23,7 +24,8 @@ class OutputStream:
 
     Emission never cuts inside a finding (so a value is transformed whole) and never cuts inside a
     pseudonym token; it prefers whitespace. A block mid-stream stops the stream: text already emitted
-    stays emitted, nothing after it is.
+    stays emitted, nothing after it is. Safe to ``close`` from another thread while a ``feed`` runs (an async
+    stream cancelled mid-scan): one lock orders them, and nothing is recorded twice.
     """
 
     def __init__(
@@ -35,33 +37,42 @@ class OutputStream:
         self._pending = ""
         self._received: list[str] = []
         self._closed = False
+        self._lock = threading.Lock()
 
     def feed(self, chunk: str) -> str:
         """Add a chunk; return the text that is now safe to emit (often empty)."""
-        if self._closed:
-            return ""
-        self._received.append(chunk)
-        self._pending += chunk
-        if len(self._pending) < self.holdback + self.min_emit:
-            return ""
-        return self._emit(final=False)
+        with self._lock:
+            if self._closed:
+                return ""
+            self._received.append(chunk)
+            self._pending += chunk
+            if len(self._pending) < self.holdback + self.min_emit:
+                return ""
+            return self._emit(final=False)
 
     def finish(self) -> str:
         """Emit the rest and record the decision over the whole answer."""
-        if self._closed:
-            return ""
-        piece = self._emit(final=True) if self._pending else ""
-        if not self._closed:  # a block while emitting the rest has recorded the decision already
-            self._record_whole()
-        return piece
+        with self._lock:
+            if self._closed:
+                return ""
+            piece = self._emit(final=True) if self._pending else ""
+            if not self._closed:  # a block while emitting the rest has recorded the decision already
+                self._record_whole()
+            return piece
+
+    @property
+    def recorded(self) -> bool:
+        """Whether the decision over this answer is recorded (or a block ended the stream)."""
+        return self._closed
 
     def close(self) -> None:
         """Record the decision over the text received so far when the stream stops early (its consumer went
         away, or its source failed); emits nothing. Does nothing once the decision is recorded."""
-        if self._closed or not self._received:
-            return
-        with suppress(Blocked):  # the block is recorded; nobody is left to refuse
-            self._record_whole()
+        with self._lock:
+            if self._closed or not self._received:
+                return
+            with suppress(Blocked):  # the block is recorded; nobody is left to refuse
+                self._record_whole()
 
     def _record_whole(self) -> None:
         self._closed = True

@@ -179,3 +179,45 @@ def test_hidden_characters_removed_from_a_stream_do_not_repeat_text(default_guar
 
     assert streamed == default_guard.check("".join(chunks), stage="output").text
     assert streamed.count("Please answer") == 1 and "\u200b" not in streamed
+
+
+def test_a_stream_cancelled_mid_scan_records_one_decision(make_guard, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scan runs on in its worker thread after the task is cancelled; closing must wait for it, not race it."""
+    import threading
+
+    from guards.scanners import patterns
+
+    guard, sink = make_guard(MARKER_POLICY.format(on_block="raise"))
+    started, release = threading.Event(), threading.Event()
+    scan = patterns.PatternScanner.scan
+
+    def slow_scan(self: Any, text: str, ctx: Any) -> Any:
+        if "zorblax" in text:
+            started.set()
+            release.wait(10)
+        return scan(self, text, ctx)
+
+    monkeypatch.setattr(patterns.PatternScanner, "scan", slow_scan)
+
+    async def source() -> AsyncIterator[str]:
+        yield FILLER
+        yield "and zorblax " * 20
+        await asyncio.sleep(60)
+
+    async def run() -> None:
+        session = guard.session("hi")
+        task = asyncio.create_task(_drain(session.astream(source())))
+        await asyncio.to_thread(started.wait, 10)  # the block is being found in a worker thread
+        task.cancel()
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(run())
+    outputs = [d for d in sink.decisions if d.stage.value == "output"]
+    assert [d.action.value for d in outputs] == ["block"]
+
+
+async def _drain(pieces: AsyncIterator[str]) -> None:
+    async for _ in pieces:
+        pass
