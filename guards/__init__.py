@@ -5,7 +5,7 @@
 >>> answer = guard.wrap(my_llm)("Hi, I'm Jane Doe")   # doctest: +SKIP
 """
 
-from guards.errors import Blocked, GuardError, InputError, PolicyError, ScannerError, SinkError
+from guards.errors import Blocked, GuardError, InputError, PolicyError, ScannerError, SinkError, UncheckableAnswer
 from guards.guard import Evaluation, Guard
 from guards.policy import Policy, load_policy, parse_policy
 from guards.session import GuardSession
@@ -32,6 +32,7 @@ __all__ = [
     "Sink",
     "SinkError",
     "Stage",
+    "UncheckableAnswer",
     "Verdict",
     "load_policy",
     "parse_policy",

@@ -32,6 +32,10 @@ class InputError(GuardError):
     """The text handed to the guard cannot be checked (wrong type, undecodable)."""
 
 
+class UncheckableAnswer(GuardError):
+    """The model's answer has a shape in which the guard cannot find its text: refused, never passed on unchecked."""
+
+
 class Blocked(GuardError):
     """The policy blocked a text; ``decision`` says why, ``message`` is the safe message for the user."""
 

@@ -6,9 +6,10 @@ import copy
 import functools
 import inspect
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
-from guards.errors import GuardError
+from guards.errors import GuardError, UncheckableAnswer
 
 if TYPE_CHECKING:
     from guards.guard import Guard
@@ -31,8 +32,9 @@ def wrap_callable(guard: Guard, fn: Callable[..., Any], *, prompt_arg: str | Non
                 if session.blocked:
                     yield session.decisions[-1].text
                     return
-                async for piece in session.astream(_chunk_texts_async(fn(*args, **kwargs))):
-                    yield piece
+                async with aclosing(session.astream(_chunk_texts_async(fn(*args, **kwargs)))) as pieces:
+                    async for piece in pieces:  # closed here, so a caller that stops early still gets a decision
+                        yield piece
 
         return async_stream_wrapper
 
@@ -136,11 +138,32 @@ def _map_choices(result: Any, check: TextFn) -> Any:
     result = copy.deepcopy(result)
     for choice in _get(result, "choices"):
         message = _get(choice, "message")
-        if message is not None and isinstance(_get(message, "content"), str):
-            _set(message, "content", check(_get(message, "content")))
+        if message is not None:
+            _set(message, "content", check_content(_get(message, "content"), check))
         elif isinstance(_get(choice, "text"), str):
             _set(choice, "text", check(_get(choice, "text")))
+        else:
+            raise UncheckableAnswer("a choice has neither a message nor a text")
     return result
+
+
+def check_content(content: Any, check: TextFn) -> Any:
+    """A chat answer's ``content`` checked: a string, ``None`` (tool calls only: nothing to check) or a list of parts,
+    whose text parts are checked together and come back as one text part in the place of the first. Any other
+    shape raises ``UncheckableAnswer``."""
+    if content is None:
+        return None
+    if isinstance(content, str):
+        return check(content)
+    if isinstance(content, list) and all(isinstance(p, dict) for p in content):
+        if any(p.get("type") == "text" and not is_text_part(p) for p in content):
+            raise UncheckableAnswer("a text part of the answer has no 'text' string")
+        texts = [p for p in content if is_text_part(p)]
+        if not texts:
+            return content
+        checked = {**texts[0], "text": check("".join(p["text"] for p in texts))}
+        return [checked if p is texts[0] else p for p in content if not is_text_part(p) or p is texts[0]]
+    raise UncheckableAnswer("a message's 'content' is neither text, a list of parts nor null")
 
 
 def _map_generated(generated: Any, check: TextFn) -> Any:

@@ -8,8 +8,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from guards.proxy.errors import ProxyError, bad_request, upstream_error
-from guards.wrapping import RoleCheck, is_text_part, map_messages
+from guards.errors import UncheckableAnswer
+from guards.proxy.errors import bad_request, upstream_error
+from guards.wrapping import RoleCheck, check_content, is_text_part, map_messages
 
 Check = Callable[[str], str]
 """Checks one prompt text written by a role (``user``, ``system``, ...)."""
@@ -99,47 +100,28 @@ def check_prompt(kind: Kind, body: Mapping[str, Any], check: RoleCheck) -> dict[
 
 
 def check_answer(kind: Kind, payload: Mapping[str, Any], check: Check) -> dict[str, Any]:
-    """The upstream's completion with every choice's text replaced by ``check(text)``; a chat answer given as a
-    list of parts is checked as the text of its parts together. An answer whose text cannot be found is refused
-    (502), never passed on unchecked."""
-    choices = payload.get("choices")
-    if not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices):
-        raise _unreadable_answer("'choices' is not a list of objects")
-    mapped = []
-    for choice in choices:
-        if kind.chat:
-            message = choice.get("message")
-            if not isinstance(message, dict):
-                raise _unreadable_answer("a choice has no 'message' object")
-            choice = {**choice, "message": {**message, "content": _check_content(message.get("content"), check)}}
-        else:
-            if not isinstance(choice.get("text"), str):
-                raise _unreadable_answer("a choice has no 'text' string")
-            choice = {**choice, "text": check(choice["text"])}
-        mapped.append(choice)
+    """The upstream's completion with every choice's text replaced by ``check(text)`` (a chat answer given as a
+    list of parts: see ``check_content``). An answer whose text cannot be found is refused (502), never passed on
+    unchecked."""
+    try:
+        choices = payload.get("choices")
+        if not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices):
+            raise UncheckableAnswer("'choices' is not a list of objects")
+        mapped = []
+        for choice in choices:
+            if kind.chat:
+                message = choice.get("message")
+                if not isinstance(message, dict):
+                    raise UncheckableAnswer("a choice has no 'message' object")
+                choice = {**choice, "message": {**message, "content": check_content(message.get("content"), check)}}
+            else:
+                if not isinstance(choice.get("text"), str):
+                    raise UncheckableAnswer("a choice has no 'text' string")
+                choice = {**choice, "text": check(choice["text"])}
+            mapped.append(choice)
+    except UncheckableAnswer as exc:
+        raise upstream_error(f"the upstream's answer cannot be checked: {exc}") from exc
     return {**payload, "choices": mapped}
-
-
-def _check_content(content: Any, check: Check) -> Any:
-    """A chat answer's ``content`` checked: a string, ``None`` (tool calls only: nothing to check) or a list of parts,
-    whose text parts are checked together and come back as one text part in the place of the first."""
-    if content is None:
-        return None
-    if isinstance(content, str):
-        return check(content)
-    if isinstance(content, list) and all(isinstance(p, dict) for p in content):
-        if any(p.get("type") == "text" and not is_text_part(p) for p in content):
-            raise _unreadable_answer("a text part of the answer has no 'text' string")
-        texts = [p for p in content if is_text_part(p)]
-        if not texts:
-            return content
-        checked = {**texts[0], "text": check("".join(p["text"] for p in texts))}
-        return [checked if p is texts[0] else p for p in content if not is_text_part(p) or p is texts[0]]
-    raise _unreadable_answer("a message's 'content' is neither text, a list of parts nor null")
-
-
-def _unreadable_answer(why: str) -> ProxyError:
-    return upstream_error(f"the upstream's answer cannot be checked: {why}")
 
 
 def completion(kind: Kind, *, request_id: str, model: str, text: str, finish_reason: str) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from guards import (
     ScannerError,
     SinkError,
     Stage,
+    UncheckableAnswer,
     Verdict,
 )
 from guards.scanners.base import ScanContext, ScannerBase, register
@@ -141,6 +142,22 @@ def test_wrap_openai_style_messages_and_completion(default_guard: Guard) -> None
         {"type": "x"},
     ]
     assert result["choices"][0]["message"]["content"] == "ok Carla Mendes, card **** **** **** 1111"
+
+
+def test_wrapped_answers_in_parts_are_checked_and_unreadable_ones_refused(default_guard: Guard) -> None:
+    def parts(**_: Any) -> dict[str, Any]:
+        content = [{"type": "output_text", "text": "Your card "}, {"type": "output_text", "text": CARD}]
+        return {"choices": [{"message": {"role": "assistant", "content": content}}]}
+
+    def odd(**_: Any) -> dict[str, Any]:
+        return {"choices": [{"message": {"role": "assistant", "content": {"text": CARD}}}]}
+
+    answer = default_guard.wrap(parts)(model="m", messages=[{"role": "user", "content": "hi"}])
+    assert answer["choices"][0]["message"]["content"] == [
+        {"type": "output_text", "text": "Your card **** **** **** 1111"}
+    ]
+    with pytest.raises(UncheckableAnswer, match="neither text, a list of parts nor null"):
+        default_guard.wrap(odd)(model="m", messages=[{"role": "user", "content": "hi"}])
 
 
 def test_scanners_limited_to_roles_skip_other_messages(make_guard: Callable[..., tuple[Guard, ListSink]]) -> None:
