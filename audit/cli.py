@@ -100,7 +100,7 @@ def _database_errors(command: Callable[[argparse.Namespace], int]) -> Callable[[
         try:
             return command(args)
         except _DATABASE_ERRORS as exc:
-            cause = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            cause = (str(getattr(exc, "orig", None) or exc).splitlines() or [type(exc).__name__])[0]
             raise AuditConfigError(f"the audit database could not be read: {cause}") from exc
 
     return run
@@ -199,7 +199,10 @@ def _export(args: argparse.Namespace) -> int:
 def _policies(args: argparse.Namespace) -> int:
     with AuditStore(args.db, create=False) as store:
         if args.diff:
-            sys.stdout.write(store.policy_diff(*args.diff))
+            try:
+                sys.stdout.write(store.policy_diff(*args.diff))
+            except LookupError as exc:
+                raise AuditConfigError(str(exc)) from exc
             return 0
         for p in store.list_policies():
             seen = f"first {p.first_seen:%Y-%m-%d %H:%M}  last {p.last_seen:%Y-%m-%d %H:%M}"

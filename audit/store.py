@@ -7,9 +7,11 @@ import difflib
 import hashlib
 import logging
 import os
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -246,8 +248,10 @@ class AuditStore:
         self._policy_seen.update(stale)
 
     def _is_file_database(self) -> bool:
-        """Whether this store writes to a SQLite file (not a server, not memory)."""
-        return self.engine.dialect.name == "sqlite" and journal_dir(self.url) is not None
+        """Whether this store writes to a SQLite file named by a plain path (not a server, memory or a URI)."""
+        url = self.engine.url
+        plain = not str(url.database or "").startswith("file:") and "uri" not in url.query
+        return url.get_backend_name() == "sqlite" and plain and journal_dir(self.url) is not None
 
     def _check_file(self) -> None:
         """Refuse to commit into a SQLite file that was deleted while open (the commit would succeed into an
@@ -258,9 +262,9 @@ class AuditStore:
             self._conn.close()
             self._conn = None
         self.engine.dispose()  # pooled connections still read the old file
-        if not self._file.path.exists():
+        if not self._file.holds_audit_log():  # gone, or a file without the log (a reader's reconnect makes one)
             raise AuditDatabaseGone(
-                f"the audit database file {self._file.path} was deleted; "
+                f"the audit database file {self._file.path} was deleted (or replaced by one without the audit log); "
                 "records stay queued (and journaled) until it is back"
             )
         log.warning("the audit database file %s was replaced; writing to the new file", self._file.path)
@@ -447,6 +451,16 @@ class _WatchedFile:
     def of(cls, database: str | None) -> _WatchedFile:
         path = Path(database or "").expanduser().resolve()
         return cls(path, path.stat().st_ino)
+
+    def holds_audit_log(self) -> bool:
+        """Whether a file at the path holds the audit tables (read-only look, no file created)."""
+        if not self.path.is_file():
+            return False
+        try:
+            with closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as conn:
+                return conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'audit_chain'").fetchone() is not None
+        except sqlite3.Error:
+            return False
 
     def moved(self) -> bool:
         """Whether the path no longer names the same file (deleted, or replaced)."""

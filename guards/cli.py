@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GuardError as exc:
         print(f"ombud: error: {exc}", file=sys.stderr)
         return 2
-    except (OSError, ValueError, LookupError) as exc:
+    except (OSError, ValueError) as exc:
         print(f"ombud: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -32,9 +32,10 @@ def run_scanner(
             try:
                 verdict = future.result(timeout=timeout_ms / 1000)
             except FutureTimeout as exc:
-                if future.done():  # the scanner itself raised TimeoutError (the same class since Python 3.11)
-                    raise
-                return _error(scanner, started, f"timed out after {timeout_ms:g} ms", exc)
+                if not future.done():
+                    return _error(scanner, started, f"timed out after {timeout_ms:g} ms", exc)
+                # done after all: it finished just after the wait, or raised its own TimeoutError (the same class)
+                verdict = future.result()
     except Exception as exc:
         logger.warning("scanner %s failed: %s: %s", scanner.id, type(exc).__name__, exc)
         logger.debug("scanner %s failed", scanner.id, exc_info=True)  # the traceback, at DEBUG level only

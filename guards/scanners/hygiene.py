@@ -19,11 +19,13 @@ _INVISIBLE = (
     r"\u00ad\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200d\u2060-\u2064\u3164"
     r"\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e007f\U000e0100-\U000e01ef"
 )
-# ...except where emoji need them: a variation selector after a pictograph (❤️), and a zero-width joiner inside
-# an emoji sequence (👨‍👩‍👧). Removing these would change what the user sees, and flag every chat message with emoji.
+# ...except where emoji need them: a variation selector after a pictograph (❤️) or in a keycap (1️⃣), and a
+# zero-width joiner inside an emoji sequence (👨‍👩‍👧). Removing these would change what the user sees, and flag every
+# chat message with emoji.
 _PICTOGRAPH = r"\p{Extended_Pictographic}\p{Emoji_Modifier}"
 _EMOJI_PART = (
     rf"(?<=[{_PICTOGRAPH}])[\ufe0e\ufe0f]"
+    r"|(?<=[0-9#*])\ufe0f(?=\u20e3)"  # keycaps: 1️⃣
     rf"|(?<=[{_PICTOGRAPH}\ufe0f])\u200d(?=\p{{Extended_Pictographic}})"
 )
 _BIDI = r"\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"

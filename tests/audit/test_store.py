@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from audit import AuditConfigError, AuditKeyError, AuditStore, chain, open_store
 from audit.errors import AuditDatabaseGone
@@ -168,6 +169,7 @@ def test_whole_text_findings_and_failed_scanners_round_trip(store: AuditStore, m
         ("postgresql+psycopg://u:secret@127.0.0.1:1/db", "cannot open the audit database"),
         ("postgres ql://u:secret@h/db", "invalid audit database URL 'postgres ql://u:\\*\\*\\*@h/db'"),
         ("postgresql://u:secret@h:badport/db", "invalid audit database URL"),
+        ("postgresql://u:secret@secret@h:badport/db", "invalid audit database URL"),  # an "@" in the password
         ("sqlite:////dev/null/sub/audit.db", "cannot create the audit database folder /dev/null/sub"),
     ],
 )
@@ -216,6 +218,12 @@ def test_batches_span_several_insert_statements(
     assert store.verify().ok
 
 
+def test_a_uri_style_sqlite_url_opens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with AuditStore("sqlite:///file:uri.db?uri=true") as store:
+        assert store.stats()["decisions"] == 0
+
+
 def test_a_database_file_deleted_while_open_is_not_written_into(tmp_path: Path, make_decision: MakeDecision) -> None:
     """SQLite would commit into the unlinked file, and the records would be lost without a word."""
     url = f"sqlite:///{tmp_path / 'gone.db'}"
@@ -227,6 +235,8 @@ def test_a_database_file_deleted_while_open_is_not_written_into(tmp_path: Path, 
             (tmp_path / f"gone.db{suffix}").unlink(missing_ok=True)
         late = make_decision()
         store.write(late)
+        with pytest.raises(SQLAlchemyError):  # a reader reconnects, and SQLite leaves an empty file at the path
+            store.stats()
         with pytest.raises(SinkError) as info:
             store.flush(timeout=1)
         assert isinstance(info.value.__cause__, AuditDatabaseGone)

@@ -38,7 +38,8 @@ def _labels(scanner: object, text: str) -> set[str]:
         ("broken \ufffd bytes", {"INVALID_UTF8"}),
         ("tabs\tand\nnewlines are fine\r\n", set()),
         (
-            "emoji need their joiners: \U0001f468\u200d\U0001f469\u200d\U0001f467 \u2764\ufe0f \U0001f44d\U0001f3fd",
+            "emoji need their joiners: \U0001f468\u200d\U0001f469\u200d\U0001f467 \u2764\ufe0f "
+            "\U0001f44d\U0001f3fd 1\ufe0f\u20e3",
             set(),
         ),
         ("a joiner between letters\u200dis not an emoji's", {"INVISIBLE_CHAR"}),
