@@ -50,6 +50,10 @@ MAX_RETENTION_DAYS = 36_500
 _POLICY = POLICY_TABLE
 _DECISION = DECISION_TABLE
 _SHA, _TS = DECISION_COLUMNS.index("policy_sha256"), DECISION_COLUMNS.index("ts_us")
+_READ_ONLY_HINT = (
+    " (SQLite writes -wal and -shm files next to the database, and the store its journal folder: to verify a"
+    " write-protected copy, copy it to a writable folder first)"
+)
 _LINGER_S = 0.05  # journaled records may wait this long to share a transaction (they are safe in the journal)
 _LAST_SEEN_RESOLUTION_US = 60_000_000  # a policy's last_seen is refreshed at most once a minute per process
 _T = TypeVar("_T")
@@ -91,7 +95,8 @@ class AuditStore:
         except SQLAlchemyError as exc:
             self.engine.dispose()
             reason = getattr(exc, "orig", None) or exc
-            raise AuditConfigError(f"cannot open the audit database {safe_url(self.url)}: {reason}") from exc
+            hint = _READ_ONLY_HINT if "unable to open database file" in str(reason) and self._is_file_database() else ""
+            raise AuditConfigError(f"cannot open the audit database {safe_url(self.url)}: {reason}{hint}") from exc
         self._fernet = keys.fernet_from_env()
         self._max_queue, self._max_batch = max_queue, max_batch
         self._pid = os.getpid()
