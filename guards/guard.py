@@ -255,12 +255,14 @@ class Guard:
 
     __call__ = wrap
 
-    def stream(self, chunks: Iterable[str], *, context: CallContext | None = None) -> Iterator[str]:
+    def stream(self, chunks: Iterable[str | bytes], *, context: CallContext | None = None) -> Iterator[str]:
         """Guard a stream of answer chunks on its own (no prompt): yields safe text, never a split PII value."""
         with self.session(context=context) as s:
             yield from s.stream(chunks)
 
-    async def astream(self, chunks: AsyncIterable[str], *, context: CallContext | None = None) -> AsyncIterator[str]:
+    async def astream(
+        self, chunks: AsyncIterable[str | bytes], *, context: CallContext | None = None
+    ) -> AsyncIterator[str]:
         """``stream`` for async iterators."""
         async with self.session(context=context) as s:
             async for piece in s.astream(chunks):

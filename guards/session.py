@@ -74,7 +74,7 @@ class GuardSession:
         """``output`` for async code."""
         return await asyncio.to_thread(self.output, text)
 
-    def stream(self, chunks: Iterable[str]) -> Iterator[str]:
+    def stream(self, chunks: Iterable[str | bytes]) -> Iterator[str]:
         """Guard a streamed answer chunk by chunk; never yields part of a PII value."""
         from guards.streaming import OutputStream
 
@@ -88,7 +88,7 @@ class GuardSession:
         finally:  # stopped early: the text received so far still gets its decision
             out.close()
 
-    async def astream(self, chunks: AsyncIterable[str]) -> AsyncGenerator[str, None]:
+    async def astream(self, chunks: AsyncIterable[str | bytes]) -> AsyncGenerator[str, None]:
         """``stream`` for async iterators; scanning runs in a worker thread."""
         from guards.streaming import OutputStream
 

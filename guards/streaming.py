@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import codecs
 import threading
 from contextlib import suppress
 from typing import TYPE_CHECKING
 
-from guards.errors import Blocked
+from guards.errors import Blocked, InputError
 from guards.types import Action, Stage
 
 if TYPE_CHECKING:
@@ -38,23 +39,36 @@ class OutputStream:
         self._received: list[str] = []
         self._closed = False
         self._lock = threading.Lock()
+        self._bytes = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
-    def feed(self, chunk: str) -> str:
-        """Add a chunk; return the text that is now safe to emit (often empty)."""
+    def feed(self, chunk: str | bytes) -> str:
+        """Add a chunk (text, or UTF-8 bytes: a character split across chunks is joined; invalid bytes become U+FFFD,
+        which hygiene reports); return the text that is now safe to emit (often empty)."""
         with self._lock:
             if self._closed:
                 return ""
-            self._received.append(chunk)
-            self._pending += chunk
+            self._add(self._decode(chunk))
             if len(self._pending) < self.holdback + self.min_emit:
                 return ""
             return self._emit(final=False)
+
+    def _decode(self, chunk: str | bytes) -> str:
+        if isinstance(chunk, str):
+            return chunk
+        if isinstance(chunk, bytes | bytearray):
+            return self._bytes.decode(bytes(chunk))
+        raise InputError(f"stream chunks must be str or UTF-8 bytes, got {type(chunk).__name__}")
+
+    def _add(self, text: str) -> None:
+        self._received.append(text)
+        self._pending += text
 
     def finish(self) -> str:
         """Emit the rest and record the decision over the whole answer."""
         with self._lock:
             if self._closed:
                 return ""
+            self._add(self._bytes.decode(b"", final=True))  # an incomplete character at the very end: U+FFFD
             piece = self._emit(final=True) if self._pending else ""
             if not self._closed:  # a block while emitting the rest has recorded the decision already
                 self._record_whole()

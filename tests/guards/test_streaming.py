@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from guards import Blocked, Guard, ListSink
+from guards import Blocked, Guard, InputError, ListSink
 
 CARD = "4111 1111 1111 1111"
 EMAIL = "maria.lopez@example.org"
@@ -221,3 +221,14 @@ def test_a_stream_cancelled_mid_scan_records_one_decision(make_guard, monkeypatc
 async def _drain(pieces: AsyncIterator[str]) -> None:
     async for _ in pieces:
         pass
+
+
+def test_a_stream_of_utf8_bytes_is_decoded_across_chunk_boundaries(make_guard) -> None:
+    guard, sink = make_guard("name: t\nscanners:\n  - type: hygiene\n")
+    data = "Crème brûlée, 5 € — naïve coöperation. ".encode() * 6
+    chunks = [data[i : i + 5] for i in range(0, len(data), 5)]  # splits the multi-byte characters
+    assert "".join(guard.stream(iter(chunks))) == "Crème brûlée, 5 € — naïve coöperation. " * 6
+    assert "".join(guard.stream(iter([b"bad \xff byte"]))) == "bad \ufffd byte"
+    assert [f.label for v in sink.decisions[-1].verdicts for f in v.findings] == ["INVALID_UTF8"]
+    with pytest.raises(InputError, match="str or UTF-8 bytes, got int"):
+        list(guard.stream(iter([1])))  # type: ignore[list-item]
