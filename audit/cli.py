@@ -74,7 +74,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     policies.set_defaults(func=_database_errors(_policies))
 
     keygen = commands.add_parser("keygen", help="print fresh encryption, signing and verification keys")
-    keygen.set_defaults(func=_database_errors(_keygen))
+    keygen.set_defaults(func=_keygen)
 
 
 def _database_error_types() -> tuple[type[Exception], ...]:

@@ -87,6 +87,7 @@ class AuditStore:
         self.durable = durable
         self.commit_timeout = commit_timeout
         self.engine = make_engine(self.url, durable=durable, create=create)
+        file_database = self._is_file_database()
         try:
             if not create and current_revision(self.engine) is None:
                 self.engine.dispose()
@@ -95,13 +96,13 @@ class AuditStore:
         except SQLAlchemyError as exc:
             self.engine.dispose()
             reason = getattr(exc, "orig", None) or exc
-            hint = _READ_ONLY_HINT if "unable to open database file" in str(reason) and self._is_file_database() else ""
+            hint = _READ_ONLY_HINT if file_database and "unable to open database file" in str(reason) else ""
             raise AuditConfigError(f"cannot open the audit database {safe_url(self.url)}: {reason}{hint}") from exc
         self._fernet = keys.fernet_from_env()
         self._max_queue, self._max_batch = max_queue, max_batch
         self._pid = os.getpid()
         self._conn: Connection | None = None
-        self._file = _WatchedFile.of(self.engine.url.database) if self._is_file_database() else None
+        self._file = _WatchedFile.of(self.engine.url.database) if file_database else None
         self._policy_seen: dict[str, int] = {}
         self._journal_dir = journal_dir(self.url) if journal and not durable else None
         if self._journal_dir is not None:

@@ -90,15 +90,17 @@ class OutputStream:
 
     def _record_whole(self) -> None:
         self._closed = True
-        evaluation = self.session.guard.evaluate("".join(self._received), Stage.OUTPUT, vault=self.session.vault)
-        self.session.enforce(evaluation)
+        self.session.enforce(self._evaluate_whole())
+
+    def _evaluate_whole(self) -> Evaluation:
+        return self.session.guard.evaluate("".join(self._received), Stage.OUTPUT, vault=self.session.vault)
 
     def _emit(self, *, final: bool) -> str:
         guard = self.session.guard
         evaluation = guard.evaluate(self._pending, Stage.OUTPUT, vault=self.session.vault)
         if evaluation.decision.action is Action.BLOCK:
             self._closed = True
-            whole = guard.evaluate("".join(self._received), Stage.OUTPUT, vault=self.session.vault)
+            whole = self._evaluate_whole()
             return self.session.enforce(whole if whole.decision.action is Action.BLOCK else evaluation)
         self._pending = evaluation.text  # as cleaned by normalising scanners (hygiene): the text cut and emitted
         cut = len(self._pending) if final else safe_cut(self._pending, evaluation, self.holdback)

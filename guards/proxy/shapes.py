@@ -197,30 +197,28 @@ def parse_subject(header: str | None, metadata: Any) -> dict[str, str]:
     return subject
 
 
+def _first_choice(event: Mapping[str, Any]) -> dict[str, Any]:
+    """A streamed chunk's first choice, or an empty one when the chunk has none."""
+    choices = event.get("choices")
+    return choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+
+
 def delta_text(event: Mapping[str, Any]) -> str:
     """The text of a streamed chunk's first choice (chat ``delta.content`` or completion ``text``)."""
-    choices = event.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        return ""
-    delta = choices[0].get("delta")
-    content = delta.get("content") if isinstance(delta, dict) else choices[0].get("text")
+    choice = _first_choice(event)
+    delta = choice.get("delta")
+    content = delta.get("content") if isinstance(delta, dict) else choice.get("text")
     return content if isinstance(content, str) else ""
 
 
 def delta_tool_calls(event: Mapping[str, Any]) -> list[Any] | None:
     """The ``tool_calls`` delta of a streamed chat chunk's first choice, if it has one."""
-    choices = event.get("choices")
-    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
-        delta = choices[0].get("delta")
-        calls = delta.get("tool_calls") if isinstance(delta, dict) else None
-        return calls if isinstance(calls, list) else None
-    return None
+    delta = _first_choice(event).get("delta")
+    calls = delta.get("tool_calls") if isinstance(delta, dict) else None
+    return calls if isinstance(calls, list) else None
 
 
 def finish_reason(event: Mapping[str, Any]) -> str | None:
     """The first choice's finish reason in a streamed chunk, if it has one."""
-    choices = event.get("choices")
-    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
-        reason = choices[0].get("finish_reason")
-        return reason if isinstance(reason, str) else None
-    return None
+    reason = _first_choice(event).get("finish_reason")
+    return reason if isinstance(reason, str) else None
