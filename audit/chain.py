@@ -210,14 +210,22 @@ def snapshot(engine: Engine) -> Iterator[Connection]:
 
 
 def verify(
-    conn: Connection, public_key: Ed25519PublicKey | None, *, url: str | None = None, workers: int = 1
+    conn: Connection,
+    public_key: Ed25519PublicKey | None,
+    *,
+    url: str | None = None,
+    workers: int = 1,
+    read_only: bool = False,
 ) -> VerifyReport:
     """Verify every chain on ``conn`` (which should hold one consistent snapshot).
 
-    With ``url`` and ``workers > 1``, long chains are hashed by that many processes over ranges of ``seq``; if
-    any range fails, the chain is walked again in this snapshot to name the first bad record exactly.
+    With ``url`` and ``workers > 1``, long chains are hashed by that many processes over ranges of ``seq`` (each
+    opening ``url`` read-only if ``read_only``); if any range fails, the chain is walked again in this snapshot
+    to name the first bad record exactly.
     """
-    chains = tuple(_Verifier(conn, spec, public_key, url=url, workers=workers).run() for spec in CHAINS)
+    chains = tuple(
+        _Verifier(conn, spec, public_key, url=url, workers=workers, read_only=read_only).run() for spec in CHAINS
+    )
     return VerifyReport((*chains, verify_policies(conn)))
 
 
@@ -234,14 +242,16 @@ def verify_policies(conn: Connection) -> ChainReport:
     return ChainReport("policy", checked, None, None, None)
 
 
-def check_range(url: str, chain: str, first: int, last: int, prev: str) -> tuple[bool, str | None]:
+def check_range(
+    url: str, chain: str, first: int, last: int, prev: str, *, read_only: bool = False
+) -> tuple[bool, str | None]:
     """Are records ``first..last`` of ``chain`` intact and linked from ``prev``? Returns (ok, hash of ``last``).
 
     Runs in a worker process (``audit.verify_worker``) with its own connection and snapshot.
     """
     from audit.config import make_engine
 
-    engine = make_engine(url)
+    engine = make_engine(url, create=False, read_only=read_only)
     try:
         with snapshot(engine) as conn:
             walker = _Verifier(conn, _SPECS[chain], None, bounds=(first, last))
@@ -262,9 +272,10 @@ class _Verifier:
         url: str | None = None,
         workers: int = 1,
         bounds: tuple[int, int] | None = None,
+        read_only: bool = False,
     ) -> None:
         self.conn, self.spec, self.public_key = conn, spec, public_key
-        self.url, self.workers, self.bounds = url, workers, bounds
+        self.url, self.workers, self.bounds, self.read_only = url, workers, bounds, read_only
         self.table = spec.table
         self.checked = 0
         self.first_seq: int | None = None
@@ -360,7 +371,7 @@ class _Verifier:
                 command = [sys.executable, "-m", "audit.verify_worker"]
                 worker = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
                 workers.append(worker)
-                job = {"url": self.url, "chain": self.spec.name, "first": a, "last": b, "prev": p}
+                job = dict(url=self.url, read_only=self.read_only, chain=self.spec.name, first=a, last=b, prev=p)
                 assert worker.stdin is not None
                 worker.stdin.write(json.dumps(job))
                 worker.stdin.close()

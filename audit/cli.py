@@ -29,9 +29,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     audit = subparsers.add_parser("audit", help="verify, purge and inspect the tamper-evident audit log")
     commands = audit.add_subparsers(dest="audit_command", metavar="SUBCOMMAND", required=True)
     db_help = f"database URL (default: ${DATABASE_URL_ENV}, else {DEFAULT_DATABASE_URL})"
+    read_only_help = "read without writing anything (an evidence copy on write-protected media, a read-only role)"
 
     verify = commands.add_parser("verify", help="check the hash chains; name the first tampered record")
     verify.add_argument("--db", help=db_help)
+    verify.add_argument("--read-only", action="store_true", help=read_only_help)
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
     verify.add_argument("--workers", type=int, default=1, help="processes hashing long chains (default 1)")
     verify.set_defaults(func=_database_errors(_verify))
@@ -50,6 +52,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     stats = commands.add_parser("stats", help="record counts, time span, chain heads (JSON)")
     stats.add_argument("--db", help=db_help)
+    stats.add_argument("--read-only", action="store_true", help=read_only_help)
     stats.set_defaults(func=_database_errors(_stats))
 
     migrate = commands.add_parser("migrate", help="create or upgrade the audit schema")
@@ -62,6 +65,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     export = commands.add_parser("export", help="write decisions (no raw text) to CSV or JSON lines")
     export.add_argument("--db", help=db_help)
+    export.add_argument("--read-only", action="store_true", help=read_only_help)
     export.add_argument("--out", required=True, type=_export_path, help="output file: .csv or .jsonl")
     export.add_argument("--days", type=_positive_days, help="only the last N days")
     export.add_argument("--application", help="only this application")
@@ -70,6 +74,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     policies = commands.add_parser("policies", help="list stored policy versions, or diff two of them")
     policies.add_argument("--db", help=db_help)
+    policies.add_argument("--read-only", action="store_true", help=read_only_help)
     policies.add_argument("--diff", nargs=2, metavar=("OLD_SHA256", "NEW_SHA256"))
     policies.set_defaults(func=_database_errors(_policies))
 
@@ -107,7 +112,7 @@ def _database_errors(command: Callable[[argparse.Namespace], int]) -> Callable[[
 
 
 def _verify(args: argparse.Namespace) -> int:
-    with AuditStore(args.db, create=False) as store:
+    with AuditStore(args.db, create=False, read_only=args.read_only) as store:
         report = store.verify(workers=args.workers)
     if args.json:
         print(json.dumps([_chain_json(c) for c in report.chains], indent=2))
@@ -163,7 +168,7 @@ def _purge(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    with AuditStore(args.db, create=False) as store:
+    with AuditStore(args.db, create=False, read_only=args.read_only) as store:
         print(json.dumps({"database": safe_url(store.url), **store.stats()}, indent=2))
     return 0
 
@@ -186,7 +191,7 @@ def _rollup(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     start = datetime.now(UTC) - timedelta(days=args.days) if args.days else None
     filters = Filters(start=start, application=args.application, action=args.action)
-    with AuditStore(args.db, create=False) as store:
+    with AuditStore(args.db, create=False, read_only=args.read_only) as store:
         frame = store.to_frame(filters)
     if args.out.endswith(".jsonl"):  # exact: microsecond timestamps, floats as stored
         frame.to_json(args.out, orient="records", lines=True, date_format="iso", date_unit="us", double_precision=15)
@@ -197,7 +202,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _policies(args: argparse.Namespace) -> int:
-    with AuditStore(args.db, create=False) as store:
+    with AuditStore(args.db, create=False, read_only=args.read_only) as store:
         if args.diff:
             try:
                 sys.stdout.write(store.policy_diff(*args.diff))

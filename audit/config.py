@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sqlite3
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import QueuePool, StaticPool
 
 from audit.errors import AuditConfigError
 
@@ -41,11 +43,13 @@ def safe_url(url: str) -> str:
         return _PASSWORD.sub(r"\1***@", url)
 
 
-def make_engine(url: str, *, durable: bool = False, create: bool = True) -> Engine:
+def make_engine(url: str, *, durable: bool = False, create: bool = True, read_only: bool = False) -> Engine:
     """An engine for ``url`` (SQLite file in WAL mode, or PostgreSQL through psycopg 3).
 
     ``durable`` makes SQLite fsync every commit (``synchronous=FULL``) so a commit also survives power loss.
     Without ``create``, a SQLite file that does not exist raises ``AuditConfigError`` (it is not created).
+    ``read_only`` opens an existing database for reading only: a SQLite file as immutable (nothing is written
+    next to it, so write-protected evidence copies open), PostgreSQL in read-only transactions.
     """
     try:
         parsed = make_url(url)
@@ -53,11 +57,14 @@ def make_engine(url: str, *, durable: bool = False, create: bool = True) -> Engi
     except (ArgumentError, ValueError) as exc:
         raise AuditConfigError(f"invalid audit database URL {safe_url(url)!r}: {_URL_HINT}") from exc
     backend = parsed.get_backend_name()
+    if backend == "sqlite" and read_only:
+        return _sqlite_read_only_engine(parsed.database)
     if backend == "sqlite":
         return _sqlite_engine(parsed.database, url, durable=durable, create=create)
     if backend in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        options = {"connect_args": {"options": "-c default_transaction_read_only=on"}} if read_only else {}
+        return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5, **options)
     raise AuditConfigError(f"unsupported audit database {safe_url(url)!r}: {_URL_HINT}")
 
 
@@ -92,5 +99,41 @@ def _sqlite_engine(database: str | None, url: str, *, durable: bool, create: boo
     def _on_begin(conn: Any) -> None:
         immediate = conn.get_execution_options().get(IMMEDIATE, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def _sqlite_read_only_engine(database: str | None) -> Engine:
+    """An engine reading the SQLite file ``database`` as immutable: no locks, no ``-wal``/``-shm`` files.
+
+    An immutable open ignores a write-ahead log, so a file whose ``-wal`` still holds commits is refused rather
+    than read without them.
+    """
+    if not database or database == ":memory:" or database.startswith("file:"):
+        raise AuditConfigError(f"read-only mode needs a SQLite file given by its path, not {database or 'memory'!r}")
+    path = Path(database).expanduser().resolve()
+    if not path.is_file():
+        raise AuditConfigError(f"no audit database at {database}")
+    wal = path.with_name(path.name + "-wal")
+    if wal.is_file() and wal.stat().st_size > 0:
+        raise AuditConfigError(
+            f"{wal} holds commits not yet in {path.name}, which a read-only open would miss: verify the copy in a "
+            "writable folder, or checkpoint the original (sqlite3 FILE 'PRAGMA wal_checkpoint(TRUNCATE)') and copy "
+            "it again"
+        )
+    uri = f"file:{quote(str(path))}?mode=ro&immutable=1"
+    engine = create_engine(
+        "sqlite://",
+        creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False),
+        poolclass=QueuePool,  # the "sqlite://" placeholder URL would otherwise get an in-memory database's pool
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # autocommit driver; SQLAlchemy's begin emits BEGIN (see below)
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
 
     return engine

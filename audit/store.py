@@ -24,7 +24,7 @@ from audit import chain, keys, query, retention, rollups
 from audit.config import IMMEDIATE, database_url, make_engine, safe_url
 from audit.errors import AuditConfigError, AuditDatabaseGone, AuditKeyError
 from audit.journal import Journal, journal_dir, orphans
-from audit.migrate import current_revision, upgrade
+from audit.migrate import current_revision, head_revision, upgrade
 from audit.records import (
     DECISION_COLUMNS,
     AuditRecord,
@@ -51,8 +51,8 @@ _POLICY = POLICY_TABLE
 _DECISION = DECISION_TABLE
 _SHA, _TS = DECISION_COLUMNS.index("policy_sha256"), DECISION_COLUMNS.index("ts_us")
 _READ_ONLY_HINT = (
-    " (SQLite writes -wal and -shm files next to the database, and the store its journal folder: to verify a"
-    " write-protected copy, copy it to a writable folder first)"
+    " (SQLite writes -wal and -shm files next to the database, and the store its journal folder: to read a"
+    " write-protected copy, pass --read-only, or AuditStore(read_only=True))"
 )
 _LINGER_S = 0.05  # journaled records may wait this long to share a transaction (they are safe in the journal)
 _LAST_SEEN_RESOLUTION_US = 60_000_000  # a policy's last_seen is refreshed at most once a minute per process
@@ -69,7 +69,9 @@ class AuditStore:
     ``journal=False`` keeps the queue in memory only. Pending records are flushed at interpreter exit.
     ``create=False`` opens an existing audit log only (for verifying, exporting and reporting): a missing SQLite
     file, or a database without the audit tables, raises ``AuditConfigError`` instead of starting an empty log.
-    See ``docs/audit.md`` for the exact guarantees.
+    ``read_only=True`` (implies ``create=False``) reads an existing log without writing anything: no migration,
+    journal replay or rollup refresh, a SQLite file opened as immutable (write-protected evidence copies work);
+    writing methods raise ``AuditConfigError``. See ``docs/audit.md`` for the exact guarantees.
     """
 
     def __init__(
@@ -82,17 +84,16 @@ class AuditStore:
         commit_timeout: float = 30.0,
         journal: bool = True,
         create: bool = True,
+        read_only: bool = False,
     ) -> None:
         self.url = database_url(url)
         self.durable = durable
+        self.read_only = read_only
         self.commit_timeout = commit_timeout
-        self.engine = make_engine(self.url, durable=durable, create=create)
-        file_database = self._is_file_database()
+        self.engine = make_engine(self.url, durable=durable, create=create and not read_only, read_only=read_only)
+        file_database = self._is_file_database() and not read_only
         try:
-            if not create and current_revision(self.engine) is None:
-                self.engine.dispose()
-                raise AuditConfigError(f"no audit log in {safe_url(self.url)} (the database has no audit tables)")
-            upgrade(self.engine)
+            self._open_schema(create=create and not read_only)
         except SQLAlchemyError as exc:
             self.engine.dispose()
             reason = getattr(exc, "orig", None) or exc
@@ -104,13 +105,33 @@ class AuditStore:
         self._conn: Connection | None = None
         self._file = _WatchedFile.of(self.engine.url.database) if file_database else None
         self._policy_seen: dict[str, int] = {}
-        self._journal_dir = journal_dir(self.url) if journal and not durable else None
+        self._journal_dir = journal_dir(self.url) if journal and not durable and not read_only else None
         if self._journal_dir is not None:
             self._replay(self._journal_dir)
         self._journal = Journal(self._journal_dir) if self._journal_dir is not None else None
         self._writer = self._start_writer()
         self._closed = False
         atexit.register(self.close)
+
+    def _open_schema(self, *, create: bool) -> None:
+        """Migrate the schema to the newest revision; without ``create`` the audit tables must exist, and a
+        read-only store must find them at the newest revision already."""
+        revision = current_revision(self.engine)
+        if not create and revision is None:
+            self.engine.dispose()
+            raise AuditConfigError(f"no audit log in {safe_url(self.url)} (the database has no audit tables)")
+        if not self.read_only:
+            upgrade(self.engine)
+        elif revision != head_revision():
+            self.engine.dispose()
+            raise AuditConfigError(
+                f"the audit log in {safe_url(self.url)} is at schema revision {revision}, this version of ombud reads "
+                f"{head_revision()}: migrate a writable copy (ombud audit migrate) to read it"
+            )
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise AuditConfigError(f"the audit store {safe_url(self.url)} was opened read-only")
 
     def _start_writer(self) -> BatchWriter[Prepared]:
         journal = self._journal
@@ -149,6 +170,7 @@ class AuditStore:
         Raises ``SinkError`` when the queue is full (database away for long), and ``AuditKeyError`` when the
         decision carries raw text but ``OMBUD_AUDIT_KEY`` is not set.
         """
+        self._writable()
         if decision.original and self._fernet is None:
             raise AuditKeyError(keys.MISSING_ENCRYPTION_KEY)
         if os.getpid() != self._pid:  # forked: the parent's thread, journal and connections are not ours
@@ -172,6 +194,7 @@ class AuditStore:
     def register_policy(self, policy: PolicyRef, document: str) -> None:
         """Keep the canonical document of a policy version; first/last seen times are maintained. ``policy.sha256``
         must be the SHA-256 of ``document`` (``ombud audit verify`` checks every stored document against it)."""
+        self._writable()
         if hashlib.sha256(document.encode()).hexdigest() != policy.sha256:
             raise ValueError(f"the document of policy {policy.name} {policy.version} does not hash to {policy.sha256}")
         now = to_us(datetime.now(UTC))
@@ -283,6 +306,7 @@ class AuditStore:
 
     def add_feedback(self, decision_id: str, *, label: str, reviewer: str, note: str = "") -> Feedback:
         """Record a reviewer's verdict on a decision as its own hash-chained record (committed on return)."""
+        self._writable()
         if self.get_decision(decision_id) is None:
             self.flush(self.commit_timeout)
             if self.get_decision(decision_id) is None:
@@ -333,7 +357,9 @@ class AuditStore:
         if journal_dir(self.url) is None and self.engine.dialect.name == "sqlite":
             workers = 1  # an in-memory database cannot be opened by another process
         with chain.snapshot(self.engine) as conn:
-            return chain.verify(conn, keys.verify_key_from_env(), url=self.url, workers=workers)
+            return chain.verify(
+                conn, keys.verify_key_from_env(), url=self.url, workers=workers, read_only=self.read_only
+            )
 
     def purge(self, *, older_than_days: float = DEFAULT_RETENTION_DAYS) -> retention.PurgeReport:
         """Delete records older than the retention period, leaving a signed checkpoint of the purged prefix.
@@ -342,6 +368,7 @@ class AuditStore:
         the whole log."""
         if not 0 < older_than_days <= MAX_RETENTION_DAYS:  # also refuses NaN
             raise ValueError(f"older_than_days must be above 0 and at most {MAX_RETENTION_DAYS}, not {older_than_days}")
+        self._writable()
         private = keys.signing_key_from_env()
         if private is None:
             raise AuditKeyError(keys.MISSING_SIGNING_KEY)
@@ -407,6 +434,7 @@ class AuditStore:
         Aggregate queries do this themselves once ``rollups.REFRESH_AFTER`` decisions are waiting; call it after a
         bulk load (or from a scheduler) to keep that cost off the first query.
         """
+        self._writable()
         total = 0
         while True:
             with self._write_conn() as conn, conn.begin():
@@ -418,7 +446,7 @@ class AuditStore:
     def _aggregate(self, read: Callable[[Connection], _T]) -> _T:
         """Run ``read`` on one consistent snapshot, refreshing the rollups first when they lag far behind."""
         with chain.snapshot(self.engine) as conn:
-            if rollups.lag(conn) <= rollups.REFRESH_AFTER:
+            if self.read_only or rollups.lag(conn) <= rollups.REFRESH_AFTER:
                 return read(conn)
         try:
             self.refresh_rollups()

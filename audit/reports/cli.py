@@ -35,6 +35,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     report.add_argument("--out", help="bundle directory to create")
     report.add_argument("--by", action="append", help="fairness feature (subject attribute or identity.CATEGORY)")
     report.add_argument("--no-verify", action="store_true", help="skip walking the hash chains (head hash only)")
+    report.add_argument(
+        "--read-only", action="store_true", help="read the log without writing anything (e.g. a write-protected copy)"
+    )
     report.add_argument("--quiet", action="store_true", help="no progress bars")
     report.set_defaults(func=_generate)
     actions = report.add_subparsers(dest="report_command", metavar="verify")
@@ -61,7 +64,7 @@ def _generate(args: argparse.Namespace) -> int:
         print("ombud report: --since and --out are required (or use: ombud report verify DIR)", file=sys.stderr)
         return 2
     formats = [f.strip() for spec in (args.format or ["html,pdf,json,csv"]) for f in spec.split(",") if f.strip()]
-    with AuditStore(args.db, create=False) as store:
+    with AuditStore(args.db, create=False, read_only=args.read_only) as store:
         report = build_report(
             store, args.since, args.until, args.policy, by=args.by, verify=not args.no_verify, progress=not args.quiet
         )
