@@ -29,7 +29,7 @@ class SinkError(GuardError):
 
 
 class InputError(GuardError):
-    """The text handed to the guard cannot be checked (wrong type, undecodable)."""
+    """The text handed to the guard cannot be checked (wrong type, undecodable, an unknown stage)."""
 
 
 class UncheckableAnswer(GuardError):

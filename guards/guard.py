@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from guards.actions import OperatorKeys, Operators, Vault
-from guards.errors import GuardError, PolicyError, ScannerError, SinkError
+from guards.errors import GuardError, InputError, PolicyError, ScannerError, SinkError
 from guards.policy import Policy, PolicyDecision, decide, load_policy
 from guards.runner import run_scanner
 from guards.scanners.base import ScanContext, ScannerBase, scanner_class
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
+_STAGES = tuple(s.value for s in Stage)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +115,8 @@ class Guard:
         of the text as received. ``role`` is the chat role of the message the text comes from, for
         scanners that the policy limits to some roles.
         """
+        if stage not in _STAGES:
+            raise InputError(f"unknown stage {stage!r}: use one of {', '.join(_STAGES)}")
         stage = Stage(stage)
         lenient = any(self.scanners[i].type_name == "hygiene" and s.scans(stage, role) for i, s in self._specs.items())
         received = coerce_text(text, lenient=lenient)

@@ -322,6 +322,9 @@ def test_wrong_types_and_undecodable_bytes_without_hygiene(make_guard: Callable[
         guard.check(b"\xff")
     with pytest.raises(InputError, match=r"lone surrogate .* at character 3"):
         guard.check("abc\ud800")
+    with pytest.raises(InputError, match="unknown stage 'middle': use one of input, output"):
+        guard.check("hello", stage="middle")
+    assert guard.check("hello", stage="output").stage is Stage.OUTPUT
 
 
 def test_raw_text_is_kept_only_when_the_policy_opts_in(make_guard: Callable[..., Any]) -> None:
