@@ -163,7 +163,7 @@ def _policy(args: argparse.Namespace) -> int:
     if args.action == "validate":
         from guards.guard import Guard
 
-        Guard(policy)
+        Guard(policy).warmup()  # loaded models know labels the policy schema cannot (e.g. presidio's entity types)
         print(
             f"{policy.source}: valid (name {policy.model.name}, version {policy.model.version}, sha256 {policy.sha256})"
         )

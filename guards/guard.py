@@ -15,7 +15,7 @@ from guards.actions import OperatorKeys, Operators, Vault
 from guards.errors import GuardError, InputError, PolicyError, ScannerError, SinkError
 from guards.policy import Policy, PolicyDecision, decide, load_policy
 from guards.runner import run_scanner
-from guards.scanners.base import ScanContext, ScannerBase, scanner_class
+from guards.scanners.base import ScanContext, ScannerBase, check_label_names, scanner_class
 from guards.sink import Sink, resolve_sink
 from guards.text import coerce_text
 from guards.types import Action, CallContext, Decision, Stage, Verdict
@@ -93,9 +93,14 @@ class Guard:
         return cls(loaded, audit=audit, application=application, model=model)
 
     def warmup(self) -> Guard:
-        """Load every scanner's model now, so the first call is not slow."""
-        for scanner in self.scanners.values():
+        """Load every scanner's model now, so the first call is not slow, and check the policy's per-label
+        overrides against the labels each loaded scanner reports (e.g. the installed presidio's entity types)."""
+        for scanner_id, scanner in self.scanners.items():
             scanner.warmup()
+            known = scanner.known_labels()
+            if known is not None:
+                where = f"{self.policy.source}: scanner {scanner_id!r}: labels"
+                check_label_names(self._specs[scanner_id].labels, known, where)
         return self
 
     # -- checking -------------------------------------------------------------------------------

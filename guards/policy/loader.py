@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from guards.errors import PolicyError
 from guards.policy.schema import PolicyModel
-from guards.scanners.base import scanner_class
+from guards.scanners.base import check_label_names, scanner_class
 from guards.types import Action, PolicyRef
 
 MAX_POLICY_BYTES = 1_000_000
@@ -119,13 +119,8 @@ def _check_scanners(model: PolicyModel, source: str, node: yaml.Node | None) -> 
             cls = scanner_class(spec.type)
         except PolicyError as exc:
             raise PolicyError(f"{where}.type: {exc}") from None
-        known = cls.labels
-        if known is not None and cls.type_name != "pii":
-            unknown = sorted(set(spec.labels) - known)
-            if unknown:
-                raise PolicyError(
-                    f"{where}.labels: unknown label(s) {unknown} for {spec.type} (known: {sorted(known)})"
-                )
+        if cls.labels is not None:
+            check_label_names(spec.labels, cls.labels, f"{where}.labels ({spec.type})")
         if not cls.spans:
             actions = {spec.action, *(spec.thresholds or {})}
             for rule in spec.labels.values():

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from difflib import get_close_matches
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from guards.errors import PolicyError
@@ -99,6 +100,21 @@ class ScannerBase:
 
     def warmup(self) -> None:
         """Load models now instead of on the first scan; idempotent and cheap once loaded (no-op for patterns)."""
+
+    def known_labels(self) -> frozenset[str] | None:
+        """The labels this scanner can report (``None``: not known); may load its model (see ``Guard.warmup``)."""
+        return self.labels
+
+
+def check_label_names(names: Iterable[str], known: Collection[str], where: str) -> None:
+    """Raise ``PolicyError`` at ``where`` if any of ``names`` is not in ``known``: a misspelt label never matches."""
+    unknown = sorted(set(names) - set(known))
+    if not unknown:
+        return
+    hints = [f"{name} → {', '.join(close)}" for name in unknown if (close := get_close_matches(name, known, n=2))]
+    shown = f"known: {sorted(known)}" if len(known) <= 12 else f"{len(known)} known"
+    advice = f"; did you mean {'; '.join(hints)}" if hints else ""
+    raise PolicyError(f"{where}: unknown label(s) {unknown} ({shown}){advice}")
 
 
 @dataclass(frozen=True, slots=True)

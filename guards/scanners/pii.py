@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from guards.errors import ScannerError
 from guards.scanners.addresses import STREET_ADDRESS
-from guards.scanners.base import ParamTypes, ScanContext, ScannerBase
+from guards.scanners.base import ParamTypes, ScanContext, ScannerBase, check_label_names
 from guards.scanners.custom import CustomEntity, parse_custom_entities
 from guards.scanners.names import PERSON_CUES
 from guards.types import Finding, Verdict
@@ -100,9 +100,13 @@ class PiiScanner(ScannerBase):
 
     @cached_property
     def engine(self) -> AnalyzerEngine:
-        """The shared presidio analyzer for this scanner's model and language."""
+        """The shared presidio analyzer for this scanner's model and language; ``params.entities`` is checked
+        against the entity types it can find once it is loaded (a misspelt type would silently find nothing)."""
         with _ENGINE_LOCK:
-            return analyzer_engine(self.params.get("spacy_model", DEFAULT_SPACY_MODEL), self.language)
+            engine = analyzer_engine(self.params.get("spacy_model", DEFAULT_SPACY_MODEL), self.language)
+        known = self._entity_types(engine)
+        check_label_names(self.params.get("entities", ()), known, f"scanner {self.id!r}: params.entities")
+        return engine
 
     @cached_property
     def custom(self) -> tuple[CustomEntity, ...]:
@@ -119,7 +123,14 @@ class PiiScanner(ScannerBase):
 
     def supported_entities(self) -> list[str]:
         """Entity types this scanner can report."""
-        return sorted(set(self.engine.get_supported_entities(self.language)) | {c.label for c in self.custom})
+        return sorted(self.known_labels())
+
+    def known_labels(self) -> frozenset[str]:
+        """Entity types this scanner can report (loads presidio)."""
+        return self._entity_types(self.engine)
+
+    def _entity_types(self, engine: AnalyzerEngine) -> frozenset[str]:
+        return frozenset(engine.get_supported_entities(self.language)) | {c.label for c in self.custom}
 
     def scan(self, text: str, ctx: ScanContext) -> Verdict:
         """Presidio's findings plus the custom entities' matches."""

@@ -103,6 +103,19 @@ def test_policy_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> 
     assert code == 2 and f"{bad}:4: scanners.0.threshold" in err
 
 
+def test_policy_validate_loads_the_scanners_to_check_pii_entity_types(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Only presidio, once loaded, knows its entity types: a misspelt one in labels would never match."""
+    policy = tmp_path / "p.yaml"
+    policy.write_text("name: x\nscanners:\n  - type: pii\n    labels: {US_SSN: {action: block}}\n")
+    code, out, _ = run(capsys, "policy", "validate", str(policy))
+    assert code == 0 and "valid (name x" in out
+    policy.write_text("name: x\nscanners:\n  - type: pii\n    labels: {US_SNN: {action: block}}\n")
+    code, _, err = run(capsys, "policy", "validate", str(policy))
+    assert code == 2 and "scanner 'pii': labels: unknown label(s) ['US_SNN']" in err and "US_SNN → US_SSN" in err
+
+
 @pytest.mark.skipif(not PII_DATA.is_dir(), reason="../shared/data is not beside the checkout")
 def test_eval_pii_reports_per_type_metrics(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "eval", "pii", "--data", str(PII_DATA), "--limit", "40")

@@ -16,6 +16,7 @@ from guards import (
     GuardError,
     InputError,
     ListSink,
+    PolicyError,
     ScannerError,
     SinkError,
     Stage,
@@ -325,6 +326,15 @@ def test_wrong_types_and_undecodable_bytes_without_hygiene(make_guard: Callable[
     with pytest.raises(InputError, match="unknown stage 'middle': use one of input, output"):
         guard.check("hello", stage="middle")
     assert guard.check("hello", stage="output").stage is Stage.OUTPUT
+
+
+def test_a_misspelt_pii_entity_type_fails_closed_with_a_clear_error(make_guard: Callable[..., Any]) -> None:
+    guard, _ = make_guard("name: t\nscanners:\n  - type: pii\n    params: {entities: [EMAIL_ADRESS]}\n")
+    decision = guard.check("write to jane@example.com")
+    assert decision.action is Action.BLOCK
+    assert "params.entities: unknown label(s) ['EMAIL_ADRESS']" in (decision.verdicts[-1].error or "")
+    with pytest.raises(PolicyError, match="did you mean EMAIL_ADRESS → EMAIL_ADDRESS"):
+        guard.warmup()
 
 
 def test_raw_text_is_kept_only_when_the_policy_opts_in(make_guard: Callable[..., Any]) -> None:
