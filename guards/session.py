@@ -114,6 +114,11 @@ class GuardSession:
                 raise Blocked(decision) from cause
         return decision.text
 
+    @property
+    def refusal(self) -> str:
+        """The policy's message for this session's first blocked text (empty while nothing was blocked)."""
+        return next((d.text for d in self.decisions if d.blocked), "")
+
     def restore(self, text: str) -> str:
         """Put the original values back in place of this session's pseudonyms, when the policy allows."""
         if self.blocked or not self.guard.policy.model.restore_pseudonyms:

@@ -10,13 +10,14 @@ from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 from guards.errors import GuardError, UncheckableAnswer
+from guards.objects import get_field, has_field, set_field
+from guards.toolcalls import TextFn, check_tool_calls, has_tool_calls, withdraw_tool_calls
 
 if TYPE_CHECKING:
     from guards.guard import Guard
     from guards.session import GuardSession
     from guards.types import CallContext
 
-TextFn = Callable[[Any], str]
 RoleCheck = Callable[[Any, str | None], str]
 """``check(text, role)``: a prompt text (role None), or the text of a chat message of that role."""
 
@@ -107,6 +108,9 @@ def map_messages(messages: list[dict[str, Any]], check: RoleCheck) -> list[dict[
 
 def _map_message(message: dict[str, Any], check: RoleCheck) -> dict[str, Any]:
     content, role = message.get("content"), message["role"]
+    if has_tool_calls(message):  # arguments sent back to the model are checked like its text (a copy: not the caller's)
+        message = copy.deepcopy(message)
+        check_tool_calls(message, lambda text: check(text, role))
     if isinstance(content, str):
         return {**message, "content": check(content, role)}
     if isinstance(content, list):
@@ -127,28 +131,39 @@ def map_answer(result: Any, session: GuardSession) -> Any:
         return session.output(result)
     if isinstance(result, Iterator):
         return session.stream(_chunk_texts(result))
-    if _has(result, "choices"):
-        return _map_choices(result, session.output)
+    if has_field(result, "choices"):
+        return _map_choices(result, session)
     if isinstance(result, list) and result and all(isinstance(r, dict) and "generated_text" in r for r in result):
         return [{**r, "generated_text": _map_generated(r["generated_text"], session.output)} for r in result]
     raise GuardError(f"cannot find the answer text in a {type(result).__name__} returned by the model call")
 
 
-def _map_choices(result: Any, check: TextFn) -> Any:
+def _map_choices(result: Any, session: GuardSession) -> Any:
     result = copy.deepcopy(result)
-    for choice in _get(result, "choices"):
-        message = _get(choice, "message")
+    for choice in get_field(result, "choices"):
+        message = get_field(choice, "message")
         if message is not None:
-            _set(message, "content", check_content(_get(message, "content"), check))
-        elif isinstance(_get(choice, "text"), str):
-            _set(choice, "text", check(_get(choice, "text")))
+            check_message(message, session.output)
+        elif isinstance(get_field(choice, "text"), str):
+            set_field(choice, "text", session.output(get_field(choice, "text")))
         else:
             raise UncheckableAnswer("a choice has neither a message nor a text")
+    if session.blocked:
+        for choice in get_field(result, "choices"):
+            if (message := get_field(choice, "message")) is not None:
+                withdraw_tool_calls(message, session.refusal)
     return result
 
 
+def check_message(message: Any, check: TextFn) -> None:
+    """Check a chat answer's message in place: its ``content`` (see ``check_content``) and its tool calls' arguments
+    (see ``guards.toolcalls``)."""
+    set_field(message, "content", check_content(get_field(message, "content"), check))
+    check_tool_calls(message, check)
+
+
 def check_content(content: Any, check: TextFn) -> Any:
-    """A chat answer's ``content`` checked: a string, ``None`` (tool calls only: nothing to check) or a list of parts,
+    """A chat answer's ``content`` checked: a string, ``None`` (tool calls only: no text) or a list of parts,
     whose text parts are checked together and come back as one text part in the place of the first. Any other
     shape raises ``UncheckableAnswer``."""
     if content is None:
@@ -190,29 +205,14 @@ def chunk_text(chunk: Any) -> str:
     """The text of one streamed chunk: a string, or an OpenAI-style chunk's first delta content."""
     if isinstance(chunk, str):
         return chunk
-    if _has(chunk, "choices"):
-        choices = _get(chunk, "choices")
+    if has_field(chunk, "choices"):
+        choices = get_field(chunk, "choices")
         if not choices:
             return ""
-        delta = _get(choices[0], "delta")
-        content = _get(delta, "content") if delta is not None else _get(choices[0], "text")
+        delta = get_field(choices[0], "delta")
+        content = get_field(delta, "content") if delta is not None else get_field(choices[0], "text")
         return content or ""
     raise GuardError(f"cannot read text from a streamed {type(chunk).__name__}")
-
-
-def _has(obj: Any, key: str) -> bool:
-    return (isinstance(obj, dict) and key in obj) or (not isinstance(obj, dict) and hasattr(obj, key))
-
-
-def _get(obj: Any, key: str) -> Any:
-    return obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
-
-
-def _set(obj: Any, key: str, value: Any) -> None:
-    if isinstance(obj, dict):
-        obj[key] = value
-    else:
-        setattr(obj, key, value)
 
 
 def _name(fn: Callable[..., Any]) -> str:

@@ -16,10 +16,10 @@ from typing import Any
 
 import httpx
 
-from guards.errors import Blocked, GuardError
+from guards.errors import Blocked, GuardError, UncheckableAnswer
 from guards.guard import Guard
 from guards.proxy import shapes
-from guards.proxy.errors import ProxyError, bad_request, blocked_error, too_large, too_many
+from guards.proxy.errors import ProxyError, bad_request, blocked_error, too_large, too_many, upstream_error
 from guards.proxy.keys import KeyRing
 from guards.proxy.limits import ConcurrencyLimiter, RateLimiter
 from guards.proxy.metrics import Metrics
@@ -28,6 +28,7 @@ from guards.proxy.upstream import UpstreamClient, events
 from guards.session import GuardSession
 from guards.sink import Sink, resolve_sink
 from guards.text import LONE_SURROGATE
+from guards.toolcalls import check_tool_calls, withdraw_tool_calls
 from guards.types import CallContext
 
 logger = logging.getLogger(__name__)
@@ -300,6 +301,8 @@ class ProxyService:
             for choice in answer.get("choices", []):
                 if isinstance(choice, dict):
                     choice["finish_reason"] = "content_filter"
+                    if isinstance(choice.get("message"), dict):
+                        withdraw_tool_calls(choice["message"], session.refusal)
         return answer
 
     async def _guarded_stream(
@@ -312,7 +315,7 @@ class ProxyService:
     ) -> AsyncIterator[bytes]:
         template: dict[str, Any] = {}
         state: dict[str, Any] = {"finish": None, "usage": None}
-        tool_calls: list[list[Any]] = []  # passed on unchecked, after the checked text
+        tool_calls: list[list[Any]] = []  # the upstream's tool-call deltas: checked whole, after the text
 
         async def texts() -> AsyncIterator[str]:
             async for event in events(response):
@@ -336,9 +339,12 @@ class ProxyService:
                     first = False
             if first:
                 yield _sse(shapes.chunk(kind, template, "", role=True))
-            if not session.blocked:
-                for calls in tool_calls:
-                    yield _sse(shapes.chunk(kind, template, None, tool_calls=calls))
+            if tool_calls and not session.blocked:
+                checked = await asyncio.to_thread(self._check_streamed_tool_calls, tool_calls, session)
+                if session.blocked:  # the policy's message in place of the call (on_block: message)
+                    yield _sse(shapes.chunk(kind, template, session.refusal))
+                else:
+                    yield _sse(shapes.chunk(kind, template, None, tool_calls=checked))
             reason = "content_filter" if session.blocked else (state["finish"] or "stop")
             yield _sse(shapes.chunk(kind, template, None, finish_reason=reason))
             if state["usage"]:
@@ -352,6 +358,16 @@ class ProxyService:
             self.metrics.decisions(session.decisions[before:])
             release()
         yield b"data: [DONE]\n\n"
+
+    @staticmethod
+    def _check_streamed_tool_calls(deltas: list[list[Any]], session: GuardSession) -> list[dict[str, Any]]:
+        """The whole tool calls of a stream, their arguments checked like the answer's text."""
+        message = {"tool_calls": shapes.merge_tool_call_deltas(deltas)}
+        try:
+            check_tool_calls(message, session.output)
+        except UncheckableAnswer as exc:
+            raise upstream_error(f"the upstream's tool calls cannot be checked: {exc}") from exc
+        return message["tool_calls"]
 
     async def _refusal_stream(
         self, kind: shapes.Kind, refusal: dict[str, Any], release: Callable[[], None]

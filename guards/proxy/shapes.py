@@ -10,7 +10,7 @@ from typing import Any
 
 from guards.errors import UncheckableAnswer
 from guards.proxy.errors import bad_request, upstream_error
-from guards.wrapping import RoleCheck, check_content, is_text_part, map_messages
+from guards.wrapping import RoleCheck, check_message, is_text_part, map_messages
 
 Check = Callable[[str], str]
 """Checks one prompt text written by a role (``user``, ``system``, ...)."""
@@ -113,7 +113,9 @@ def check_answer(kind: Kind, payload: Mapping[str, Any], check: Check) -> dict[s
                 message = choice.get("message")
                 if not isinstance(message, dict):
                     raise UncheckableAnswer("a choice has no 'message' object")
-                choice = {**choice, "message": {**message, "content": check_content(message.get("content"), check)}}
+                message = dict(message)
+                check_message(message, check)
+                choice = {**choice, "message": message}
             else:
                 if not isinstance(choice.get("text"), str):
                     raise UncheckableAnswer("a choice has no 'text' string")
@@ -216,6 +218,26 @@ def delta_tool_calls(event: Mapping[str, Any]) -> list[Any] | None:
     delta = _first_choice(event).get("delta")
     calls = delta.get("tool_calls") if isinstance(delta, dict) else None
     return calls if isinstance(calls, list) else None
+
+
+def merge_tool_call_deltas(deltas: list[list[Any]]) -> list[dict[str, Any]]:
+    """Whole tool calls from a stream's ``tool_calls`` deltas: the pieces of each call (by ``index``) joined into one,
+    the fragments of its ``function.arguments`` (or ``custom.input``) concatenated, so the arguments can be checked."""
+    calls: dict[int, dict[str, Any]] = {}
+    for delta in deltas:
+        for piece in delta:
+            if not isinstance(piece, dict) or not isinstance(piece.get("index", 0), int):
+                raise UncheckableAnswer("a streamed tool call is not an object with an integer 'index'")
+            call = calls.setdefault(piece.get("index", 0), {})
+            for key, value in piece.items():
+                if key in ("function", "custom") and isinstance(value, dict):
+                    inner = call.setdefault(key, {})
+                    for field, part in value.items():
+                        joined = field in ("arguments", "input") and isinstance(part, str)
+                        inner[field] = inner.get(field, "") + part if joined else part
+                else:
+                    call[key] = value
+    return [calls[i] for i in sorted(calls)]
 
 
 def finish_reason(event: Mapping[str, Any]) -> str | None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import pytest
@@ -143,6 +145,32 @@ def test_wrap_openai_style_messages_and_completion(default_guard: Guard) -> None
         {"type": "x"},
     ]
     assert result["choices"][0]["message"]["content"] == "ok Carla Mendes, card **** **** **** 1111"
+
+
+def test_wrapped_tool_calls_are_checked_in_dicts_and_sdk_objects(default_guard: Guard) -> None:
+    """Tool calls sent back in the history are checked (on a copy), and so are the ones the model answers with:
+    function arguments (a card sent as a JSON number included) and a custom tool's input."""
+    earlier = {"id": "c1", "type": "function", "function": {"name": "pay", "arguments": '{"name": "Carla Mendes"}'}}
+    received: dict[str, Any] = {}
+
+    def create(*, model: str, messages: list[dict[str, Any]]) -> Any:
+        received["messages"] = messages
+        arguments = json.dumps({"card": 4111111111111111, "qty": 2, "note": "for <PERSON_1>"})
+        pay = SimpleNamespace(type="function", function=SimpleNamespace(name="pay", arguments=arguments), custom=None)
+        grep = SimpleNamespace(type="custom", function=None, custom=SimpleNamespace(input="mail jane.doe@example.com"))
+        message = SimpleNamespace(role="assistant", content=None, tool_calls=[pay, grep])
+        return SimpleNamespace(choices=[SimpleNamespace(message=message)])
+
+    messages = [{"role": "user", "content": "pay it"}, {"role": "assistant", "content": None, "tool_calls": [earlier]}]
+    result = default_guard.wrap(create)(model="m", messages=messages)
+
+    assert json.loads(received["messages"][1]["tool_calls"][0]["function"]["arguments"]) == {"name": "<PERSON_1>"}
+    assert earlier["function"]["arguments"] == '{"name": "Carla Mendes"}'  # the caller's own messages are untouched
+    pay, grep = result.choices[0].message.tool_calls
+    arguments = json.loads(pay.function.arguments)
+    assert "4111111111111111" not in pay.function.arguments and arguments["qty"] == 2
+    assert arguments["note"] == "for Carla Mendes"
+    assert "jane.doe" not in grep.custom.input and grep.custom.input.startswith("mail <EMAIL_ADDRESS")
 
 
 def test_wrapped_answers_in_parts_are_checked_and_unreadable_ones_refused(default_guard: Guard) -> None:

@@ -439,18 +439,119 @@ def test_an_answer_whose_text_cannot_be_found_is_refused_not_passed_on(make_prox
     assert response.headers["x-ombud-request-id"]
 
 
-def test_streamed_tool_calls_are_passed_on(make_proxy, echo) -> None:
+def _tool_call(arguments: str, index: int = 0) -> dict[str, Any]:
+    return {
+        "index": index,
+        "id": f"call_{index}",
+        "type": "function",
+        "function": {"name": "send", "arguments": arguments},
+    }
+
+
+def _tool_answer(*calls: dict[str, Any], content: str | None = None) -> RawReply:
+    message = {
+        "role": "assistant",
+        "content": content,
+        "tool_calls": [{k: v for k, v in c.items() if k != "index"} for c in calls],
+    }
+    choice = {"index": 0, "message": message, "finish_reason": "tool_calls"}
+    return RawReply(json.dumps({"id": "up-1", "choices": [choice]}).encode())
+
+
+def test_tool_call_arguments_are_checked_and_pseudonyms_restored(make_proxy, echo) -> None:
+    """The model addresses the caller's pseudonym and makes up an address: the caller's tool gets the real name and
+    no made-up personal data; the plain number argument is left as it was."""
+    client, sink = make_proxy()
+    arguments = json.dumps({"to": "<PERSON_1>", "cc": "jane.roe@example.org", "count": 3})
+    echo.replies.append(_tool_answer(_tool_call(arguments)))
+    answer = client.post("/v1/chat/completions", json=chat(f"Write to me, {NAME}"))
+
+    call = answer.json()["choices"][0]["message"]["tool_calls"][0]
+    sent = json.loads(call["function"]["arguments"])
+    assert answer.status_code == 200 and sent["to"] == NAME and sent["count"] == 3
+    assert "jane.roe" not in call["function"]["arguments"] and sent["cc"].startswith("<EMAIL_ADDRESS")
+    assert [d.stage.value for d in sink.decisions] == ["input", "output", "output"]  # one per string value
+
+
+@pytest.mark.parametrize("on_block", ["raise", "message"])
+def test_a_blocked_tool_call_is_never_handed_over(make_proxy, echo, policies, on_block: str) -> None:
+    client, _ = make_proxy(policy=policies[on_block])
+    echo.replies.append(_tool_answer(_tool_call(json.dumps({"body": f"you {MARKER}"})), content="Sending."))
+    answer = client.post("/v1/chat/completions", json=chat("hi"))
+
+    if on_block == "raise":
+        assert answer.status_code == 400 and answer.json()["error"]["code"] == "output_blocked"
+        return
+    choice = answer.json()["choices"][0]
+    assert choice["message"]["tool_calls"] is None and choice["message"]["content"] == "Withheld by policy."
+    assert choice["finish_reason"] == "content_filter"
+
+
+def test_tool_calls_sent_back_in_the_history_are_checked(make_proxy, echo) -> None:
+    """A client returns the earlier tool call with the real name restored: the upstream gets the pseudonym again."""
     client, _ = make_proxy()
-    call = [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": '{"q": 1}'}}]
+    earlier = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "send", "arguments": json.dumps({"to": NAME})}}
+        ],
+    }
+    body = {
+        "model": "echo",
+        "messages": [
+            {"role": "user", "content": f"I am {NAME}"},
+            earlier,
+            {"role": "tool", "tool_call_id": "c1", "content": "sent"},
+        ],
+    }
+    assert client.post("/v1/chat/completions", json=body).status_code == 200
+
+    forwarded = echo.received[-1]["messages"][1]["tool_calls"][0]["function"]["arguments"]
+    assert json.loads(forwarded) == {"to": "<PERSON_1>"}
+
+
+def test_streamed_tool_calls_are_joined_checked_and_passed_on(make_proxy, echo) -> None:
+    """The upstream streams the arguments in fragments that cut the address apart: the proxy checks them whole
+    and hands over one tool call, after the checked text."""
+    client, _ = make_proxy()
+    pieces = ['{"to": "john.sm', "ith@exa", 'mple.com", "n": 1}']
+    first = _tool_call(pieces[0])
+    rest = [{"index": 0, "function": {"arguments": p}} for p in pieces[1:]]
     echo.replies.append(
-        _sse_body(_delta(role="assistant", content="Let me check."), _delta(tool_calls=call), _delta("tool_calls"))
+        _sse_body(
+            _delta(role="assistant", content="Let me check."),
+            *(_delta(tool_calls=[piece]) for piece in (first, *rest)),
+            _delta(tool_calls=[_tool_call('{"q": 1}', index=1)]),
+            _delta("tool_calls"),
+        )
     )
     events = sse_events(client, chat("hi"))
 
     deltas = [e["choices"][0]["delta"] for e in events if e.get("choices")]
-    assert [d["tool_calls"] for d in deltas if "tool_calls" in d] == [call]
+    calls = [call for d in deltas for call in d.get("tool_calls", [])]
+    assert [c["index"] for c in calls] == [0, 1] and calls[0]["id"] == "call_0"
+    assert "john.smith" not in calls[0]["function"]["arguments"]
+    assert json.loads(calls[0]["function"]["arguments"])["n"] == 1
+    assert calls[1] == _tool_call('{"q": 1}', index=1)
     assert "".join(contents(events)) == "Let me check."
     assert events[-1]["choices"][0]["finish_reason"] == "tool_calls"
+
+
+def test_a_streamed_tool_call_is_withheld_when_blocked(make_proxy, echo, policies) -> None:
+    client, _ = make_proxy(policy=policies["message"])
+    echo.replies.append(
+        _sse_body(
+            _delta(role="assistant", content="Ok."),
+            _delta(tool_calls=[_tool_call(json.dumps({"b": MARKER}))]),
+            _delta("tool_calls"),
+        )
+    )
+    events = sse_events(client, chat("hi"))
+
+    assert not any("tool_calls" in e["choices"][0]["delta"] for e in events if e.get("choices"))
+    assert "".join(contents(events)) == "Ok.Withheld by policy."
+    assert events[-1]["choices"][0]["finish_reason"] == "content_filter"
 
 
 @pytest.mark.parametrize(

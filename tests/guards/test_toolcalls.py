@@ -1,0 +1,89 @@
+"""Tool-call arguments: which values are checked, what comes back, and what is refused."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from guards.errors import UncheckableAnswer
+from guards.proxy.shapes import merge_tool_call_deltas
+from guards.toolcalls import check_arguments, check_tool_calls, withdraw_tool_calls
+
+
+class Recorder:
+    """A check that records what it was given and replaces the word ``secret``."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def __call__(self, text: Any) -> str:
+        self.seen.append(text)
+        return str(text).replace("secret", "<X>")
+
+
+def test_string_values_and_long_numbers_are_checked_keys_and_small_numbers_are_not() -> None:
+    check = Recorder()
+    arguments = json.dumps({"secret": "a secret", "n": 3, "phone": 5551234567, "ok": True, "list": ["x", {"y": ""}]})
+    out = json.loads(check_arguments(arguments, check))
+    assert check.seen == ["a secret", "5551234567", "x"]  # empty strings, keys, booleans and short numbers skipped
+    assert out == {"secret": "a <X>", "n": 3, "phone": 5551234567, "ok": True, "list": ["x", {"y": ""}]}
+
+
+def test_unchanged_arguments_keep_their_exact_text() -> None:
+    arguments = '{"q":   "weather",\n "days": 2}'
+    assert check_arguments(arguments, Recorder()) is arguments
+
+
+def test_arguments_that_are_not_json_are_checked_as_one_text() -> None:
+    check = Recorder()
+    assert check_arguments("rm -rf secret/", check) == "rm -rf <X>/"
+    assert check.seen == ["rm -rf secret/"]
+
+
+@pytest.mark.parametrize("arguments", [42, None, b"{}"])
+def test_arguments_of_another_type_are_refused(arguments: Any) -> None:
+    with pytest.raises(UncheckableAnswer, match="tool-call arguments are a"):
+        check_arguments(arguments, Recorder())
+
+
+def test_deeply_nested_arguments_are_refused_not_a_crash() -> None:
+    with pytest.raises(UncheckableAnswer, match="nested too deeply"):
+        check_arguments("[" * 100_000 + "]" * 100_000, Recorder())
+    with pytest.raises(UncheckableAnswer, match="nested too deeply"):
+        check_arguments("[" * 500 + "]" * 500, Recorder())
+
+
+def test_a_tool_call_without_arguments_is_refused() -> None:
+    with pytest.raises(UncheckableAnswer, match="neither function arguments nor"):
+        check_tool_calls({"tool_calls": [{"id": "c", "type": "mystery"}]}, Recorder())
+    with pytest.raises(UncheckableAnswer, match="not a list"):
+        check_tool_calls({"tool_calls": {"id": "c"}}, Recorder())
+
+
+def test_legacy_function_call_and_withdrawal() -> None:
+    message: dict[str, Any] = {"content": "ok", "function_call": {"name": "f", "arguments": '{"a": "secret"}'}}
+    check_tool_calls(message, Recorder())
+    assert json.loads(message["function_call"]["arguments"]) == {"a": "<X>"}
+    withdraw_tool_calls(message, "Withheld.")
+    assert message == {"content": "Withheld.", "function_call": None}
+    plain = {"content": "no calls"}
+    withdraw_tool_calls(plain, "Withheld.")
+    assert plain == {"content": "no calls"}
+
+
+def test_streamed_fragments_are_joined_per_index() -> None:
+    deltas = [
+        [{"index": 1, "id": "b", "type": "function", "function": {"name": "g", "arguments": ""}}],
+        [{"index": 0, "id": "a", "type": "function", "function": {"name": "f", "arguments": '{"x": '}}],
+        [{"index": 0, "function": {"arguments": '"se'}}, {"index": 1, "function": {"arguments": "{}"}}],
+        [{"index": 0, "function": {"arguments": 'cret"}'}}],
+    ]
+    calls = merge_tool_call_deltas(deltas)
+    assert calls == [
+        {"index": 0, "id": "a", "type": "function", "function": {"name": "f", "arguments": '{"x": "secret"}'}},
+        {"index": 1, "id": "b", "type": "function", "function": {"name": "g", "arguments": "{}"}},
+    ]
+    with pytest.raises(UncheckableAnswer, match="integer 'index'"):
+        merge_tool_call_deltas([[{"index": "0"}]])
