@@ -45,6 +45,16 @@ NO_USERS = (
 )
 
 
+READ_ONLY_ENV = "OMBUD_DASHBOARD_READ_ONLY"
+"""Set to 1 (``ombud dashboard --read-only``) to browse a log without writing to it: an evidence copy on
+write-protected media, or a database role that may only read. No one can record feedback then."""
+
+
+def read_only() -> bool:
+    """Whether the dashboard opens its store read-only (``$OMBUD_DASHBOARD_READ_ONLY``)."""
+    return os.environ.get(READ_ONLY_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
 class Role(enum.StrEnum):
     """What a user may do: officers read; auditors also record reviewer feedback and export reports."""
 

@@ -29,6 +29,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     dashboard.add_argument(
         "--users", help=f"users file (default: ${auth.USERS_ENV}, else {DEFAULT_USERS}); see add-user"
     )
+    dashboard.add_argument(
+        "--read-only",
+        action="store_true",
+        help="browse without writing anything (an evidence copy, a read-only database role); no reviewer feedback",
+    )
     dashboard.set_defaults(func=_run)
     commands = dashboard.add_subparsers(dest="dashboard_command", metavar="SUBCOMMAND")
 
@@ -86,6 +91,8 @@ def _run(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     if args.db:
         env[DATABASE_URL_ENV] = args.db
+    if args.read_only:
+        env[auth.READ_ONLY_ENV] = "1"
     users = _users_path(args.users)
     env[auth.USERS_ENV] = str(users.resolve())
     if not users.exists() and os.environ.get(auth.TRUST_PROXY_ENV) is None:

@@ -28,6 +28,7 @@ from audit.explain import DecisionExplanation, Drivers, ScannerExplanation, expl
 from audit.fairness import FairnessReport, Thresholds, fairness_report, load_lexicon
 from audit.outcomes import INLINE_TRUTH_KEY
 from audit.reports import build_report, export_report
+from dashboards import auth
 from guards.policy.decide import label_tiers
 from guards.policy.loader import parse_policy
 from guards.policy.schema import PolicyModel, ScannerSpec
@@ -79,10 +80,16 @@ class Scope:
         )
 
 
-@st.cache_resource(show_spinner=False)
 def store(url: str) -> AuditStore:
-    """The process-wide store for ``url`` (created and migrated if new); no local journal, reads mostly."""
-    log.info("dashboard opens the audit store %s", safe_url(url))
+    """The process-wide store for ``url``: created and migrated if new, or opened read-only (``auth.read_only``)."""
+    return _store(url, auth.read_only())
+
+
+@st.cache_resource(show_spinner=False)
+def _store(url: str, read_only: bool) -> AuditStore:
+    log.info("dashboard opens the audit store %s%s", safe_url(url), " read-only" if read_only else "")
+    if read_only:
+        return AuditStore(url, read_only=True)
     return AuditStore(url, journal=False)
 
 

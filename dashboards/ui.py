@@ -55,6 +55,8 @@ def sidebar_user(user: auth.User) -> None:
     """Who is signed in, with what role, and a sign-out button."""
     with st.sidebar:
         st.caption(f"Signed in as **{user.name}** ({user.role.value})")
+        if auth.read_only():
+            st.caption("Read-only: nothing is written to the audit log")
         if user.via == "password" and st.button("Sign out", key="sign_out"):
             del st.session_state[USER_KEY]
             st.rerun()

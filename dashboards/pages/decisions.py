@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboards import data, ui
+from dashboards import auth, data, ui
 
 url = data.current_url()
 user = ui.current_user()
@@ -54,7 +54,9 @@ if user is not None and not ui.first_run(url):
                 st.markdown(f"- **{item.label}** by {item.reviewer} at {item.timestamp:%Y-%m-%d %H:%M} {item.note}")
             if not record.feedback:
                 st.caption("No reviewer feedback yet.")
-            if user.role.can_review:
+            if auth.read_only():
+                st.caption("This dashboard reads the audit log read-only: feedback cannot be recorded here.")
+            elif user.role.can_review:
                 with st.form("feedback", clear_on_submit=True):
                     label = st.radio("Verdict", data.FEEDBACK_LABELS, horizontal=True, key="fb_label")
                     note = st.text_input("Note (optional; do not paste personal data)", key="fb_note")

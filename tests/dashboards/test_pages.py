@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pandas as pd
@@ -151,6 +153,28 @@ def test_auditor_records_feedback(make_app, seeded_url: str) -> None:
     stored = AuditStore(seeded_url, journal=False).feedback(decision_id)
     assert [(f.label, f.reviewer, f.note) for f in stored][-1] == ("false_positive", "arthur", "test feedback")
     assert "**false_positive** by arthur" in shown_text(at)
+
+
+def test_read_only_dashboard_on_an_evidence_copy(
+    make_app, seeded_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ombud dashboard --read-only``: every page works on a copy and nothing next to it changes; no feedback form."""
+    copy = tmp_path / "evidence" / "audit.db"
+    copy.parent.mkdir()
+    with closing(sqlite3.connect(seeded_url.removeprefix("sqlite:///"))) as live, closing(sqlite3.connect(copy)) as dst:
+        live.backup(dst)  # a consistent copy, write-ahead log included
+    before = {p.name: p.read_bytes() for p in copy.parent.iterdir()}
+    monkeypatch.setenv(auth.READ_ONLY_ENV, "1")
+    url = f"sqlite:///{copy}"
+    for page in PAGES:
+        at = make_app(url, "arthur", page)
+        assert not at.exception, page
+    at = make_app(url, "arthur", "decisions")
+    assert at.dataframe[0].value.shape[0] > 0
+    assert "feedback cannot be recorded here" in shown_text(at)
+    assert "Read-only: nothing is written to the audit log" in [c.value for c in make_app(url, "olivia").caption]
+    assert not [r for r in at.radio if r.key == "fb_label"]
+    assert {p.name: p.read_bytes() for p in copy.parent.iterdir()} == before
 
 
 def test_policies_diff(make_app, seeded_url: str) -> None:
