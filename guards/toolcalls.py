@@ -2,18 +2,21 @@
 
 A model can put personal data or an injected instruction into a tool's arguments as easily as into its answer, and
 a caller that sends an earlier tool call back (pseudonyms restored) would hand the model what the guard kept from
-it. OpenAI-style arguments are a JSON object in a string: every string value in it is checked on its own (keys are
-the tool's schema, not text), numbers long enough to be an identifier too, and the object is written back only if
-something changed. Arguments that are not JSON are checked as one text.
+it. OpenAI-style arguments are a JSON object in a string. Its texts — string values, keys that are not plain
+identifiers (a name or an address used as a key), numbers long enough to be an identifier — are checked together as
+one text, one per line pair, so a call makes one decision and the scanners see the fields side by side; the object is
+written back only if something changed. Arguments that are not JSON are checked as one text.
 """
 
 from __future__ import annotations
 
+import copy
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from guards.errors import UncheckableAnswer
+from guards.errors import InputError, UncheckableAnswer
 from guards.objects import get_field, set_field
 
 TextFn = Callable[[Any], str]
@@ -21,6 +24,11 @@ TextFn = Callable[[Any], str]
 MIN_CHECKED_DIGITS = 6
 """Numbers with at least this many digits are checked as text (card, phone and account numbers sent as JSON numbers);
 shorter ones (counts, limits, ids of a few digits) are not."""
+MAX_DEPTH = 100
+"""Arguments nested deeper are refused."""
+SEPARATOR = "\n\n"
+"""Between the texts of one call when they are checked together."""
+_SCHEMA_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
 def check_tool_calls(message: Any, check: TextFn) -> None:
@@ -36,7 +44,7 @@ def check_tool_calls(message: Any, check: TextFn) -> None:
             if function is not None:
                 set_field(function, "arguments", check_arguments(get_field(function, "arguments"), check))
             elif custom is not None and isinstance(get_field(custom, "input"), str):
-                set_field(custom, "input", check(get_field(custom, "input")))
+                set_field(custom, "input", _check_texts([get_field(custom, "input")], check)[0])
             else:
                 raise UncheckableAnswer("a tool call has neither function arguments nor a custom tool's input")
     legacy = get_field(message, "function_call")
@@ -44,9 +52,23 @@ def check_tool_calls(message: Any, check: TextFn) -> None:
         set_field(legacy, "arguments", check_arguments(get_field(legacy, "arguments"), check))
 
 
+def tool_call_texts(message: Any) -> list[str]:
+    """The texts the guard would check in a chat message's tool calls, decoded from their JSON (for size limits and
+    the lone-surrogate check); the message is left as it is. Raises ``UncheckableAnswer`` as ``check_tool_calls``."""
+    texts: list[str] = []
+
+    def keep(text: str) -> str:
+        texts.append(text)
+        return text
+
+    check_tool_calls(copy.deepcopy(message), keep)
+    return texts
+
+
 def has_tool_calls(message: Any) -> bool:
-    """Whether a chat message carries tool calls (``tool_calls`` or the legacy ``function_call``)."""
-    return get_field(message, "tool_calls") is not None or get_field(message, "function_call") is not None
+    """Whether a chat message (or a streamed delta) carries tool calls (``tool_calls`` or the legacy
+    ``function_call``)."""
+    return bool(get_field(message, "tool_calls")) or get_field(message, "function_call") is not None
 
 
 def withdraw_tool_calls(message: Any, refusal: str) -> None:
@@ -60,37 +82,88 @@ def withdraw_tool_calls(message: Any, refusal: str) -> None:
 
 
 def check_arguments(arguments: Any, check: TextFn) -> Any:
-    """Tool-call ``arguments`` checked: a JSON string (written back only if a value changed), other text as a whole,
-    or an already parsed object or list."""
+    """Tool-call ``arguments`` checked: a JSON string (written back only if a text changed), other text as a whole,
+    or an already parsed object or list. Repeated keys are refused (a reader would see one value, we another)."""
     if isinstance(arguments, dict | list):
-        return _checked(arguments, check)
+        return _check_tree(arguments, check)
     if not isinstance(arguments, str):
         raise UncheckableAnswer(f"tool-call arguments are a {type(arguments).__name__}, not text")
     try:
-        parsed = json.loads(arguments)
+        parsed = json.loads(arguments, object_pairs_hook=_unique_keys)
     except ValueError:
-        return check(arguments) if arguments else arguments
+        return _check_texts([arguments], check)[0] if arguments else arguments
     except RecursionError as exc:
         raise UncheckableAnswer("tool-call arguments are nested too deeply to check") from exc
     if not isinstance(parsed, dict | list | str):
-        return arguments if not _identifier_like(parsed) else check(arguments)
-    checked = _checked(parsed, check)
+        return _check_texts([arguments], check)[0] if _identifier_like(parsed) else arguments
+    checked = _check_tree(parsed, check)
     return arguments if checked == parsed else json.dumps(checked, ensure_ascii=False)
 
 
-def _checked(value: Any, check: TextFn, depth: int = 0) -> Any:
-    if depth > 100:
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        repeated = sorted({k for k, _ in pairs if sum(1 for j, _ in pairs if j == k) > 1})
+        raise UncheckableAnswer(f"tool-call arguments repeat the key(s) {repeated}")
+    return obj
+
+
+def _check_tree(tree: Any, check: TextFn) -> Any:
+    texts: list[str] = []
+    _collect(tree, texts, 0)
+    if not texts:
+        return tree
+    return _rebuild(tree, iter(_check_texts(texts, check)))
+
+
+def _check_texts(texts: list[str], check: TextFn) -> list[str]:
+    """The texts checked together, one block each, when the blocks survive the check (a redaction could join two);
+    else one by one. Text the guard cannot take (a lone surrogate) makes the arguments uncheckable."""
+    try:
+        if len(texts) > 1 and not any(SEPARATOR in t for t in texts):
+            blocks = check(SEPARATOR.join(texts)).split(SEPARATOR)
+            if len(blocks) == len(texts):
+                return blocks
+        return [check(t) for t in texts]
+    except InputError as exc:
+        raise UncheckableAnswer(f"tool-call arguments hold text that cannot be checked: {exc}") from exc
+
+
+def _collect(value: Any, texts: list[str], depth: int) -> None:
+    """The texts of ``value`` to check, in the order ``_rebuild`` consumes them."""
+    if depth > MAX_DEPTH:
         raise UncheckableAnswer("tool-call arguments are nested too deeply to check")
     if isinstance(value, dict):
-        return {k: _checked(v, check, depth + 1) for k, v in value.items()}
+        for key, item in value.items():
+            if not _SCHEMA_KEY.fullmatch(key):
+                texts.append(key)
+            _collect(item, texts, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _collect(item, texts, depth + 1)
+    elif isinstance(value, str) and value:
+        texts.append(value)
+    elif _identifier_like(value):
+        texts.append(json.dumps(value))
+
+
+def _rebuild(value: Any, checked: Iterator[str]) -> Any:
+    """``value`` with its collected texts replaced, in order, by ``checked``."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            new_key = key if _SCHEMA_KEY.fullmatch(key) else next(checked)
+            if new_key in out:
+                raise UncheckableAnswer("redacting the keys of tool-call arguments made two of them the same")
+            out[new_key] = _rebuild(item, checked)
+        return out
     if isinstance(value, list):
-        return [_checked(v, check, depth + 1) for v in value]
-    if isinstance(value, str):
-        return check(value) if value else value
+        return [_rebuild(item, checked) for item in value]
+    if isinstance(value, str) and value:
+        return next(checked)
     if _identifier_like(value):
-        text = json.dumps(value)
-        checked = check(text)
-        return value if checked == text else checked
+        text = next(checked)
+        return value if text == json.dumps(value) else text
     return value
 
 

@@ -89,12 +89,21 @@ def map_prompt(
 
 
 def map_prompt_value(value: Any, check: RoleCheck) -> Any:
-    """Check a prompt given as text or as chat messages."""
+    """Check a prompt given as text or as chat messages (dicts, or SDK message objects such as an earlier answer's
+    ``choices[0].message`` appended to the history: those are passed on as dicts)."""
     if isinstance(value, str | bytes):
         return check(value, None)
-    if isinstance(value, list) and all(isinstance(m, dict) and "role" in m for m in value):
-        return map_messages(value, check)
+    if isinstance(value, list):
+        messages = [_message_dict(m) for m in value]
+        if all(isinstance(m, dict) and "role" in m for m in messages):
+            return map_messages(messages, check)
     raise GuardError(f"the prompt must be text or a list of chat messages, got {type(value).__name__}")
+
+
+def _message_dict(message: Any) -> Any:
+    """An SDK message object (pydantic) as the dict its API accepts; anything else as it is."""
+    dump = getattr(message, "model_dump", None)
+    return dump(exclude_none=True) if callable(dump) and not isinstance(message, dict) else message
 
 
 def map_messages(messages: list[dict[str, Any]], check: RoleCheck) -> list[dict[str, Any]]:
@@ -148,18 +157,36 @@ def _map_choices(result: Any, session: GuardSession) -> Any:
             set_field(choice, "text", session.output(get_field(choice, "text")))
         else:
             raise UncheckableAnswer("a choice has neither a message nor a text")
+        drop_logprobs(choice)
     if session.blocked:
         for choice in get_field(result, "choices"):
-            if (message := get_field(choice, "message")) is not None:
-                withdraw_tool_calls(message, session.refusal)
+            withhold_tool_calls(choice, session.refusal)
     return result
 
 
 def check_message(message: Any, check: TextFn) -> None:
-    """Check a chat answer's message in place: its ``content`` (see ``check_content``) and its tool calls' arguments
-    (see ``guards.toolcalls``)."""
+    """Check a chat answer's message in place: its ``content`` (see ``check_content``), its ``refusal`` and
+    ``reasoning_content`` texts when present, and its tool calls' arguments (see ``guards.toolcalls``)."""
     set_field(message, "content", check_content(get_field(message, "content"), check))
+    for key in ("refusal", "reasoning_content"):
+        if isinstance(text := get_field(message, key), str) and text:
+            set_field(message, key, check(text))
     check_tool_calls(message, check)
+
+
+def drop_logprobs(choice: Any) -> None:
+    """Remove a choice's per-token log probabilities: their tokens spell the answer as the model wrote it."""
+    if get_field(choice, "logprobs") is not None:
+        set_field(choice, "logprobs", None)
+
+
+def withhold_tool_calls(choice: Any, refusal: str) -> None:
+    """In a refused answer, a choice calls no tool: its tool calls are withdrawn, the policy's message takes their
+    place and ``finish_reason`` says ``content_filter``."""
+    message = get_field(choice, "message")
+    if message is not None and has_tool_calls(message):
+        withdraw_tool_calls(message, refusal)
+        set_field(choice, "finish_reason", "content_filter")
 
 
 def check_content(content: Any, check: TextFn) -> Any:
@@ -202,7 +229,9 @@ async def _chunk_texts_async(chunks: AsyncIterator[Any]) -> AsyncIterator[str]:
 
 
 def chunk_text(chunk: Any) -> str:
-    """The text of one streamed chunk: a string, or an OpenAI-style chunk's first delta content."""
+    """The text of one streamed chunk: a string, or an OpenAI-style chunk's first delta content. A chunk carrying
+    tool calls raises ``UncheckableAnswer``: a wrapped stream yields text, so its tool calls could only be dropped
+    (the guard proxy checks and passes on streamed tool calls)."""
     if isinstance(chunk, str):
         return chunk
     if has_field(chunk, "choices"):
@@ -210,6 +239,11 @@ def chunk_text(chunk: Any) -> str:
         if not choices:
             return ""
         delta = get_field(choices[0], "delta")
+        if delta is not None and has_tool_calls(delta):
+            raise UncheckableAnswer(
+                "the streamed answer calls a tool, and a wrapped stream yields only text: call the model without "
+                "stream=True (tool calls are then checked and returned), or guard it through the proxy"
+            )
         content = get_field(delta, "content") if delta is not None else get_field(choices[0], "text")
         return content or ""
     raise GuardError(f"cannot read text from a streamed {type(chunk).__name__}")

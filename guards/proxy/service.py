@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from guards.errors import Blocked, GuardError, UncheckableAnswer
+from guards.errors import Blocked, GuardError, InputError, UncheckableAnswer
 from guards.guard import Guard
 from guards.proxy import shapes
 from guards.proxy.errors import ProxyError, bad_request, blocked_error, too_large, too_many, upstream_error
@@ -28,8 +28,9 @@ from guards.proxy.upstream import UpstreamClient, events
 from guards.session import GuardSession
 from guards.sink import Sink, resolve_sink
 from guards.text import LONE_SURROGATE
-from guards.toolcalls import check_tool_calls, withdraw_tool_calls
+from guards.toolcalls import check_tool_calls
 from guards.types import CallContext
+from guards.wrapping import withhold_tool_calls
 
 logger = logging.getLogger(__name__)
 
@@ -268,6 +269,8 @@ class ProxyService:
             forward = await asyncio.to_thread(shapes.check_prompt, kind, body, session.input)
         except Blocked as exc:
             raise blocked_error(exc) from exc
+        except UncheckableAnswer as exc:  # e.g. tool calls in the history whose arguments cannot be checked
+            raise bad_request(f"the request cannot be checked: {exc}", param="messages") from exc
         finally:
             self.metrics.decisions(session.decisions)
         return forward, session.blocked
@@ -300,9 +303,8 @@ class ProxyService:
         if session.blocked:
             for choice in answer.get("choices", []):
                 if isinstance(choice, dict):
+                    withhold_tool_calls(choice, session.refusal)
                     choice["finish_reason"] = "content_filter"
-                    if isinstance(choice.get("message"), dict):
-                        withdraw_tool_calls(choice["message"], session.refusal)
         return answer
 
     async def _guarded_stream(
@@ -326,6 +328,8 @@ class ProxyService:
                     state["usage"] = event["usage"]
                 if (calls := shapes.delta_tool_calls(event)) is not None:
                     tool_calls.append(calls)
+                if shapes.delta_function_call(event):
+                    raise upstream_error("the upstream streamed a legacy function_call, which the proxy cannot check")
                 if text := shapes.delta_text(event):
                     yield text
             self.metrics.observe("ombud_proxy_upstream_seconds", time.perf_counter() - started)
@@ -353,6 +357,8 @@ class ProxyService:
             yield _sse(blocked_error(exc).body())
         except ProxyError as exc:
             yield _sse(exc.body())
+        except InputError as exc:  # the upstream sent text the guard cannot take (a lone surrogate)
+            yield _sse(upstream_error(f"the upstream's answer cannot be checked: {exc}").body())
         finally:
             await response.aclose()
             self.metrics.decisions(session.decisions[before:])

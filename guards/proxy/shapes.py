@@ -8,9 +8,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from guards.errors import UncheckableAnswer
+from guards.errors import InputError, UncheckableAnswer
 from guards.proxy.errors import bad_request, upstream_error
-from guards.wrapping import RoleCheck, check_message, is_text_part, map_messages
+from guards.toolcalls import tool_call_texts
+from guards.wrapping import RoleCheck, check_message, drop_logprobs, is_text_part, map_messages
 
 Check = Callable[[str], str]
 """Checks one prompt text written by a role (``user``, ``system``, ...)."""
@@ -59,6 +60,10 @@ def prompt_texts(kind: Kind, body: Mapping[str, Any]) -> list[str]:
             if not isinstance(message, dict) or not isinstance(message.get("role"), str):
                 raise bad_request(f"messages[{i}] must be an object with a 'role'", param=f"messages[{i}]")
             texts += _content_texts(message.get("content"), f"messages[{i}].content")
+            try:
+                texts += tool_call_texts(message)
+            except UncheckableAnswer as exc:
+                raise bad_request(f"messages[{i}]: {exc}", param=f"messages[{i}].tool_calls") from exc
         return texts
     prompt = body.get("prompt")
     if isinstance(prompt, str):
@@ -119,9 +124,12 @@ def check_answer(kind: Kind, payload: Mapping[str, Any], check: Check) -> dict[s
             else:
                 if not isinstance(choice.get("text"), str):
                     raise UncheckableAnswer("a choice has no 'text' string")
+                if "message" in choice or "tool_calls" in choice:
+                    raise UncheckableAnswer("a text completion's choice carries a message or tool calls")
                 choice = {**choice, "text": check(choice["text"])}
+            drop_logprobs(choice)
             mapped.append(choice)
-    except UncheckableAnswer as exc:
+    except (UncheckableAnswer, InputError) as exc:  # InputError: text the guard cannot take (a lone surrogate)
         raise upstream_error(f"the upstream's answer cannot be checked: {exc}") from exc
     return {**payload, "choices": mapped}
 
@@ -226,18 +234,28 @@ def merge_tool_call_deltas(deltas: list[list[Any]]) -> list[dict[str, Any]]:
     calls: dict[int, dict[str, Any]] = {}
     for delta in deltas:
         for piece in delta:
-            if not isinstance(piece, dict) or not isinstance(piece.get("index", 0), int):
+            if not isinstance(piece, dict) or type(piece.get("index")) is not int:
                 raise UncheckableAnswer("a streamed tool call is not an object with an integer 'index'")
-            call = calls.setdefault(piece.get("index", 0), {})
+            call = calls.setdefault(piece["index"], {})
             for key, value in piece.items():
                 if key in ("function", "custom") and isinstance(value, dict):
                     inner = call.setdefault(key, {})
                     for field, part in value.items():
-                        joined = field in ("arguments", "input") and isinstance(part, str)
-                        inner[field] = inner.get(field, "") + part if joined else part
+                        if field not in ("arguments", "input"):
+                            inner[field] = part
+                        elif isinstance(part, str):
+                            inner[field] = inner.get(field, "") + part
+                        else:
+                            raise UncheckableAnswer(f"a streamed tool call's {key}.{field} is not text")
                 else:
                     call[key] = value
     return [calls[i] for i in sorted(calls)]
+
+
+def delta_function_call(event: Mapping[str, Any]) -> bool:
+    """Whether a streamed chat chunk carries a legacy ``function_call`` delta."""
+    delta = _first_choice(event).get("delta")
+    return isinstance(delta, dict) and delta.get("function_call") is not None
 
 
 def finish_reason(event: Mapping[str, Any]) -> str | None:

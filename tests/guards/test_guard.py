@@ -9,6 +9,7 @@ from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import pytest
+from pydantic import BaseModel
 
 from guards import (
     Action,
@@ -171,6 +172,32 @@ def test_wrapped_tool_calls_are_checked_in_dicts_and_sdk_objects(default_guard: 
     assert "4111111111111111" not in pay.function.arguments and arguments["qty"] == 2
     assert arguments["note"] == "for Carla Mendes"
     assert "jane.doe" not in grep.custom.input and grep.custom.input.startswith("mail <EMAIL_ADDRESS")
+
+
+def test_a_wrapped_blocked_tool_call_is_withheld(make_guard: Callable[..., Any]) -> None:
+    """With ``on_block: message`` the answer calls no tool (``finish_reason`` says so); SDK message objects in the
+    history, as a tool loop appends them, are accepted and passed on as dicts."""
+    guard, _ = make_guard(
+        "name: t\non_block: message\nblock_message: Withheld.\nscanners:\n  - type: regex\n    action: block\n"
+        "    params: {entities: [{label: M, deny_list: [zorblax]}]}\n"
+    )
+    received: dict[str, Any] = {}
+
+    class Message(BaseModel):
+        role: str
+        content: str | None = None
+
+    def create(*, model: str, messages: list[Any]) -> dict[str, Any]:
+        received["messages"] = messages
+        call = {"id": "c", "type": "function", "function": {"name": "f", "arguments": '{"b": "zorblax"}'}}
+        message = {"role": "assistant", "content": None, "tool_calls": [call]}
+        return {"choices": [{"message": message, "finish_reason": "tool_calls"}]}
+
+    result = guard.wrap(create)(model="m", messages=[Message(role="user", content="hi")])
+    assert received["messages"] == [{"role": "user", "content": "hi"}]
+    choice = result["choices"][0]
+    assert choice["finish_reason"] == "content_filter"
+    assert choice["message"]["tool_calls"] is None and choice["message"]["content"] == "Withheld."
 
 
 def test_wrapped_answers_in_parts_are_checked_and_unreadable_ones_refused(default_guard: Guard) -> None:

@@ -470,7 +470,7 @@ def test_tool_call_arguments_are_checked_and_pseudonyms_restored(make_proxy, ech
     sent = json.loads(call["function"]["arguments"])
     assert answer.status_code == 200 and sent["to"] == NAME and sent["count"] == 3
     assert "jane.roe" not in call["function"]["arguments"] and sent["cc"].startswith("<EMAIL_ADDRESS")
-    assert [d.stage.value for d in sink.decisions] == ["input", "output", "output"]  # one per string value
+    assert [d.stage.value for d in sink.decisions] == ["input", "output"]  # one decision for the call's texts
 
 
 @pytest.mark.parametrize("on_block", ["raise", "message"])
@@ -485,6 +485,59 @@ def test_a_blocked_tool_call_is_never_handed_over(make_proxy, echo, policies, on
     choice = answer.json()["choices"][0]
     assert choice["message"]["tool_calls"] is None and choice["message"]["content"] == "Withheld by policy."
     assert choice["finish_reason"] == "content_filter"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "said"),
+    [
+        ('{"to": "alice.jones@example.com", "to": "bob"}', "repeat the key(s) ['to']"),
+        ('{"to": "\\ud800x"}', "lone surrogate"),
+    ],
+)
+def test_tool_call_arguments_that_cannot_be_checked_are_refused(make_proxy, echo, arguments: str, said: str) -> None:
+    """In an answer: 502 (and an error event in a stream); in the request history: 400 naming the message."""
+    client, _ = make_proxy()
+    echo.replies.append(_tool_answer(_tool_call(arguments)))
+    answer = client.post("/v1/chat/completions", json=chat("hi"))
+    echo.replies.append(_sse_body(_delta(tool_calls=[_tool_call(arguments)]), _delta("tool_calls")))
+    events = sse_events(client, chat("hi"))
+    call = {"id": "c1", "type": "function", "function": {"name": "send", "arguments": arguments}}
+    history = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": None, "tool_calls": [call]}]
+    request = client.post("/v1/chat/completions", json={"model": "echo", "messages": history})
+
+    assert answer.status_code == 502 and said in answer.json()["error"]["message"]
+    assert events[-1]["error"]["code"] == "upstream_error" and said in events[-1]["error"]["message"]
+    refused = request.json()["error"]
+    assert request.status_code == 400 and (said in refused["message"] or "surrogate" in refused["message"])
+    assert refused["param"] == "messages[1].tool_calls" or "lone UTF-16 surrogate" in refused["message"]
+
+
+def test_tool_call_arguments_count_against_the_input_limit(make_proxy) -> None:
+    client, _ = make_proxy(limits=Limits(max_input_chars=100))
+    call = {"id": "c1", "type": "function", "function": {"name": "send", "arguments": json.dumps(["a"] * 200)}}
+    history = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": None, "tool_calls": [call]}]
+    assert client.post("/v1/chat/completions", json={"model": "echo", "messages": history}).status_code == 413
+
+
+def test_answer_fields_that_spell_the_answer_are_checked_or_dropped(make_proxy, echo) -> None:
+    """``refusal`` and ``reasoning_content`` are checked like the content; per-token log probabilities, whose tokens
+    spell the unchecked answer, are dropped."""
+    client, _ = make_proxy()
+    message = {"role": "assistant", "content": "ok", "refusal": f"not for {EMAIL}", "reasoning_content": f"{EMAIL}?"}
+    logprobs = {"content": [{"token": "john.smith", "logprob": -0.1}]}
+    choice = {"index": 0, "message": message, "logprobs": logprobs, "finish_reason": "stop"}
+    echo.replies.append(RawReply(json.dumps({"id": "up-1", "choices": [choice]}).encode()))
+    answer = client.post("/v1/chat/completions", json=chat("hi")).json()
+
+    assert EMAIL not in json.dumps(answer) and "john.smith" not in json.dumps(answer)
+    assert answer["choices"][0]["logprobs"] is None and answer["choices"][0]["message"]["refusal"].startswith("not for")
+
+
+def test_a_legacy_streamed_function_call_is_refused(make_proxy, echo) -> None:
+    client, _ = make_proxy()
+    echo.replies.append(_sse_body(_delta(function_call={"name": "f", "arguments": "{}"}), _delta("function_call")))
+    events = sse_events(client, chat("hi"))
+    assert events[-1]["error"]["code"] == "upstream_error" and "legacy function_call" in events[-1]["error"]["message"]
 
 
 def test_tool_calls_sent_back_in_the_history_are_checked(make_proxy, echo) -> None:

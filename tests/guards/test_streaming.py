@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from guards import Blocked, Guard, InputError, ListSink
+from guards import Blocked, Guard, InputError, ListSink, UncheckableAnswer
 
 CARD = "4111 1111 1111 1111"
 EMAIL = "maria.lopez@example.org"
@@ -79,6 +79,18 @@ def test_wrapped_async_generator_result(default_guard: Guard) -> None:
         return "".join([p async for p in stream])
 
     assert EMAIL not in asyncio.run(run())
+
+
+def test_a_wrapped_stream_that_calls_a_tool_is_refused_not_silently_cut(default_guard: Guard) -> None:
+    """A wrapped stream yields text: a tool call in it could only be dropped, so it raises instead."""
+
+    def llm(prompt: str) -> Iterator[dict[str, Any]]:
+        yield {"choices": [{"delta": {"content": "Let me look that up."}}]}
+        call = {"index": 0, "function": {"name": "lookup", "arguments": "{}"}}
+        yield {"choices": [{"delta": {"content": None, "tool_calls": [call]}}]}
+
+    with pytest.raises(UncheckableAnswer, match="calls a tool, and a wrapped stream yields only text"):
+        "".join(default_guard.wrap(llm)("order status?"))
 
 
 def test_wrapped_async_generator_function_is_streamed(default_guard: Guard) -> None:

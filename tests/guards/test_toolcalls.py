@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from guards.errors import UncheckableAnswer
+from guards.errors import InputError, UncheckableAnswer
 from guards.proxy.shapes import merge_tool_call_deltas
-from guards.toolcalls import check_arguments, check_tool_calls, withdraw_tool_calls
+from guards.toolcalls import check_arguments, check_tool_calls, tool_call_texts, withdraw_tool_calls
 
 
 class Recorder:
@@ -23,12 +23,44 @@ class Recorder:
         return str(text).replace("secret", "<X>")
 
 
-def test_string_values_and_long_numbers_are_checked_keys_and_small_numbers_are_not() -> None:
+def test_the_texts_of_a_call_are_checked_together_as_one_text() -> None:
+    """String values, long numbers and keys that are not identifiers, in one check (one decision, fields side by
+    side); schema keys, booleans, empty strings and short numbers are left out."""
     check = Recorder()
-    arguments = json.dumps({"secret": "a secret", "n": 3, "phone": 5551234567, "ok": True, "list": ["x", {"y": ""}]})
-    out = json.loads(check_arguments(arguments, check))
-    assert check.seen == ["a secret", "5551234567", "x"]  # empty strings, keys, booleans and short numbers skipped
-    assert out == {"secret": "a <X>", "n": 3, "phone": 5551234567, "ok": True, "list": ["x", {"y": ""}]}
+    arguments = {"to": "a secret", "n": 3, "phone": 5551234567, "ok": True, "list": ["x", {"y": ""}]}
+    arguments |= {"guests": {"secret@example.com": "required"}}
+    out = json.loads(check_arguments(json.dumps(arguments), check))
+    assert check.seen == ["a secret\n\n5551234567\n\nx\n\nsecret@example.com\n\nrequired"]
+    assert out == arguments | {"to": "a <X>", "guests": {"<X>@example.com": "required"}}
+
+
+def test_texts_that_hold_the_separator_are_checked_one_by_one() -> None:
+    check = Recorder()
+    out = json.loads(check_arguments(json.dumps({"a": "one\n\nsecret", "b": "two"}), check))
+    assert check.seen == ["one\n\nsecret", "two"] and out == {"a": "one\n\n<X>", "b": "two"}
+
+
+def test_repeated_keys_and_keys_merged_by_redaction_are_refused() -> None:
+    """A reader of repeated keys sees one value (which?), so the arguments are refused rather than half checked."""
+    with pytest.raises(UncheckableAnswer, match=r"repeat the key\(s\) \['to'\]"):
+        check_arguments('{"to": "alice@example.com", "to": "bob"}', Recorder())
+    with pytest.raises(UncheckableAnswer, match="made two of them the same"):
+        check_arguments(json.dumps({"a secret": 1, "a <X>": 2}), Recorder())
+
+
+def test_text_the_guard_cannot_take_makes_the_arguments_uncheckable() -> None:
+    def refuse(text: Any) -> str:
+        raise InputError("lone surrogate")
+
+    with pytest.raises(UncheckableAnswer, match="hold text that cannot be checked: lone surrogate"):
+        check_arguments('{"to": "\\ud800x"}', refuse)
+
+
+def test_tool_call_texts_are_the_decoded_texts_and_leave_the_message_alone() -> None:
+    message = {"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": '{"to": "\\u0040x"}'}}]}
+    before = json.dumps(message)
+    assert tool_call_texts(message) == ["@x"]
+    assert json.dumps(message) == before
 
 
 def test_unchanged_arguments_keep_their_exact_text() -> None:
@@ -85,5 +117,10 @@ def test_streamed_fragments_are_joined_per_index() -> None:
         {"index": 0, "id": "a", "type": "function", "function": {"name": "f", "arguments": '{"x": "secret"}'}},
         {"index": 1, "id": "b", "type": "function", "function": {"name": "g", "arguments": "{}"}},
     ]
-    with pytest.raises(UncheckableAnswer, match="integer 'index'"):
-        merge_tool_call_deltas([[{"index": "0"}]])
+    for bad in ({"index": "0"}, {"id": "no index"}):
+        with pytest.raises(UncheckableAnswer, match="integer 'index'"):
+            merge_tool_call_deltas([[bad]])
+    with pytest.raises(UncheckableAnswer, match=r"function.arguments is not text"):
+        merge_tool_call_deltas(
+            [[{"index": 0, "function": {"arguments": 5}}], [{"index": 0, "function": {"arguments": "x"}}]]
+        )
