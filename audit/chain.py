@@ -368,7 +368,8 @@ class _Verifier:
         results = []
         try:
             for a, b, p in zip(firsts, lasts, prevs, strict=True):
-                command = [sys.executable, "-m", "audit.verify_worker"]
+                # -P: not the current folder first on sys.path, where an evidence folder could plant its own audit/
+                command = [sys.executable, "-P", "-m", "audit.verify_worker"]
                 worker = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
                 workers.append(worker)
                 job = dict(url=self.url, read_only=self.read_only, chain=self.spec.name, first=a, last=b, prev=p)

@@ -63,8 +63,11 @@ def make_engine(url: str, *, durable: bool = False, create: bool = True, read_on
         return _sqlite_engine(parsed.database, url, durable=durable, create=create)
     if backend in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
-        options = {"connect_args": {"options": "-c default_transaction_read_only=on"}} if read_only else {}
-        return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5, **options)
+        if read_only:  # added to the URL's own options (a search_path naming the log's schema stays in force)
+            given = parsed.query.get("options", "")
+            given = " ".join(given) if isinstance(given, tuple) else given
+            parsed = parsed.update_query_dict({"options": f"{given} -c default_transaction_read_only=on".strip()})
+        return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5)
     raise AuditConfigError(f"unsupported audit database {safe_url(url)!r}: {_URL_HINT}")
 
 
@@ -117,7 +120,7 @@ def _sqlite_read_only_engine(database: str | None) -> Engine:
     wal = path.with_name(path.name + "-wal")
     if wal.is_file() and wal.stat().st_size > 0:
         raise AuditConfigError(
-            f"{wal} holds commits not yet in {path.name}, which a read-only open would miss: verify the copy in a "
+            f"{wal} may hold commits not yet in {path.name}, which a read-only open would miss: verify the copy in a "
             "writable folder, or checkpoint the original (sqlite3 FILE 'PRAGMA wal_checkpoint(TRUNCATE)') and copy "
             "it again"
         )

@@ -32,6 +32,11 @@ def head_revision() -> str:
     return head
 
 
+def is_known_revision(revision: str | None) -> bool:
+    """Whether ``revision`` is one of the schema revisions shipped with this package."""
+    return any(r.revision == revision for r in ScriptDirectory.from_config(_config()).walk_revisions())
+
+
 def current_revision(engine: Engine) -> str | None:
     """The schema revision the database is at (``None`` for an empty database)."""
     with engine.connect() as conn:

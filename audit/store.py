@@ -24,7 +24,7 @@ from audit import chain, keys, query, retention, rollups
 from audit.config import IMMEDIATE, database_url, make_engine, safe_url
 from audit.errors import AuditConfigError, AuditDatabaseGone, AuditKeyError
 from audit.journal import Journal, journal_dir, orphans
-from audit.migrate import current_revision, head_revision, upgrade
+from audit.migrate import current_revision, head_revision, is_known_revision, upgrade
 from audit.records import (
     DECISION_COLUMNS,
     AuditRecord,
@@ -124,9 +124,14 @@ class AuditStore:
             upgrade(self.engine)
         elif revision != head_revision():
             self.engine.dispose()
+            advice = (
+                "migrate a writable copy (ombud audit migrate) to read it"
+                if is_known_revision(revision)
+                else "it was written by a newer ombud: read it with that version"
+            )
             raise AuditConfigError(
                 f"the audit log in {safe_url(self.url)} is at schema revision {revision}, this version of ombud reads "
-                f"{head_revision()}: migrate a writable copy (ombud audit migrate) to read it"
+                f"{head_revision()}: {advice}"
             )
 
     def _writable(self) -> None:

@@ -7,6 +7,7 @@ import functools
 import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -71,11 +72,9 @@ class Guard:
         self._specs = {spec.id: spec for spec in policy.model.scanners if spec.enabled}
         self.operators = Operators(policy.model.operators, OperatorKeys.from_env(policy.model.operators))
         self.operators.check_available(_operators_in(policy), policy.source)
-        for scanner in self.scanners.values():
-            try:
+        with self._policy_errors():
+            for scanner in self.scanners.values():
                 scanner.validate()
-            except PolicyError as exc:
-                raise PolicyError(f"{policy.source}: {exc}") from None
         if self.sink is not None:
             self.sink.register_policy(policy.ref, policy.document)
 
@@ -95,13 +94,21 @@ class Guard:
     def warmup(self) -> Guard:
         """Load every scanner's model now, so the first call is not slow, and check the policy's per-label
         overrides against the labels each loaded scanner reports (e.g. the installed presidio's entity types)."""
-        for scanner_id, scanner in self.scanners.items():
-            scanner.warmup()
-            known = scanner.known_labels()
-            if known is not None:
-                where = f"{self.policy.source}: scanner {scanner_id!r}: labels"
-                check_label_names(self._specs[scanner_id].labels, known, where)
+        with self._policy_errors():
+            for scanner_id, scanner in self.scanners.items():
+                scanner.warmup()
+                known = scanner.known_labels()
+                if known is not None:
+                    check_label_names(self._specs[scanner_id].labels, known, f"scanner {scanner_id!r}: labels")
         return self
+
+    @contextmanager
+    def _policy_errors(self) -> Iterator[None]:
+        """Name this guard's policy file in any ``PolicyError`` raised inside."""
+        try:
+            yield
+        except PolicyError as exc:
+            raise PolicyError(f"{self.policy.source}: {exc}") from None
 
     # -- checking -------------------------------------------------------------------------------
 
@@ -134,7 +141,8 @@ class Guard:
         due = [(scanner_id, spec) for scanner_id, spec in self._specs.items() if spec.scans(stage, role)]
         for n, (scanner_id, spec) in enumerate(due):
             scanner = self.scanners[scanner_id]
-            verdict, error = run_scanner(scanner, value, ctx, spec.timeout_ms)
+            with self._policy_errors():
+                verdict, error = run_scanner(scanner, value, ctx, spec.timeout_ms)
             verdicts.append(verdict)
             if error is not None:
                 errors.append(error)

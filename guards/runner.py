@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
 
-from guards.errors import ScannerError
+from guards.errors import PolicyError, ScannerError
 from guards.scanners.base import ScanContext, ScannerBase
 from guards.types import Verdict
 
@@ -36,6 +36,8 @@ def run_scanner(
                     return _error(scanner, started, f"timed out after {timeout_ms:g} ms", exc)
                 # done after all: it finished just after the wait, or raised its own TimeoutError (the same class)
                 verdict = future.result()
+    except PolicyError:  # a misconfigured scanner (e.g. an entity type presidio lacks) is not a passing failure:
+        raise  # it fails the call whatever the policy's on_error says
     except Exception as exc:
         logger.warning("scanner %s failed: %s: %s", scanner.id, type(exc).__name__, exc)
         logger.debug("scanner %s failed", scanner.id, exc_info=True)  # the traceback, at DEBUG level only

@@ -58,8 +58,8 @@ def run(args: argparse.Namespace) -> int:
 
             slm = stack.enter_context(SlmServer(args.slm_model))
             settings = settings.model_copy(update={"upstream": settings.upstream.model_copy(update={"url": slm.url})})
-        print(f"ombud guard proxy on http://{settings.host}:{settings.port}/v1 -> {settings.upstream.url}", flush=True)
-        serve(settings, log_level="info" if args.verbose else "warning")
+        banner = f"ombud guard proxy on http://{settings.host}:{settings.port}/v1 -> {settings.upstream.url}"
+        serve(settings, log_level="info" if args.verbose else "warning", ready=lambda: print(banner, flush=True))
     return 0
 
 

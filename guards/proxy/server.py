@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -14,12 +15,17 @@ from guards.proxy.settings import ProxySettings
 STARTUP_TIMEOUT_S = 120.0
 
 
-def serve(settings: ProxySettings, *, log_level: str = "info") -> None:
-    """Serve the guard proxy until interrupted."""
+def serve(settings: ProxySettings, *, log_level: str = "info", ready: Callable[[], None] | None = None) -> None:
+    """Serve the guard proxy until interrupted. The policies are loaded (and warmed up) before the server starts, so a
+    policy that does not load raises its ``PolicyError`` here, not as a server traceback; then ``ready`` is called."""
     from guards.proxy.app import create_app
 
+    app = create_app(settings)
+    app.state.service.startup()  # the lifespan's own startup then finds every guard built and warm
+    if ready is not None:
+        ready()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_level=log_level,

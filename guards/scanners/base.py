@@ -106,12 +106,17 @@ class ScannerBase:
         return self.labels
 
 
+def _close_labels(name: str, known: Collection[str]) -> list[str]:
+    """The known labels ``name`` most likely meant: the same letters in another case, else the closest spellings."""
+    return [k for k in known if k.lower() == name.lower()] or get_close_matches(name, known, n=2)
+
+
 def check_label_names(names: Iterable[str], known: Collection[str], where: str) -> None:
     """Raise ``PolicyError`` at ``where`` if any of ``names`` is not in ``known``: a misspelt label never matches."""
     unknown = sorted(set(names) - set(known))
     if not unknown:
         return
-    hints = [f"{name} → {', '.join(close)}" for name in unknown if (close := get_close_matches(name, known, n=2))]
+    hints = [f"{name} → {', '.join(close)}" for name in unknown if (close := _close_labels(name, known))]
     shown = f"known: {sorted(known)}" if len(known) <= 12 else f"{len(known)} known"
     advice = f"; did you mean {'; '.join(hints)}" if hints else ""
     raise PolicyError(f"{where}: unknown label(s) {unknown} ({shown}){advice}")

@@ -9,7 +9,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from audit import AuditStore, chain
 from audit.errors import AuditConfigError
@@ -67,6 +67,26 @@ def test_tampering_with_an_evidence_copy_is_found_read_only(evidence: Path, caps
     assert "TAMPERED: decision chain: edited: record 5" in capsys.readouterr().err
 
 
+def test_verify_workers_do_not_run_code_from_the_evidence_folder(
+    evidence: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Whoever hands over the copy controls its folder: an ``audit/verify_worker.py`` planted there, which would
+    answer "intact" for any range, must not be the worker that runs when the auditor verifies from inside it."""
+    with closing(sqlite3.connect(evidence)) as conn, conn:
+        conn.execute("UPDATE audit_decision SET action = 'allow' WHERE seq = 5")
+    planted = evidence.parent / "audit"
+    planted.mkdir()
+    (planted / "__init__.py").write_text("")
+    (planted / "verify_worker.py").write_text(
+        "import pathlib, sys\npathlib.Path('PLANTED-RAN').touch()\nprint('{\"ok\": true, \"last_hash\": null}')\n"
+    )
+    monkeypatch.chdir(evidence.parent)
+    monkeypatch.setattr(chain, "PARALLEL_MIN", 4)
+    assert main(["audit", "verify", "--db", f"sqlite:///{evidence}", "--read-only", "--workers", "2"]) == 1
+    assert "TAMPERED: decision chain: edited: record 5" in capsys.readouterr().err
+    assert not (evidence.parent / "PLANTED-RAN").exists()
+
+
 def test_a_copy_whose_write_ahead_log_holds_commits_is_refused(
     evidence: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -80,7 +100,7 @@ def test_a_copy_whose_write_ahead_log_holds_commits_is_refused(
         for name in (evidence.name, f"{evidence.name}-wal"):
             shutil.copy(evidence.parent / name, folder / name)
     assert main(["audit", "verify", "--db", f"sqlite:///{folder / evidence.name}", "--read-only"]) == 2
-    assert "holds commits not yet in audit.db, which a read-only open would miss" in capsys.readouterr().err
+    assert "may hold commits not yet in audit.db, which a read-only open would miss" in capsys.readouterr().err
 
 
 def test_a_read_only_store_refuses_every_write(evidence: Path, make_decision: MakeDecision) -> None:
@@ -104,6 +124,10 @@ def test_read_only_needs_the_current_schema_and_a_file(evidence: Path) -> None:
         conn.execute("UPDATE audit_alembic_version SET version_num = '0003'")
     with pytest.raises(AuditConfigError, match=r"at schema revision 0003.*migrate a writable copy"):
         AuditStore(f"sqlite:///{evidence}", read_only=True)
+    with closing(sqlite3.connect(evidence)) as conn, conn:
+        conn.execute("UPDATE audit_alembic_version SET version_num = '9999'")
+    with pytest.raises(AuditConfigError, match=r"at schema revision 9999.*written by a newer ombud"):
+        AuditStore(f"sqlite:///{evidence}", read_only=True)
     with pytest.raises(AuditConfigError, match="needs a SQLite file"):
         AuditStore("sqlite://", read_only=True)
     with pytest.raises(AuditConfigError, match="no audit database at"):
@@ -119,3 +143,25 @@ def test_postgres_read_only_sessions(db_url: str, make_decision: MakeDecision) -
         assert store.verify().ok and store.count() == 12
         with store.engine.connect() as conn:
             assert conn.scalar(text("SHOW default_transaction_read_only")) == "on"
+
+
+@pytest.mark.postgres
+def test_postgres_read_only_keeps_the_urls_own_options(db_url: str, make_decision: MakeDecision) -> None:
+    """A log kept in its own schema, named by the URL's ``options``: read-only mode must read that log, not
+    ``public``'s (its read-only option is added to the URL's, not put in their place)."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only")
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS ombud_ro_test CASCADE"))
+        conn.execute(text("CREATE SCHEMA ombud_ro_test"))
+    try:
+        schema_url = f"{db_url}{'&' if '?' in db_url else '?'}options=-csearch_path%3Dombud_ro_test"
+        _fill(schema_url, make_decision, n=7)
+        _fill(db_url, make_decision, n=3)
+        with AuditStore(schema_url, read_only=True) as store:
+            assert store.count() == 7 and store.verify().ok
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA IF EXISTS ombud_ro_test CASCADE"))
+        engine.dispose()

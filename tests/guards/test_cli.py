@@ -114,6 +114,20 @@ def test_policy_validate_loads_the_scanners_to_check_pii_entity_types(
     policy.write_text("name: x\nscanners:\n  - type: pii\n    labels: {US_SNN: {action: block}}\n")
     code, _, err = run(capsys, "policy", "validate", str(policy))
     assert code == 2 and "scanner 'pii': labels: unknown label(s) ['US_SNN']" in err and "US_SNN → US_SSN" in err
+    policy.write_text("name: x\nscanners:\n  - type: pii\n    labels: {email_address: {action: block}}\n")
+    code, _, err = run(capsys, "policy", "validate", str(policy))
+    assert code == 2 and "email_address → EMAIL_ADDRESS" in err
+
+
+def test_serve_refuses_a_bad_policy_in_one_line_before_listening(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    pytest.importorskip("uvicorn")
+    policy = tmp_path / "p.yaml"
+    policy.write_text("name: x\nscanners:\n  - type: pii\n    labels: {US_SNN: {action: block}}\n")
+    code, out, err = run(capsys, "serve", "--policy", str(policy), "--upstream", "http://127.0.0.1:9/v1", "--port", "9")
+    assert code == 2 and "guard proxy on" not in out
+    assert err.strip().count("\n") == 0 and "unknown label(s) ['US_SNN']" in err
 
 
 @pytest.mark.skipif(not PII_DATA.is_dir(), reason="../shared/data is not beside the checkout")

@@ -383,11 +383,18 @@ def test_wrong_types_and_undecodable_bytes_without_hygiene(make_guard: Callable[
     assert guard.check("hello", stage="output").stage is Stage.OUTPUT
 
 
-def test_a_misspelt_pii_entity_type_fails_closed_with_a_clear_error(make_guard: Callable[..., Any]) -> None:
-    guard, _ = make_guard("name: t\nscanners:\n  - type: pii\n    params: {entities: [EMAIL_ADRESS]}\n")
-    decision = guard.check("write to jane@example.com")
-    assert decision.action is Action.BLOCK
-    assert "params.entities: unknown label(s) ['EMAIL_ADRESS']" in (decision.verdicts[-1].error or "")
+@pytest.mark.parametrize("on_error", ["block", "allow"])
+def test_a_misspelt_pii_entity_type_fails_the_call_whatever_on_error_says(
+    make_guard: Callable[..., Any], on_error: str
+) -> None:
+    """A configuration error is not a passing scanner failure: ``on_error: allow`` must not let every text through."""
+    policy = f"name: t\non_error: {on_error}\nscanners:\n  - type: pii\n    params: {{entities: [EMAIL_ADRESS]}}\n"
+    guard, sink = make_guard(policy)
+    with pytest.raises(
+        PolicyError, match=r"\.yaml: scanner 'pii': params.entities: unknown label\(s\) \['EMAIL_ADRESS'\]"
+    ):
+        guard.check("write to jane@example.com")
+    assert not sink.decisions
     with pytest.raises(PolicyError, match="did you mean EMAIL_ADRESS → EMAIL_ADDRESS"):
         guard.warmup()
 
