@@ -77,6 +77,12 @@ def create_app(
     async def routed_completions(request: Request, route: str) -> Response:
         return await answer(request, shapes.COMPLETION, route)
 
+    async def embeddings(request: Request) -> Response:
+        return await answer(request, shapes.EMBEDDING, None)
+
+    async def routed_embeddings(request: Request, route: str) -> Response:
+        return await answer(request, shapes.EMBEDDING, route)
+
     async def models(request: Request, route: str | None = None) -> Response:
         try:
             return JSONResponse(await service.models(Incoming(_headers(request), route=route)))
@@ -94,6 +100,8 @@ def create_app(
     app.add_api_route("/{route}/v1/chat/completions", routed_chat, methods=["POST"])
     app.add_api_route("/v1/completions", completions, methods=["POST"])
     app.add_api_route("/{route}/v1/completions", routed_completions, methods=["POST"])
+    app.add_api_route("/v1/embeddings", embeddings, methods=["POST"])
+    app.add_api_route("/{route}/v1/embeddings", routed_embeddings, methods=["POST"])
     app.add_api_route("/v1/models", models, methods=["GET"])
     app.add_api_route("/{route}/v1/models", models, methods=["GET"])
     app.add_api_route("/healthz", healthz, methods=["GET"])

@@ -4,6 +4,7 @@ proxy without a model. It answers ``You said: <last prompt>``, or the scripted r
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import json
 import threading
@@ -52,7 +53,7 @@ class EchoUpstream:
         return [reply[i : i + self.chunk_size] for i in range(0, len(reply), self.chunk_size)] or [""]
 
     def app(self) -> FastAPI:
-        """The ASGI app serving ``/v1/chat/completions``, ``/v1/completions`` and ``/v1/models``."""
+        """The ASGI app serving ``/v1/chat/completions``, ``/v1/completions``, ``/v1/embeddings`` and ``/v1/models``."""
         app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
         async def complete(request: Request) -> Response:
@@ -72,13 +73,30 @@ class EchoUpstream:
                 return StreamingResponse(_stream(chat, body, chunks), media_type="text/event-stream")
             return JSONResponse(_completion(chat, body, "".join(chunks)))
 
+        async def embeddings(request: Request) -> dict[str, Any]:
+            body = await request.json()
+            if self.record:
+                self.received.append(body)
+            texts = [body["input"]] if isinstance(body.get("input"), str) else list(body.get("input") or [])
+            data = [{"object": "embedding", "index": i, "embedding": _vector(t)} for i, t in enumerate(texts)]
+            tokens = sum(len(t.split()) for t in texts)
+            usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+            return {"object": "list", "data": data, "model": body.get("model", "echo"), "usage": usage}
+
         async def models() -> dict[str, Any]:
             return {"object": "list", "data": [{"id": "echo", "object": "model", "owned_by": "ombud"}]}
 
         app.add_api_route("/v1/chat/completions", complete, methods=["POST"])
         app.add_api_route("/v1/completions", complete, methods=["POST"])
+        app.add_api_route("/v1/embeddings", embeddings, methods=["POST"])
         app.add_api_route("/v1/models", models, methods=["GET"])
         return app
+
+
+def _vector(text: str) -> list[float]:
+    """A deterministic 8-dimensional stand-in for an embedding of ``text``."""
+    digest = hashlib.sha256(text.encode()).digest()
+    return [round(b / 255, 4) for b in digest[:8]]
 
 
 def _last_prompt(body: dict[str, Any]) -> str:

@@ -197,7 +197,7 @@ class ProxyService:
                 raise bad_request(f"'{name}' must be a positive integer", param=name)
             if limits.max_output_tokens and budget > limits.max_output_tokens:
                 raise too_large(f"{name}={budget} is over this proxy's limit of {limits.max_output_tokens}", param=name)
-        if not budget_fields and limits.max_output_tokens:
+        if not budget_fields and limits.max_output_tokens and kind is not shapes.EMBEDDING:
             body["max_tokens"] = limits.max_output_tokens
         return body
 
@@ -233,6 +233,11 @@ class ProxyService:
             forward, blocked = await self._check_prompt(kind, body, session)
             for name in _PROXY_ONLY_FIELDS:
                 forward.pop(name, None)
+            if kind is shapes.EMBEDDING:
+                if blocked:  # a vector cannot stand for the policy's message: a blocked input is refused
+                    block_message = guard.policy.model.block_message
+                    raise ProxyError(400, block_message, type="content_blocked", code="input_blocked")
+                return Answer(body=await self._upstream_json(kind, forward, caller, headers), headers=headers)
             if blocked:
                 refusal = shapes.completion(
                     kind,
@@ -288,11 +293,7 @@ class ProxyService:
         caller: Caller,
         headers: dict[str, str],
     ) -> dict[str, Any]:
-        started = time.perf_counter()
-        payload = await self.upstream.post(kind.path, forward, authorization=caller.authorization)
-        upstream_s = time.perf_counter() - started
-        self.metrics.observe("ombud_proxy_upstream_seconds", upstream_s)
-        headers[UPSTREAM_MS_HEADER] = f"{upstream_s * 1000:.1f}"
+        payload = await self._upstream_json(kind, forward, caller, headers)
         before = len(session.decisions)
         try:
             answer = await asyncio.to_thread(shapes.check_answer, kind, payload, session.output)
@@ -306,6 +307,17 @@ class ProxyService:
                     withhold_tool_calls(choice, session.refusal)
                     choice["finish_reason"] = "content_filter"
         return answer
+
+    async def _upstream_json(
+        self, kind: shapes.Kind, forward: dict[str, Any], caller: Caller, headers: dict[str, str]
+    ) -> dict[str, Any]:
+        """The upstream's JSON answer to ``forward``, its latency measured and put in the response headers."""
+        started = time.perf_counter()
+        payload = await self.upstream.post(kind.path, forward, authorization=caller.authorization)
+        upstream_s = time.perf_counter() - started
+        self.metrics.observe("ombud_proxy_upstream_seconds", upstream_s)
+        headers[UPSTREAM_MS_HEADER] = f"{upstream_s * 1000:.1f}"
+        return payload
 
     async def _guarded_stream(
         self,

@@ -30,12 +30,19 @@ class Kind:
 
     @property
     def chat(self) -> bool:
-        """True for chat completions (messages), false for text completions (prompt)."""
+        """True for chat completions (messages), false for text completions (prompt) and embeddings (input)."""
         return self.name == "chat"
+
+    @property
+    def prompt_field(self) -> str:
+        """The request field holding the texts of a non-chat endpoint."""
+        return "input" if self.name == "embedding" else "prompt"
 
 
 CHAT = Kind("chat", "/chat/completions", "chat.completion", "chat.completion.chunk")
 COMPLETION = Kind("completion", "/completions", "text_completion", "text_completion")
+EMBEDDING = Kind("embedding", "/embeddings", "list", "")
+"""Embeddings: the input texts are checked (what reaches a vector store is redacted); the vectors are not text."""
 
 
 def parse_body(raw: bytes) -> dict[str, Any]:
@@ -65,12 +72,13 @@ def prompt_texts(kind: Kind, body: Mapping[str, Any]) -> list[str]:
             except UncheckableAnswer as exc:
                 raise bad_request(f"messages[{i}]: {exc}", param=f"messages[{i}].tool_calls") from exc
         return texts
-    prompt = body.get("prompt")
+    field = kind.prompt_field
+    prompt = body.get(field)
     if isinstance(prompt, str):
         return [prompt]
     if isinstance(prompt, list) and prompt and all(isinstance(p, str) for p in prompt):
         return list(prompt)
-    raise bad_request("'prompt' must be a string or a list of strings (token arrays cannot be checked)", param="prompt")
+    raise bad_request(f"'{field}' must be a string or a list of strings (token arrays cannot be checked)", param=field)
 
 
 def _content_texts(content: Any, where: str) -> list[str]:
@@ -95,12 +103,13 @@ def check_prompt(kind: Kind, body: Mapping[str, Any], check: RoleCheck) -> dict[
     """The request with every prompt text replaced by ``check(text, role)`` (text completions: role ``user``;
     chat messages: every role, see ``map_messages``)."""
     out = dict(body)
+    field = kind.prompt_field
     if kind.chat:
         out["messages"] = map_messages(body["messages"], check)
-    elif isinstance(body["prompt"], str):
-        out["prompt"] = check(body["prompt"], "user")
+    elif isinstance(body[field], str):
+        out[field] = check(body[field], "user")
     else:
-        out["prompt"] = [check(p, "user") for p in body["prompt"]]
+        out[field] = [check(p, "user") for p in body[field]]
     return out
 
 

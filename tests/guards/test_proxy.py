@@ -647,7 +647,7 @@ def test_requests_the_guard_cannot_check_or_keep_apart_are_refused(make_proxy, e
     )
     both_budgets = client.post("/v1/chat/completions", json=chat("hi", max_completion_tokens=10, max_tokens=10_000))
     streamed_prompts = client.post("/v1/completions", json={"model": "echo", "prompt": ["a", "b"], "stream": True})
-    unknown = client.post("/v1/embeddings", json={})
+    unknown = client.post("/v1/audio/speech", json={})
     method = client.get("/v1/chat/completions")
 
     assert surrogate.status_code == 400 and surrogate.json()["error"]["code"] == "invalid_request"
@@ -777,3 +777,33 @@ def test_every_request_is_audited_in_the_store(make_proxy, echo, tmp_path: Path)
     assert store.count(Filters(subject={"region": "EU"})) == 2
     assert store.count(Filters(application="streamer")) == 2
     assert store.verify().ok
+
+
+def test_embeddings_inputs_are_checked_before_they_reach_the_upstream(make_proxy, echo) -> None:
+    """What a RAG pipeline embeds (and stores in its vector database) is redacted; the vectors come back as they are."""
+    client, sink = make_proxy()
+    body = {"model": "echo", "input": [f"Ticket from {NAME}, card {CARD}", "Nothing personal here."]}
+    answer = client.post("/v1/embeddings", json=body)
+
+    sent = echo.received[-1]
+    assert answer.status_code == 200 and [d["index"] for d in answer.json()["data"]] == [0, 1]
+    assert NAME not in json.dumps(sent) and CARD not in json.dumps(sent) and "max_tokens" not in sent
+    assert sent["input"][1] == "Nothing personal here."
+    assert [d.stage.value for d in sink.decisions] == ["input", "input"]
+
+
+@pytest.mark.parametrize("on_block", ["raise", "message"])
+def test_a_blocked_embedding_input_is_refused(make_proxy, echo, policies, on_block: str) -> None:
+    """No vector can stand for the policy's message, so a blocked input is a 400 in both modes."""
+    client, _ = make_proxy(policy=policies[on_block])
+    answer = client.post("/v1/embeddings", json={"model": "echo", "input": f"you {MARKER}"})
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "input_blocked"
+    assert not echo.received
+
+
+@pytest.mark.parametrize("given", [[1, 2, 3], [[1, 2]], [], None])
+def test_embedding_inputs_that_cannot_be_checked_are_refused(make_proxy, echo, given: Any) -> None:
+    client, _ = make_proxy()
+    answer = client.post("/v1/embeddings", json={"model": "echo", "input": given})
+    assert answer.status_code == 400 and answer.json()["error"]["param"] == "input"
+    assert not echo.received
