@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import sqlite3
 from contextlib import closing
@@ -13,9 +14,10 @@ from sqlalchemy import create_engine, text
 
 from audit import AuditStore, chain
 from audit.errors import AuditConfigError
+from audit.journal import JOURNAL_DIR_ENV
 from guards.cli import main
 from guards.types import PolicyRef
-from tests.audit.conftest import MakeDecision
+from tests.audit.conftest import POSTGRES_URL_ENV, MakeDecision, reset_postgres
 
 DOCUMENT = "threshold: 0.5\n"
 
@@ -134,31 +136,38 @@ def test_read_only_needs_the_current_schema_and_a_file(evidence: Path) -> None:
         AuditStore(f"sqlite:///{evidence.parent / 'typo.db'}", read_only=True)
 
 
+@pytest.fixture
+def postgres_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The test PostgreSQL server's URL, its audit tables dropped."""
+    url = os.environ.get(POSTGRES_URL_ENV)
+    if not url:
+        pytest.skip(f'{POSTGRES_URL_ENV} is not set (run: eval "$(bash .ci/postgres.sh)")')
+    monkeypatch.setenv(JOURNAL_DIR_ENV, str(tmp_path / "journal"))
+    reset_postgres(url)
+    return url
+
+
 @pytest.mark.postgres
-def test_postgres_read_only_sessions(db_url: str, make_decision: MakeDecision) -> None:
-    if not db_url.startswith("postgresql"):
-        pytest.skip("PostgreSQL only")
-    _fill(db_url, make_decision)
-    with AuditStore(db_url, read_only=True) as store:
+def test_postgres_read_only_sessions(postgres_url: str, make_decision: MakeDecision) -> None:
+    _fill(postgres_url, make_decision)
+    with AuditStore(postgres_url, read_only=True) as store:
         assert store.verify().ok and store.count() == 12
         with store.engine.connect() as conn:
             assert conn.scalar(text("SHOW default_transaction_read_only")) == "on"
 
 
 @pytest.mark.postgres
-def test_postgres_read_only_keeps_the_urls_own_options(db_url: str, make_decision: MakeDecision) -> None:
+def test_postgres_read_only_keeps_the_urls_own_options(postgres_url: str, make_decision: MakeDecision) -> None:
     """A log kept in its own schema, named by the URL's ``options``: read-only mode must read that log, not
     ``public``'s (its read-only option is added to the URL's, not put in their place)."""
-    if not db_url.startswith("postgresql"):
-        pytest.skip("PostgreSQL only")
-    engine = create_engine(db_url)
+    engine = create_engine(postgres_url)
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA IF EXISTS ombud_ro_test CASCADE"))
         conn.execute(text("CREATE SCHEMA ombud_ro_test"))
     try:
-        schema_url = f"{db_url}{'&' if '?' in db_url else '?'}options=-csearch_path%3Dombud_ro_test"
+        schema_url = f"{postgres_url}{'&' if '?' in postgres_url else '?'}options=-csearch_path%3Dombud_ro_test"
         _fill(schema_url, make_decision, n=7)
-        _fill(db_url, make_decision, n=3)
+        _fill(postgres_url, make_decision, n=3)
         with AuditStore(schema_url, read_only=True) as store:
             assert store.count() == 7 and store.verify().ok
     finally:
