@@ -164,11 +164,18 @@ def _map_choices(result: Any, session: GuardSession) -> Any:
     return result
 
 
+ANSWER_TEXT_FIELDS = ("refusal", "reasoning_content", "reasoning")
+"""Text fields of an answer message besides ``content`` (a refusal, the model's reasoning as servers send it)."""
+
+
 def check_message(message: Any, check: TextFn) -> None:
-    """Check a chat answer's message in place: its ``content`` (see ``check_content``), its ``refusal`` and
-    ``reasoning_content`` texts when present, and its tool calls' arguments (see ``guards.toolcalls``)."""
+    """Check a chat answer's message in place: its ``content`` (see ``check_content``), its ``refusal`` and reasoning
+    texts when present, and its tool calls' arguments (see ``guards.toolcalls``). An audio answer is refused: its
+    sound cannot be checked, only its transcript."""
+    if get_field(message, "audio") is not None:
+        raise UncheckableAnswer("an audio answer cannot be checked (only text can)")
     set_field(message, "content", check_content(get_field(message, "content"), check))
-    for key in ("refusal", "reasoning_content"):
+    for key in ANSWER_TEXT_FIELDS:
         if isinstance(text := get_field(message, key), str) and text:
             set_field(message, key, check(text))
     check_tool_calls(message, check)
@@ -238,14 +245,17 @@ def chunk_text(chunk: Any) -> str:
         choices = get_field(chunk, "choices")
         if not choices:
             return ""
+        if len(choices) > 1:
+            raise UncheckableAnswer("a wrapped stream yields one answer's text: ask for one choice (n=1)")
         delta = get_field(choices[0], "delta")
         if delta is not None and has_tool_calls(delta):
             raise UncheckableAnswer(
                 "the streamed answer calls a tool, and a wrapped stream yields only text: call the model without "
                 "stream=True (tool calls are then checked and returned), or guard it through the proxy"
             )
-        content = get_field(delta, "content") if delta is not None else get_field(choices[0], "text")
-        return content or ""
+        if delta is None:
+            return get_field(choices[0], "text") or ""
+        return get_field(delta, "content") or get_field(delta, "refusal") or ""
     raise GuardError(f"cannot read text from a streamed {type(chunk).__name__}")
 
 

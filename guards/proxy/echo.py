@@ -56,15 +56,24 @@ class EchoUpstream:
         """The ASGI app serving ``/v1/chat/completions``, ``/v1/completions``, ``/v1/embeddings`` and ``/v1/models``."""
         app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
-        async def complete(request: Request) -> Response:
+        async def arrive(request: Request) -> dict[str, Any]:
             body = await request.json()
             if self.record:
                 self.received.append(body)
             self.arrived.set()
             if self.hold is not None:
                 await asyncio.to_thread(self.hold.wait)
+            return body
+
+        def failure() -> Response | None:
             if self.fail_status:
                 return JSONResponse({"error": {"message": "scripted failure"}}, status_code=self.fail_status)
+            return None
+
+        async def complete(request: Request) -> Response:
+            body = await arrive(request)
+            if (failed := failure()) is not None:
+                return failed
             chat = request.url.path.endswith("/chat/completions")
             chunks = self.answer(body)
             if isinstance(chunks, RawReply):
@@ -73,15 +82,19 @@ class EchoUpstream:
                 return StreamingResponse(_stream(chat, body, chunks), media_type="text/event-stream")
             return JSONResponse(_completion(chat, body, "".join(chunks)))
 
-        async def embeddings(request: Request) -> dict[str, Any]:
-            body = await request.json()
-            if self.record:
-                self.received.append(body)
+        async def embeddings(request: Request) -> Response:
+            body = await arrive(request)
+            if (failed := failure()) is not None:
+                return failed
+            if self.replies and isinstance(self.replies[0], RawReply):
+                raw = self.replies.popleft()
+                assert isinstance(raw, RawReply)
+                return Response(raw.body, raw.status, raw.headers, media_type=raw.media_type)
             texts = [body["input"]] if isinstance(body.get("input"), str) else list(body.get("input") or [])
             data = [{"object": "embedding", "index": i, "embedding": _vector(t)} for i, t in enumerate(texts)]
             tokens = sum(len(t.split()) for t in texts)
             usage = {"prompt_tokens": tokens, "total_tokens": tokens}
-            return {"object": "list", "data": data, "model": body.get("model", "echo"), "usage": usage}
+            return JSONResponse({"object": "list", "data": data, "model": body.get("model", "echo"), "usage": usage})
 
         async def models() -> dict[str, Any]:
             return {"object": "list", "data": [{"id": "echo", "object": "model", "owned_by": "ombud"}]}

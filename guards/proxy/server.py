@@ -22,15 +22,27 @@ def serve(settings: ProxySettings, *, log_level: str = "info", ready: Callable[[
 
     app = create_app(settings)
     app.state.service.startup()  # the lifespan's own startup then finds every guard built and warm
+    listening = bound_socket(settings.host, settings.port)  # a taken port is an OSError here, before any banner
     if ready is not None:
         ready()
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=log_level,
-        timeout_graceful_shutdown=10,
-    )
+    config = uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=10)
+    uvicorn.Server(config).run(sockets=[listening])
+
+
+def bound_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (port 0: a free one); ``OSError`` naming the address when it cannot be."""
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+        except OSError:
+            sock.close()
+            raise
+    except OSError as exc:
+        raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    return sock
 
 
 class _Server(uvicorn.Server):
@@ -56,9 +68,7 @@ class BackgroundServer:
 
     def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> None:
         self.host = host
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind((host, port))
+        self._socket = bound_socket(host, port)
         self.port: int = self._socket.getsockname()[1]
         config = uvicorn.Config(app, log_level=log_level, lifespan="on", timeout_graceful_shutdown=5)
         self._server = _Server(config)

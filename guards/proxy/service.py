@@ -184,10 +184,16 @@ class ProxyService:
         chars = sum(len(t) for t in texts)
         if limits.max_input_chars and chars > limits.max_input_chars:
             raise too_large(f"the prompt has {chars} characters; this proxy accepts at most {limits.max_input_chars}")
+        if limits.max_input_texts and len(texts) > limits.max_input_texts:
+            raise too_large(f"the request has {len(texts)} texts; this proxy checks at most {limits.max_input_texts}")
         if "model" in body and not isinstance(body["model"], str):
             raise bad_request("'model' must be a string", param="model")
         if any(LONE_SURROGATE.search(t) for t in texts):
             raise bad_request("the prompt contains a lone UTF-16 surrogate (\\ud800-\\udfff), which is not text")
+        if kind is shapes.EMBEDDING:  # no output: no stream and no token budget to check or to add
+            if body.get("stream"):
+                raise bad_request("embeddings are not streamed", param="stream")
+            return body
         if body.get("stream") and (body.get("n", 1) != 1 or (len(texts) > 1 and not kind.chat)):
             raise bad_request("streamed requests must ask for one choice (n=1, one prompt)", param="n")
         budget_fields = [f for f in ("max_completion_tokens", "max_tokens") if body.get(f) is not None]
@@ -197,7 +203,7 @@ class ProxyService:
                 raise bad_request(f"'{name}' must be a positive integer", param=name)
             if limits.max_output_tokens and budget > limits.max_output_tokens:
                 raise too_large(f"{name}={budget} is over this proxy's limit of {limits.max_output_tokens}", param=name)
-        if not budget_fields and limits.max_output_tokens and kind is not shapes.EMBEDDING:
+        if not budget_fields and limits.max_output_tokens:
             body["max_tokens"] = limits.max_output_tokens
         return body
 
@@ -235,8 +241,8 @@ class ProxyService:
                 forward.pop(name, None)
             if kind is shapes.EMBEDDING:
                 if blocked:  # a vector cannot stand for the policy's message: a blocked input is refused
-                    block_message = guard.policy.model.block_message
-                    raise ProxyError(400, block_message, type="content_blocked", code="input_blocked")
+                    refused = next(d for d in session.decisions if d.blocked)
+                    raise blocked_error(Blocked(refused, guard.policy.model.block_message))
                 return Answer(body=await self._upstream_json(kind, forward, caller, headers), headers=headers)
             if blocked:
                 refusal = shapes.completion(

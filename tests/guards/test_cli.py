@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import sys
 from pathlib import Path
 
@@ -128,6 +129,19 @@ def test_serve_refuses_a_bad_policy_in_one_line_before_listening(
     code, out, err = run(capsys, "serve", "--policy", str(policy), "--upstream", "http://127.0.0.1:9/v1", "--port", "9")
     assert code == 2 and "guard proxy on" not in out
     assert err.strip().count("\n") == 0 and "unknown label(s) ['US_SNN']" in err
+
+
+def test_serve_says_in_one_line_when_its_port_is_taken(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("uvicorn")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        code, out, err = run(
+            capsys, "serve", "--policy", "default", "--upstream", "http://127.0.0.1:9/v1", "--port", port
+        )
+    assert code == 2 and "guard proxy on" not in out
+    assert err.startswith(f"ombud: error: cannot listen on 127.0.0.1:{port}") and err.strip().count("\n") == 0
 
 
 @pytest.mark.skipif(not PII_DATA.is_dir(), reason="../shared/data is not beside the checkout")

@@ -807,3 +807,38 @@ def test_embedding_inputs_that_cannot_be_checked_are_refused(make_proxy, echo, g
     answer = client.post("/v1/embeddings", json={"model": "echo", "input": given})
     assert answer.status_code == 400 and answer.json()["error"]["param"] == "input"
     assert not echo.received
+
+
+def test_embedding_requests_have_their_own_limits(make_proxy, echo) -> None:
+    """Each text is a guard check and a decision: their number is capped; embeddings have no stream and no budget."""
+    client, _ = make_proxy(limits=Limits(max_input_texts=3))
+    many = client.post("/v1/embeddings", json={"model": "echo", "input": [""] * 4})
+    streamed = client.post("/v1/embeddings", json={"model": "echo", "input": ["a", "b"], "stream": True})
+    budget = client.post("/v1/embeddings", json={"model": "echo", "input": "a", "max_tokens": 10**9})
+
+    assert many.status_code == 413 and "at most 3" in many.json()["error"]["message"]
+    assert streamed.status_code == 400 and streamed.json()["error"]["param"] == "stream"
+    assert budget.status_code == 200 and echo.received[-1]["max_tokens"] == 10**9  # passed on as it came
+
+
+def test_a_blocked_embedding_names_its_decision_and_upstream_failures_pass_through(make_proxy, echo, policies) -> None:
+    client, sink = make_proxy(policy=policies["message"])
+    blocked = client.post("/v1/embeddings", json={"model": "echo", "input": f"you {MARKER}"})
+    echo.fail_status = 500
+    failed = client.post("/v1/embeddings", json={"model": "echo", "input": "hello"})
+
+    assert blocked.headers["x-ombud-decision-id"] == next(d.id for d in sink.decisions if d.blocked)
+    assert failed.status_code == 502
+
+
+def test_answer_reasoning_is_checked_and_audio_refused(make_proxy, echo) -> None:
+    client, _ = make_proxy()
+    message = {"role": "assistant", "content": "ok", "reasoning": f"write to {EMAIL}"}
+    echo.replies.append(RawReply(json.dumps({"choices": [{"index": 0, "message": message}]}).encode()))
+    reasoned = client.post("/v1/chat/completions", json=chat("hi")).json()
+    audio = {"role": "assistant", "content": None, "audio": {"id": "a", "data": "UklGR", "transcript": EMAIL}}
+    echo.replies.append(RawReply(json.dumps({"choices": [{"index": 0, "message": audio}]}).encode()))
+    spoken = client.post("/v1/chat/completions", json=chat("hi"))
+
+    assert EMAIL not in json.dumps(reasoned) and reasoned["choices"][0]["message"]["reasoning"].startswith("write to")
+    assert spoken.status_code == 502 and "audio answer cannot be checked" in spoken.json()["error"]["message"]

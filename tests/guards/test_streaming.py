@@ -93,6 +93,20 @@ def test_a_wrapped_stream_that_calls_a_tool_is_refused_not_silently_cut(default_
         "".join(default_guard.wrap(llm)("order status?"))
 
 
+def test_a_wrapped_stream_reads_refusals_and_wants_one_choice(default_guard: Guard) -> None:
+    def refusing(prompt: str) -> Iterator[dict[str, Any]]:
+        yield {"choices": [{"delta": {"refusal": "I cannot help with that, "}}]}
+        yield {"choices": [{"delta": {"refusal": f"{EMAIL}."}}]}
+
+    def two(prompt: str) -> Iterator[dict[str, Any]]:
+        yield {"choices": [{"delta": {"content": "a"}}, {"delta": {"tool_calls": [{"index": 0}]}}]}
+
+    refusal = "".join(default_guard.wrap(refusing)("hi"))
+    assert refusal.startswith("I cannot help with that") and EMAIL not in refusal
+    with pytest.raises(UncheckableAnswer, match="ask for one choice"):
+        "".join(default_guard.wrap(two)("hi"))
+
+
 def test_wrapped_async_generator_function_is_streamed(default_guard: Guard) -> None:
     seen: list[str] = []
 
