@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import secrets
 import threading
 import time
 import uuid
@@ -42,6 +44,9 @@ REQUEST_ID_HEADER = "X-Ombud-Request-Id"
 UPSTREAM_MS_HEADER = "X-Ombud-Upstream-Ms"
 # Fields that stay with the proxy: subject attributes are for the audit, not for the model provider.
 _PROXY_ONLY_FIELDS = ("metadata",)
+_END_USER_FIELDS = ("user", "safety_identifier")
+USER_KEY_ENV = "OMBUD_HASH_SALT"
+"""The secret that end-user ids are hashed with before they go upstream (a random one per process when unset)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +100,8 @@ class ProxyService:
         self.upstream = UpstreamClient(settings.upstream, transport=transport)
         self._guards: dict[str, Guard] = {}
         self._guards_lock = threading.Lock()
+        salt = os.environ.get(USER_KEY_ENV)
+        self._user_key = salt.encode() if salt else secrets.token_bytes(32)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -239,6 +246,9 @@ class ProxyService:
             forward, blocked = await self._check_prompt(kind, body, session)
             for name in _PROXY_ONLY_FIELDS:
                 forward.pop(name, None)
+            for name in _END_USER_FIELDS:
+                if isinstance(forward.get(name), str):
+                    forward[name] = shapes.pseudonymous_user(forward[name], self._user_key)
             if kind is shapes.EMBEDDING:
                 if blocked:  # a vector cannot stand for the policy's message: a blocked input is refused
                     refused = next(d for d in session.decisions if d.blocked)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -12,6 +16,8 @@ from guards.errors import InputError, UncheckableAnswer
 from guards.proxy.errors import bad_request, upstream_error
 from guards.toolcalls import tool_call_texts
 from guards.wrapping import RoleCheck, check_message, drop_logprobs, is_text_part, map_messages
+
+logger = logging.getLogger(__name__)
 
 Check = Callable[[str], str]
 """Checks one prompt text written by a role (``user``, ``system``, ...)."""
@@ -213,7 +219,21 @@ def parse_subject(header: str | None, metadata: Any) -> dict[str, str]:
             f"{MAX_SUBJECT_VALUE} characters",
             code="invalid_subject",
         )
-    return subject
+    kept = {k: v for k, v in subject.items() if not _DIRECT_IDENTIFIER.search(v)}
+    if dropped := sorted(set(subject) - set(kept)):  # the audit log keeps subject attributes as given
+        logger.warning("subject attribute(s) %s look like direct identifiers and are not recorded", dropped)
+    return kept
+
+
+_DIRECT_IDENTIFIER = re.compile(r"[^@\s]+@[^@\s]+\.\w+|\d(?:[\s().+-]?\d){6,}")
+"""An e-mail address or a number of seven digits or more (phone, card, account): OpenAI clients often put such values
+in ``metadata``, but subject attributes are categories (age band, region)."""
+
+
+def pseudonymous_user(user: str, key: bytes) -> str:
+    """The end-user id a request sends upstream (``user``, ``safety_identifier``) as a keyed hash: stable per user,
+    so the upstream can still tell users apart, but not the id itself (often an e-mail address)."""
+    return "ombud-" + hmac.new(key, user.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def _first_choice(event: Mapping[str, Any]) -> dict[str, Any]:

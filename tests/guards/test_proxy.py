@@ -842,3 +842,16 @@ def test_answer_reasoning_is_checked_and_audio_refused(make_proxy, echo) -> None
 
     assert EMAIL not in json.dumps(reasoned) and reasoned["choices"][0]["message"]["reasoning"].startswith("write to")
     assert spoken.status_code == 502 and "audio answer cannot be checked" in spoken.json()["error"]["message"]
+
+
+def test_direct_identifiers_stay_out_of_the_audit_and_away_from_the_upstream(make_proxy, echo) -> None:
+    """Clients often put an e-mail address in ``metadata`` and ``user``: the former is not recorded as a subject
+    attribute, the latter reaches the upstream only as a keyed hash (stable, so users stay apart)."""
+    client, sink = make_proxy()
+    metadata = {"age_band": "40-60", "email": EMAIL, "phone": "+1 415 555 0100", "zip": "94103"}
+    for user in (EMAIL, EMAIL, "someone-else"):
+        client.post("/v1/chat/completions", json=chat("hi", metadata=metadata, user=user))
+
+    sent = [body["user"] for body in echo.received]
+    assert EMAIL not in json.dumps(echo.received) and sent[0] == sent[1] != sent[2] and sent[0].startswith("ombud-")
+    assert dict(sink.decisions[0].context.subject) == {"age_band": "40-60", "zip": "94103"}
