@@ -93,6 +93,9 @@ def _run(args: argparse.Namespace) -> int:
         env[DATABASE_URL_ENV] = args.db
     if args.read_only:
         env[auth.READ_ONLY_ENV] = "1"
+        from audit import AuditStore
+
+        AuditStore(env.get(DATABASE_URL_ENV), read_only=True).close()  # a log it cannot read: one error line, here
     users = _users_path(args.users)
     env[auth.USERS_ENV] = str(users.resolve())
     if not users.exists() and os.environ.get(auth.TRUST_PROXY_ENV) is None:

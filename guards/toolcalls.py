@@ -4,8 +4,8 @@ A model can put personal data or an injected instruction into a tool's arguments
 a caller that sends an earlier tool call back (pseudonyms restored) would hand the model what the guard kept from
 it. OpenAI-style arguments are a JSON object in a string. Its texts — string values, keys that are not plain
 identifiers (a name or an address used as a key), numbers long enough to be an identifier — are checked together as
-one text, one per line pair, so a call makes one decision and the scanners see the fields side by side; the object is
-written back only if something changed. Arguments that are not JSON are checked as one text.
+one text, a blank line between them, so a call makes one decision and the scanners see the fields side by side; the
+object is written back only if something changed. Arguments that are not JSON are checked as one text.
 """
 
 from __future__ import annotations
@@ -52,7 +52,19 @@ def check_tool_calls(message: Any, check: TextFn) -> None:
         set_field(legacy, "arguments", check_arguments(get_field(legacy, "arguments"), check))
 
 
-def tool_call_texts(message: Any) -> list[str]:
+def checked_copy(message: dict[str, Any], check: TextFn) -> dict[str, Any]:
+    """A copy of the chat ``message`` with its tool calls checked; the caller's message (and its other fields, however
+    deep) are left as they are."""
+    try:
+        fields = {k: copy.deepcopy(message[k]) for k in ("tool_calls", "function_call") if message.get(k) is not None}
+    except RecursionError as exc:
+        raise UncheckableAnswer("tool calls are nested too deeply to check") from exc
+    checked = {**message, **fields}
+    check_tool_calls(checked, check)
+    return checked
+
+
+def tool_call_texts(message: dict[str, Any]) -> list[str]:
     """The texts the guard would check in a chat message's tool calls, decoded from their JSON (for size limits and
     the lone-surrogate check); the message is left as it is. Raises ``UncheckableAnswer`` as ``check_tool_calls``."""
     texts: list[str] = []
@@ -61,7 +73,8 @@ def tool_call_texts(message: Any) -> list[str]:
         texts.append(text)
         return text
 
-    check_tool_calls(copy.deepcopy(message), keep)
+    if has_tool_calls(message):
+        checked_copy(message, keep)
     return texts
 
 
@@ -117,13 +130,17 @@ def _check_tree(tree: Any, check: TextFn) -> Any:
 
 
 def _check_texts(texts: list[str], check: TextFn) -> list[str]:
-    """The texts checked together, one block each, when the blocks survive the check (a redaction could join two);
-    else one by one. Text the guard cannot take (a lone surrogate) makes the arguments uncheckable."""
+    """The texts checked together, one block each, when the blocks survive the check; all replaced by the result when
+    it came back as one text (a blocked call's message); one by one when a redaction joined some of them. Text the
+    guard cannot take (a lone surrogate) makes the arguments uncheckable."""
     try:
         if len(texts) > 1 and not any(SEPARATOR in t for t in texts):
-            blocks = check(SEPARATOR.join(texts)).split(SEPARATOR)
+            whole = check(SEPARATOR.join(texts))
+            blocks = whole.split(SEPARATOR)
             if len(blocks) == len(texts):
                 return blocks
+            if len(blocks) == 1:  # replaced as a whole (blocked: the policy's message), not checked again
+                return [whole] * len(texts)
         return [check(t) for t in texts]
     except InputError as exc:
         raise UncheckableAnswer(f"tool-call arguments hold text that cannot be checked: {exc}") from exc
@@ -135,7 +152,7 @@ def _collect(value: Any, texts: list[str], depth: int) -> None:
         raise UncheckableAnswer("tool-call arguments are nested too deeply to check")
     if isinstance(value, dict):
         for key, item in value.items():
-            if not _SCHEMA_KEY.fullmatch(key):
+            if not _plain_key(key):
                 texts.append(key)
             _collect(item, texts, depth + 1)
     elif isinstance(value, list):
@@ -152,7 +169,7 @@ def _rebuild(value: Any, checked: Iterator[str]) -> Any:
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for key, item in value.items():
-            new_key = key if _SCHEMA_KEY.fullmatch(key) else next(checked)
+            new_key = key if _plain_key(key) else next(checked)
             if new_key in out:
                 raise UncheckableAnswer("redacting the keys of tool-call arguments made two of them the same")
             out[new_key] = _rebuild(item, checked)
@@ -167,8 +184,37 @@ def _rebuild(value: Any, checked: Iterator[str]) -> Any:
     return value
 
 
+def _plain_key(key: str) -> bool:
+    """A key that is a field name of the tool's schema (an identifier with few digits), not data."""
+    return bool(_SCHEMA_KEY.fullmatch(key)) and sum(c.isdigit() for c in key) < MIN_CHECKED_DIGITS
+
+
 def _identifier_like(value: Any) -> bool:
     """A JSON number with enough digits to be a card, phone or account number."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return False
     return sum(c.isdigit() for c in json.dumps(value)) >= MIN_CHECKED_DIGITS
+
+
+def merge_tool_call_deltas(deltas: list[list[Any]]) -> list[dict[str, Any]]:
+    """Whole tool calls from a stream's ``tool_calls`` deltas: the pieces of each call (by ``index``) joined into one,
+    the fragments of its ``function.arguments`` (or ``custom.input``) concatenated, so the arguments can be checked."""
+    calls: dict[int, dict[str, Any]] = {}
+    for delta in deltas:
+        for piece in delta:
+            if not isinstance(piece, dict) or type(piece.get("index")) is not int:
+                raise UncheckableAnswer("a streamed tool call is not an object with an integer 'index'")
+            call = calls.setdefault(piece["index"], {})
+            for key, value in piece.items():
+                if key in ("function", "custom") and isinstance(value, dict):
+                    inner = call.setdefault(key, {})
+                    for field, part in value.items():
+                        if field not in ("arguments", "input"):
+                            inner[field] = part
+                        elif isinstance(part, str):
+                            inner[field] = inner.get(field, "") + part
+                        else:
+                            raise UncheckableAnswer(f"a streamed tool call's {key}.{field} is not text")
+                else:
+                    call[key] = value
+    return [calls[i] for i in sorted(calls)]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from guards.errors import GuardError, UncheckableAnswer
 from guards.objects import get_field, has_field, set_field
-from guards.toolcalls import TextFn, check_tool_calls, has_tool_calls, withdraw_tool_calls
+from guards.toolcalls import TextFn, check_tool_calls, checked_copy, has_tool_calls, withdraw_tool_calls
 
 if TYPE_CHECKING:
     from guards.guard import Guard
@@ -118,8 +118,7 @@ def map_messages(messages: list[dict[str, Any]], check: RoleCheck) -> list[dict[
 def _map_message(message: dict[str, Any], check: RoleCheck) -> dict[str, Any]:
     content, role = message.get("content"), message["role"]
     if has_tool_calls(message):  # arguments sent back to the model are checked like its text (a copy: not the caller's)
-        message = copy.deepcopy(message)
-        check_tool_calls(message, lambda text: check(text, role))
+        message = checked_copy(message, lambda text: check(text, role))
     if isinstance(content, str):
         return {**message, "content": check(content, role)}
     if isinstance(content, list):
@@ -176,7 +175,10 @@ def check_message(message: Any, check: TextFn) -> None:
         raise UncheckableAnswer("an audio answer cannot be checked (only text can)")
     set_field(message, "content", check_content(get_field(message, "content"), check))
     for key in ANSWER_TEXT_FIELDS:
-        if isinstance(text := get_field(message, key), str) and text:
+        text = get_field(message, key)
+        if text is not None and not isinstance(text, str):
+            raise UncheckableAnswer(f"the answer's '{key}' is not text")
+        if text:
             set_field(message, key, check(text))
     check_tool_calls(message, check)
 

@@ -25,7 +25,9 @@ def serve(settings: ProxySettings, *, log_level: str = "info", ready: Callable[[
     listening = bound_socket(settings.host, settings.port)  # a taken port is an OSError here, before any banner
     if ready is not None:
         ready()
-    config = uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=10)
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level=log_level, timeout_graceful_shutdown=10
+    )
     uvicorn.Server(config).run(sockets=[listening])
 
 

@@ -30,7 +30,7 @@ from guards.proxy.upstream import UpstreamClient, events
 from guards.session import GuardSession
 from guards.sink import Sink, resolve_sink
 from guards.text import LONE_SURROGATE
-from guards.toolcalls import check_tool_calls
+from guards.toolcalls import check_tool_calls, merge_tool_call_deltas
 from guards.types import CallContext
 from guards.wrapping import withhold_tool_calls
 
@@ -247,8 +247,8 @@ class ProxyService:
             for name in _PROXY_ONLY_FIELDS:
                 forward.pop(name, None)
             for name in _END_USER_FIELDS:
-                if isinstance(forward.get(name), str):
-                    forward[name] = shapes.pseudonymous_user(forward[name], self._user_key)
+                if forward.get(name) is not None:
+                    forward[name] = shapes.pseudonymous_user(forward[name], self._user_key, name)
             if kind is shapes.EMBEDDING:
                 if blocked:  # a vector cannot stand for the policy's message: a blocked input is refused
                     refused = next(d for d in session.decisions if d.blocked)
@@ -396,7 +396,7 @@ class ProxyService:
     @staticmethod
     def _check_streamed_tool_calls(deltas: list[list[Any]], session: GuardSession) -> list[dict[str, Any]]:
         """The whole tool calls of a stream, their arguments checked like the answer's text."""
-        message = {"tool_calls": shapes.merge_tool_call_deltas(deltas)}
+        message = {"tool_calls": merge_tool_call_deltas(deltas)}
         try:
             check_tool_calls(message, session.output)
         except UncheckableAnswer as exc:

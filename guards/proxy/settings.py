@@ -54,7 +54,7 @@ class Limits(_Strict):
     max_body_bytes: int = Field(default=1_000_000, ge=0)
     max_input_chars: int = Field(default=32_000, ge=0)
     max_input_texts: int = Field(default=2048, ge=0)
-    """Texts checked per request (messages, prompts, embedding inputs): each is one guard check and one decision."""
+    """Texts checked per request (message contents and text parts, tool-call texts, prompts, embedding inputs)."""
     max_output_tokens: int = Field(default=4096, ge=0)
     max_concurrency: int = Field(default=64, ge=0)
     rate_limit_per_minute: float = Field(default=600, ge=0)

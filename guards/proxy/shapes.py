@@ -10,6 +10,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from guards.errors import InputError, UncheckableAnswer
@@ -220,20 +221,29 @@ def parse_subject(header: str | None, metadata: Any) -> dict[str, str]:
             code="invalid_subject",
         )
     kept = {k: v for k, v in subject.items() if not _DIRECT_IDENTIFIER.search(v)}
-    if dropped := sorted(set(subject) - set(kept)):  # the audit log keeps subject attributes as given
-        logger.warning("subject attribute(s) %s look like direct identifiers and are not recorded", dropped)
+    if dropped := tuple(sorted(set(subject) - set(kept))):  # the audit log keeps subject attributes as given
+        _warn_dropped(dropped)
     return kept
 
 
-_DIRECT_IDENTIFIER = re.compile(r"[^@\s]+@[^@\s]+\.\w+|\d(?:[\s().+-]?\d){6,}")
-"""An e-mail address or a number of seven digits or more (phone, card, account): OpenAI clients often put such values
-in ``metadata``, but subject attributes are categories (age band, region)."""
+@lru_cache(maxsize=256)
+def _warn_dropped(names: tuple[str, ...]) -> None:
+    """Log once (per set of attribute names) that identifier-like subject attributes were not recorded."""
+    logger.warning("subject attribute(s) %s look like direct identifiers and are not recorded", list(names))
 
 
-def pseudonymous_user(user: str, key: bytes) -> str:
-    """The end-user id a request sends upstream (``user``, ``safety_identifier``) as a keyed hash: stable per user,
-    so the upstream can still tell users apart, but not the id itself (often an e-mail address)."""
-    return "ombud-" + hmac.new(key, user.encode(), hashlib.sha256).hexdigest()[:32]
+_DIRECT_IDENTIFIER = re.compile(r"[^@\s]+@[^@\s]+\.\w+|\d(?:[\s().+-]?\d){8,}")
+"""An e-mail address or a number of nine digits or more (phone, card, account, social security number): OpenAI
+clients often put such values in ``metadata``, but subject attributes are categories (age band, region, a date)."""
+
+
+def pseudonymous_user(user: Any, key: bytes, field: str) -> str:
+    """The end-user id a request sends upstream in ``field`` (``user``, ``safety_identifier``) as a keyed hash: stable
+    per user, so the upstream can still tell users apart, but not the id itself (often an e-mail address). Hashed in
+    its own domain, so it never equals the ``hash`` redaction operator's digest of the same value."""
+    if not isinstance(user, str):
+        raise bad_request(f"'{field}' must be a string", param=field)
+    return "ombud-" + hmac.new(key, b"ombud-end-user\0" + user.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def _first_choice(event: Mapping[str, Any]) -> dict[str, Any]:
@@ -255,30 +265,6 @@ def delta_tool_calls(event: Mapping[str, Any]) -> list[Any] | None:
     delta = _first_choice(event).get("delta")
     calls = delta.get("tool_calls") if isinstance(delta, dict) else None
     return calls if isinstance(calls, list) else None
-
-
-def merge_tool_call_deltas(deltas: list[list[Any]]) -> list[dict[str, Any]]:
-    """Whole tool calls from a stream's ``tool_calls`` deltas: the pieces of each call (by ``index``) joined into one,
-    the fragments of its ``function.arguments`` (or ``custom.input``) concatenated, so the arguments can be checked."""
-    calls: dict[int, dict[str, Any]] = {}
-    for delta in deltas:
-        for piece in delta:
-            if not isinstance(piece, dict) or type(piece.get("index")) is not int:
-                raise UncheckableAnswer("a streamed tool call is not an object with an integer 'index'")
-            call = calls.setdefault(piece["index"], {})
-            for key, value in piece.items():
-                if key in ("function", "custom") and isinstance(value, dict):
-                    inner = call.setdefault(key, {})
-                    for field, part in value.items():
-                        if field not in ("arguments", "input"):
-                            inner[field] = part
-                        elif isinstance(part, str):
-                            inner[field] = inner.get(field, "") + part
-                        else:
-                            raise UncheckableAnswer(f"a streamed tool call's {key}.{field} is not text")
-                else:
-                    call[key] = value
-    return [calls[i] for i in sorted(calls)]
 
 
 def delta_function_call(event: Mapping[str, Any]) -> bool:

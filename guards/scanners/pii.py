@@ -133,18 +133,27 @@ class PiiScanner(ScannerBase):
         return frozenset(engine.get_supported_entities(self.language)) | {c.label for c in self.custom}
 
     def scan(self, text: str, ctx: ScanContext) -> Verdict:
-        """Presidio's findings plus the custom entities' matches."""
-        entities: Sequence[str] | None = self.params.get("entities")
-        results = self.engine.analyze(
+        """Presidio's findings plus the custom entities' matches; ``params.entities``, when given, limits both."""
+        wanted: Sequence[str] | None = self.params.get("entities") or None
+        presidio = [e for e in wanted if e in self._presidio_types] if wanted else None
+        results = [] if wanted and not presidio else self._analyze(text, presidio)
+        findings = [_finding(r) for r in results if not _nameless_person(r, text)]
+        custom = [c for c in self.custom if not wanted or c.label in wanted]
+        findings.extend(f for entity in custom for f in entity.find(text))
+        return Verdict.of(self.id, without_shadowed(deduplicated(findings)))
+
+    def _analyze(self, text: str, entities: list[str] | None) -> list[Any]:
+        return self.engine.analyze(
             text=text,
             language=self.language,
-            entities=list(entities) if entities else None,
+            entities=entities,
             allow_list=self.params.get("allow_list") or None,
             return_decision_process=True,
         )
-        findings = [_finding(r) for r in results if not _nameless_person(r, text)]
-        findings.extend(f for entity in self.custom for f in entity.find(text))
-        return Verdict.of(self.id, without_shadowed(deduplicated(findings)))
+
+    @cached_property
+    def _presidio_types(self) -> frozenset[str]:
+        return frozenset(self.engine.get_supported_entities(self.language))
 
 
 _LETTERS = re.compile(r"[^\W\d_]{2,}")

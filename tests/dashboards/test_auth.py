@@ -109,3 +109,12 @@ def test_streamlit_command_binds_loopback() -> None:
     flags = dict(zip(command[5::2], command[6::2], strict=True))
     assert flags["--server.address"] == "127.0.0.1" and flags["--server.port"] == "8600"
     assert flags["--server.headless"] == "true" and flags["--browser.gatherUsageStats"] == "false"
+
+
+def test_a_read_only_dashboard_refuses_a_log_it_cannot_read_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "typo.db"
+    assert main(["dashboard", "--read-only", "--db", f"sqlite:///{missing}"]) == 2
+    assert capsys.readouterr().err.strip() == f"ombud: error: no audit database at {missing}"
+    assert not missing.exists()

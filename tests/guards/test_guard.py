@@ -399,6 +399,18 @@ def test_a_misspelt_pii_entity_type_fails_the_call_whatever_on_error_says(
         guard.warmup()
 
 
+def test_pii_entities_limit_presidio_and_custom_entities_alike(make_guard: Callable[..., Any]) -> None:
+    """``params.entities`` may name a custom or built-in entity (STREET_ADDRESS) alone: presidio then does not run
+    (it would refuse a type it does not know), and a list of presidio types leaves the custom entities out."""
+    text = "I live at 1600 Pennsylvania Avenue, write to jane@example.com"
+    found = {}
+    for wanted in ("STREET_ADDRESS", "EMAIL_ADDRESS"):
+        guard, _ = make_guard(f"name: t\nscanners:\n  - type: pii\n    params: {{entities: [{wanted}]}}\n")
+        decision = guard.check(text)
+        found[wanted] = {f.label for v in decision.verdicts for f in v.findings if not v.error}
+    assert found == {"STREET_ADDRESS": {"STREET_ADDRESS"}, "EMAIL_ADDRESS": {"EMAIL_ADDRESS"}}
+
+
 def test_raw_text_is_kept_only_when_the_policy_opts_in(make_guard: Callable[..., Any]) -> None:
     guard, sink = make_guard("name: t\naudit: {store_raw_text: true}\nscanners:\n  - type: secrets\n")
     guard.check("key AKIAIOSFODNN7EXAMPLE")

@@ -849,9 +849,35 @@ def test_direct_identifiers_stay_out_of_the_audit_and_away_from_the_upstream(mak
     attribute, the latter reaches the upstream only as a keyed hash (stable, so users stay apart)."""
     client, sink = make_proxy()
     metadata = {"age_band": "40-60", "email": EMAIL, "phone": "+1 415 555 0100", "zip": "94103"}
+    metadata |= {"ssn": "078-05-1120", "signup": "2024-01-15", "income": "1000000+"}
     for user in (EMAIL, EMAIL, "someone-else"):
         client.post("/v1/chat/completions", json=chat("hi", metadata=metadata, user=user))
 
     sent = [body["user"] for body in echo.received]
     assert EMAIL not in json.dumps(echo.received) and sent[0] == sent[1] != sent[2] and sent[0].startswith("ombud-")
-    assert dict(sink.decisions[0].context.subject) == {"age_band": "40-60", "zip": "94103"}
+    kept = {"age_band": "40-60", "zip": "94103", "signup": "2024-01-15", "income": "1000000+"}
+    assert dict(sink.decisions[0].context.subject) == kept
+    refused = client.post("/v1/chat/completions", json=chat("hi", user=42))
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "user"
+
+
+def test_deep_json_in_a_request_is_no_crash(make_proxy, echo) -> None:
+    """A deeply nested field the proxy does not read is passed on; deep tool calls are refused with 400, not a 500."""
+    client, _ = make_proxy()
+    deep = "[" * 600 + "]" * 600
+    beside = b'{"model": "echo", "messages": [{"role": "user", "content": "hi", "x": ' + deep.encode() + b"}]}"
+    calls = b'[{"id": "c", "type": "function", "function": {"name": "f", "arguments": ' + deep.encode() + b"}}]"
+    inside = b'{"model": "echo", "messages": [{"role": "assistant", "content": null, "tool_calls": ' + calls + b"}]}"
+    headers = {"Content-Type": "application/json"}
+
+    assert client.post("/v1/chat/completions", content=beside, headers=headers).status_code == 200
+    refused = client.post("/v1/chat/completions", content=inside, headers=headers)
+    assert refused.status_code == 400 and "nested too deeply" in refused.json()["error"]["message"]
+
+
+def test_an_answer_whose_reasoning_is_not_text_is_refused(make_proxy, echo) -> None:
+    client, _ = make_proxy()
+    message = {"role": "assistant", "content": "ok", "reasoning": {"steps": [EMAIL]}}
+    echo.replies.append(RawReply(json.dumps({"choices": [{"index": 0, "message": message}]}).encode()))
+    answer = client.post("/v1/chat/completions", json=chat("hi"))
+    assert answer.status_code == 502 and "'reasoning' is not text" in answer.json()["error"]["message"]

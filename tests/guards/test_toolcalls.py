@@ -8,8 +8,13 @@ from typing import Any
 import pytest
 
 from guards.errors import InputError, UncheckableAnswer
-from guards.proxy.shapes import merge_tool_call_deltas
-from guards.toolcalls import check_arguments, check_tool_calls, tool_call_texts, withdraw_tool_calls
+from guards.toolcalls import (
+    check_arguments,
+    check_tool_calls,
+    merge_tool_call_deltas,
+    tool_call_texts,
+    withdraw_tool_calls,
+)
 
 
 class Recorder:
@@ -124,3 +129,32 @@ def test_streamed_fragments_are_joined_per_index() -> None:
         merge_tool_call_deltas(
             [[{"index": 0, "function": {"arguments": 5}}], [{"index": 0, "function": {"arguments": "x"}}]]
         )
+
+
+def test_a_call_blocked_as_a_whole_is_not_checked_again_field_by_field() -> None:
+    """A blocked check returns the policy's message for the joined text: every field takes it, in one decision."""
+    seen: list[str] = []
+
+    def block(text: Any) -> str:
+        seen.append(text)
+        return "Withheld."
+
+    out = json.loads(check_arguments(json.dumps({"a": "AKIAIOSFODNN7EXAMPLE", "b": "hello", "c": "world"}), block))
+    assert len(seen) == 1 and out == {"a": "Withheld.", "b": "Withheld.", "c": "Withheld."}
+
+
+def test_keys_with_long_numbers_are_data_not_field_names() -> None:
+    check = Recorder()
+    check_arguments(json.dumps({"card_4111111111111111": True, "ok": "x"}), check)
+    assert check.seen == ["card_4111111111111111\n\nx"]
+
+
+def test_deep_fields_beside_the_tool_calls_are_not_copied() -> None:
+    """Only the tool-call fields are copied to be checked: a deeply nested field elsewhere in the message is not
+    walked (a request could otherwise crash the checker)."""
+    deep: Any = "x"
+    for _ in range(5000):
+        deep = [deep]
+    message = {"role": "assistant", "extra": deep, "tool_calls": [{"function": {"name": "f", "arguments": "{}"}}]}
+    assert tool_call_texts(message) == []
+    assert tool_call_texts({"role": "user", "content": "hi", "extra": deep}) == []
