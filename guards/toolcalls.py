@@ -4,7 +4,7 @@ A model can put personal data or an injected instruction into a tool's arguments
 a caller that sends an earlier tool call back (pseudonyms restored) would hand the model what the guard kept from
 it. OpenAI-style arguments are a JSON object in a string. Its texts — string values, keys that are not plain
 identifiers (a name or an address used as a key), numbers long enough to be an identifier — are checked together as
-one text, a blank line between them, so a call makes one decision and the scanners see the fields side by side; the
+one text, a ``|`` line between them, so a call makes one decision and the scanners see the fields side by side; the
 object is written back only if something changed. Arguments that are not JSON are checked as one text.
 """
 
@@ -26,8 +26,10 @@ MIN_CHECKED_DIGITS = 6
 shorter ones (counts, limits, ids of a few digits) are not."""
 MAX_DEPTH = 100
 """Arguments nested deeper are refused."""
-SEPARATOR = "\n\n"
-"""Between the texts of one call when they are checked together."""
+SEPARATOR = "\n\n|\n\n"
+"""Between the texts of one call when they are checked together: a line of its own that named-entity spans do not
+cross (with a bare blank line, spaCy took "Jane Doe" and the e-mail address on the next line for one PERSON in 6 of 25
+bench calls, and the call was checked again value by value)."""
 _SCHEMA_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from guards.errors import InputError, UncheckableAnswer
 from guards.toolcalls import (
+    SEPARATOR,
     check_arguments,
     check_tool_calls,
     merge_tool_call_deltas,
@@ -35,14 +36,14 @@ def test_the_texts_of_a_call_are_checked_together_as_one_text() -> None:
     arguments = {"to": "a secret", "n": 3, "phone": 5551234567, "ok": True, "list": ["x", {"y": ""}]}
     arguments |= {"guests": {"secret@example.com": "required"}}
     out = json.loads(check_arguments(json.dumps(arguments), check))
-    assert check.seen == ["a secret\n\n5551234567\n\nx\n\nsecret@example.com\n\nrequired"]
+    assert check.seen == [SEPARATOR.join(["a secret", "5551234567", "x", "secret@example.com", "required"])]
     assert out == arguments | {"to": "a <X>", "guests": {"<X>@example.com": "required"}}
 
 
 def test_texts_that_hold_the_separator_are_checked_one_by_one() -> None:
     check = Recorder()
-    out = json.loads(check_arguments(json.dumps({"a": "one\n\nsecret", "b": "two"}), check))
-    assert check.seen == ["one\n\nsecret", "two"] and out == {"a": "one\n\n<X>", "b": "two"}
+    out = json.loads(check_arguments(json.dumps({"a": f"one{SEPARATOR}secret", "b": "two"}), check))
+    assert check.seen == [f"one{SEPARATOR}secret", "two"] and out == {"a": f"one{SEPARATOR}<X>", "b": "two"}
 
 
 def test_repeated_keys_and_keys_merged_by_redaction_are_refused() -> None:
@@ -146,7 +147,7 @@ def test_a_call_blocked_as_a_whole_is_not_checked_again_field_by_field() -> None
 def test_keys_with_long_numbers_are_data_not_field_names() -> None:
     check = Recorder()
     check_arguments(json.dumps({"card_4111111111111111": True, "ok": "x"}), check)
-    assert check.seen == ["card_4111111111111111\n\nx"]
+    assert check.seen == [f"card_4111111111111111{SEPARATOR}x"]
 
 
 def test_deep_fields_beside_the_tool_calls_are_not_copied() -> None:
