@@ -75,6 +75,7 @@ class Guard:
         with self._policy_errors():
             for scanner in self.scanners.values():
                 scanner.validate()
+        self._labels_checked: set[str] = set()
         if self.sink is not None:
             self.sink.register_policy(policy.ref, policy.document)
 
@@ -94,13 +95,34 @@ class Guard:
     def warmup(self) -> Guard:
         """Load every scanner's model now, so the first call is not slow, and check the policy's per-label
         overrides against the labels each loaded scanner reports (e.g. the installed presidio's entity types)."""
-        with self._policy_errors():
-            for scanner_id, scanner in self.scanners.items():
+        for scanner_id, scanner in self.scanners.items():
+            with self._policy_errors():
                 scanner.warmup()
-                known = scanner.known_labels()
-                if known is not None:
-                    check_label_names(self._specs[scanner_id].labels, known, f"scanner {scanner_id!r}: labels")
+            self._check_labels(scanner_id)
         return self
+
+    def _check_labels(self, scanner_id: str) -> None:
+        """Check, once per scanner (after its model loaded), that the policy's label overrides name labels it
+        reports: a misspelt one would never match. Raises ``PolicyError``."""
+        if scanner_id in self._labels_checked:
+            return
+        known = self.scanners[scanner_id].known_labels()
+        if known is not None:
+            with self._policy_errors():
+                check_label_names(self._specs[scanner_id].labels, known, f"scanner {scanner_id!r}: labels")
+        self._labels_checked.add(scanner_id)
+
+    def _first_use(self, scanner_id: str) -> None:
+        """Before a scanner's first scan in a guard that was not warmed up: load it and check its labels. Any
+        failure but a ``PolicyError`` is left to the scan, which reports it as the scanner's error verdict."""
+        try:
+            with self._policy_errors():
+                self.scanners[scanner_id].warmup()
+        except PolicyError:
+            raise
+        except Exception:  # reported by run_scanner, which loads the model again
+            return
+        self._check_labels(scanner_id)
 
     @contextmanager
     def _policy_errors(self) -> Iterator[None]:
@@ -141,6 +163,8 @@ class Guard:
         due = [(scanner_id, spec) for scanner_id, spec in self._specs.items() if spec.scans(stage, role)]
         for n, (scanner_id, spec) in enumerate(due):
             scanner = self.scanners[scanner_id]
+            if scanner_id not in self._labels_checked:
+                self._first_use(scanner_id)
             with self._policy_errors():
                 verdict, error = run_scanner(scanner, value, ctx, spec.timeout_ms)
             verdicts.append(verdict)

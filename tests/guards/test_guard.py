@@ -399,6 +399,16 @@ def test_a_misspelt_pii_entity_type_fails_the_call_whatever_on_error_says(
         guard.warmup()
 
 
+def test_a_guard_never_warmed_up_checks_its_labels_at_the_first_scan(make_guard: Callable[..., Any]) -> None:
+    """Most callers never call ``warmup()``: a misspelt PII label must still not be ignored without a word."""
+    guard, sink = make_guard("name: t\nscanners:\n  - type: pii\n    labels: {US_SNN: {action: block}}\n")
+    with pytest.raises(PolicyError, match=r"\.yaml: scanner 'pii': labels: unknown label\(s\) \['US_SNN'\]"):
+        guard.check("my SSN is 078-05-1120")
+    assert not sink.decisions
+    guard, _ = make_guard("name: t\nscanners:\n  - type: pii\n    labels: {EMAIL_ADDRESS: {action: block}}\n")
+    assert guard.check("write to jane@example.com").action is Action.BLOCK
+
+
 def test_pii_entities_limit_presidio_and_custom_entities_alike(make_guard: Callable[..., Any]) -> None:
     """``params.entities`` may name a custom or built-in entity (STREET_ADDRESS) alone: presidio then does not run
     (it would refuse a type it does not know), and a list of presidio types leaves the custom entities out."""
