@@ -85,11 +85,11 @@ def _sqlite_engine(database: str | None, url: str, *, durable: bool, create: boo
     elif not Path(database).expanduser().is_file():
         raise AuditConfigError(f"no audit database at {database}")
     engine = create_engine(url, **kwargs)
+    _explicit_transactions(engine)
     synchronous = "FULL" if durable else "NORMAL"
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (see _on_begin)
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA busy_timeout = 60000")
         if not memory:
@@ -98,12 +98,21 @@ def _sqlite_engine(database: str | None, url: str, *, durable: bool, create: boo
         cur.execute(f"PRAGMA synchronous = {synchronous}")
         cur.close()
 
+    return engine
+
+
+def _explicit_transactions(engine: Engine) -> None:
+    """Put the sqlite3 driver in autocommit mode and let SQLAlchemy's ``begin`` emit ``BEGIN`` itself
+    (``BEGIN IMMEDIATE``, taking the write lock at once, with the ``IMMEDIATE`` execution option)."""
+
+    @event.listens_for(engine, "connect")
+    def _autocommit(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         immediate = conn.get_execution_options().get(IMMEDIATE, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-    return engine
 
 
 def _sqlite_read_only_engine(database: str | None) -> Engine:
@@ -130,13 +139,5 @@ def _sqlite_read_only_engine(database: str | None) -> Engine:
         creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False),
         poolclass=QueuePool,  # the "sqlite://" placeholder URL would otherwise get an in-memory database's pool
     )
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None  # autocommit driver; SQLAlchemy's begin emits BEGIN (see below)
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
-
+    _explicit_transactions(engine)
     return engine

@@ -90,10 +90,11 @@ class AuditStore:
         self.durable = durable
         self.read_only = read_only
         self.commit_timeout = commit_timeout
-        self.engine = make_engine(self.url, durable=durable, create=create and not read_only, read_only=read_only)
+        create = create and not read_only
+        self.engine = make_engine(self.url, durable=durable, create=create, read_only=read_only)
         file_database = self._is_file_database() and not read_only
         try:
-            self._open_schema(create=create and not read_only)
+            self._open_schema(create=create)
         except SQLAlchemyError as exc:
             self.engine.dispose()
             reason = getattr(exc, "orig", None) or exc

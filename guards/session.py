@@ -115,9 +115,15 @@ class GuardSession:
         return decision.text
 
     @property
+    def first_blocked(self) -> Decision | None:
+        """This session's first blocking decision, if any."""
+        return next((d for d in self.decisions if d.blocked), None)
+
+    @property
     def refusal(self) -> str:
         """The policy's message for this session's first blocked text (empty while nothing was blocked)."""
-        return next((d.text for d in self.decisions if d.blocked), "")
+        first = self.first_blocked
+        return first.text if first is not None else ""
 
     def restore(self, text: str) -> str:
         """Put the original values back in place of this session's pseudonyms, when the policy allows."""

@@ -29,6 +29,10 @@ class RawReply:
     headers: dict[str, str] = field(default_factory=dict)
     media_type: str = "application/json"
 
+    def response(self) -> Response:
+        """This answer as the HTTP response the echo sends."""
+        return Response(self.body, self.status, self.headers, media_type=self.media_type)
+
 
 @dataclass
 class EchoUpstream:
@@ -77,7 +81,7 @@ class EchoUpstream:
             chat = request.url.path.endswith("/chat/completions")
             chunks = self.answer(body)
             if isinstance(chunks, RawReply):
-                return Response(chunks.body, chunks.status, chunks.headers, media_type=chunks.media_type)
+                return chunks.response()
             if body.get("stream"):
                 return StreamingResponse(_stream(chat, body, chunks), media_type="text/event-stream")
             return JSONResponse(_completion(chat, body, "".join(chunks)))
@@ -86,10 +90,9 @@ class EchoUpstream:
             body = await arrive(request)
             if (failed := failure()) is not None:
                 return failed
-            if self.replies and isinstance(self.replies[0], RawReply):
-                raw = self.replies.popleft()
-                assert isinstance(raw, RawReply)
-                return Response(raw.body, raw.status, raw.headers, media_type=raw.media_type)
+            if self.replies and isinstance(raw := self.replies[0], RawReply):
+                self.replies.popleft()
+                return raw.response()
             texts = [body["input"]] if isinstance(body.get("input"), str) else list(body.get("input") or [])
             data = [{"object": "embedding", "index": i, "embedding": _vector(t)} for i, t in enumerate(texts)]
             tokens = sum(len(t.split()) for t in texts)

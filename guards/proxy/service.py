@@ -250,8 +250,7 @@ class ProxyService:
                 if forward.get(name) is not None:
                     forward[name] = shapes.pseudonymous_user(forward[name], self._user_key, name)
             if kind is shapes.EMBEDDING:
-                if blocked:  # a vector cannot stand for the policy's message: a blocked input is refused
-                    refused = next(d for d in session.decisions if d.blocked)
+                if (refused := session.first_blocked) is not None:  # no vector can stand for the policy's message
                     raise blocked_error(Blocked(refused, guard.policy.model.block_message))
                 return Answer(body=await self._upstream_json(kind, forward, caller, headers), headers=headers)
             if blocked:

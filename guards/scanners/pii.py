@@ -96,17 +96,22 @@ class PiiScanner(ScannerBase):
 
     def warmup(self) -> None:
         """Load spaCy and presidio now (a few seconds) instead of on the first scan."""
-        _ = self.engine
+        _ = self._presidio_types
 
     @cached_property
     def engine(self) -> AnalyzerEngine:
-        """The shared presidio analyzer for this scanner's model and language; ``params.entities`` is checked
-        against the entity types it can find once it is loaded (a misspelt type would silently find nothing)."""
+        """The shared presidio analyzer for this scanner's model and language."""
         with _ENGINE_LOCK:
-            engine = analyzer_engine(self.params.get("spacy_model", DEFAULT_SPACY_MODEL), self.language)
-        known = self._entity_types(engine)
+            return analyzer_engine(self.params.get("spacy_model", DEFAULT_SPACY_MODEL), self.language)
+
+    @cached_property
+    def _presidio_types(self) -> frozenset[str]:
+        """presidio's entity types for the language (loads it). ``params.entities`` is checked here, once, against them
+        and the custom entities' labels: a misspelt type would silently find nothing."""
+        types = frozenset(self.engine.get_supported_entities(self.language))
+        known = types | {c.label for c in self.custom}
         check_label_names(self.params.get("entities", ()), known, f"scanner {self.id!r}: params.entities")
-        return engine
+        return types
 
     @cached_property
     def custom(self) -> tuple[CustomEntity, ...]:
@@ -127,15 +132,13 @@ class PiiScanner(ScannerBase):
 
     def known_labels(self) -> frozenset[str]:
         """Entity types this scanner can report (loads presidio)."""
-        return self._entity_types(self.engine)
-
-    def _entity_types(self, engine: AnalyzerEngine) -> frozenset[str]:
-        return frozenset(engine.get_supported_entities(self.language)) | {c.label for c in self.custom}
+        return self._presidio_types | {c.label for c in self.custom}
 
     def scan(self, text: str, ctx: ScanContext) -> Verdict:
         """Presidio's findings plus the custom entities' matches; ``params.entities``, when given, limits both."""
+        types = self._presidio_types  # first: checks params.entities
         wanted: Sequence[str] | None = self.params.get("entities") or None
-        presidio = [e for e in wanted if e in self._presidio_types] if wanted else None
+        presidio = [e for e in wanted if e in types] if wanted else None
         results = [] if wanted and not presidio else self._analyze(text, presidio)
         findings = [_finding(r) for r in results if not _nameless_person(r, text)]
         custom = [c for c in self.custom if not wanted or c.label in wanted]
@@ -150,10 +153,6 @@ class PiiScanner(ScannerBase):
             allow_list=self.params.get("allow_list") or None,
             return_decision_process=True,
         )
-
-    @cached_property
-    def _presidio_types(self) -> frozenset[str]:
-        return frozenset(self.engine.get_supported_entities(self.language))
 
 
 _LETTERS = re.compile(r"[^\W\d_]{2,}")
