@@ -31,7 +31,7 @@ def wrap_callable(guard: Guard, fn: Callable[..., Any], *, prompt_arg: str | Non
             async with guard.session(context=context) as session:
                 args, kwargs = map_prompt(fn, args, kwargs, session.input, prompt_arg)
                 if session.blocked:
-                    yield session.decisions[-1].text
+                    yield session.refusal
                     return
                 async with aclosing(session.astream(_chunk_texts_async(fn(*args, **kwargs)))) as pieces:
                     async for piece in pieces:  # closed here, so a caller that stops early still gets a decision
@@ -46,7 +46,7 @@ def wrap_callable(guard: Guard, fn: Callable[..., Any], *, prompt_arg: str | Non
             async with guard.session(context=context) as session:
                 args, kwargs = map_prompt(fn, args, kwargs, session.input, prompt_arg)
                 if session.blocked:
-                    return session.decisions[-1].text
+                    return session.refusal
                 result = await fn(*args, **kwargs)
                 if isinstance(result, AsyncIterator):
                     return session.astream(_chunk_texts_async(result))
@@ -59,7 +59,7 @@ def wrap_callable(guard: Guard, fn: Callable[..., Any], *, prompt_arg: str | Non
         with guard.session(context=context) as session:
             args, kwargs = map_prompt(fn, args, kwargs, session.input, prompt_arg)
             if session.blocked:
-                return session.decisions[-1].text
+                return session.refusal
             return map_answer(fn(*args, **kwargs), session)
 
     return wrapper

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
@@ -266,6 +266,40 @@ def test_on_block_message_returns_the_safe_message(make_guard: Callable[..., tup
         "name: t\non_block: message\nblock_message: nope\nscanners:\n  - type: secrets\n    action: block\n"
     )
     assert guard.wrap(lambda p: "unreachable")("key AKIAIOSFODNN7EXAMPLE") == "nope"
+
+
+@pytest.mark.parametrize("shape", ["sync", "async", "async generator"])
+def test_on_block_message_answers_the_message_when_a_later_message_passes(
+    make_guard: Callable[..., tuple[Guard, ListSink]], shape: str
+) -> None:
+    """The refusal is the first blocked decision's message, not the text of whichever message was checked last
+    (that returned the user's own last message as the model's answer)."""
+    guard, sink = make_guard(
+        "name: t\non_block: message\nblock_message: nope\nscanners:\n  - type: secrets\n    action: block\n"
+    )
+    messages = [{"role": "user", "content": "key AKIAIOSFODNN7EXAMPLE"}, {"role": "user", "content": "hi there"}]
+
+    def model(messages: list[dict[str, str]]) -> str:
+        raise AssertionError("the model must not be called")
+
+    async def amodel(messages: list[dict[str, str]]) -> str:
+        raise AssertionError("the model must not be called")
+
+    async def agen(messages: list[dict[str, str]]) -> AsyncIterator[str]:
+        raise AssertionError("the model must not be called")
+        yield ""
+
+    async def collect() -> str:
+        return "".join([piece async for piece in guard.wrap(agen)(messages=messages)])
+
+    if shape == "sync":
+        answer = guard.wrap(model)(messages=messages)
+    elif shape == "async":
+        answer = asyncio.run(guard.wrap(amodel)(messages=messages))
+    else:
+        answer = asyncio.run(collect())
+    assert answer == "nope"
+    assert [d.action.value for d in sink.decisions] == ["block", "allow"]
 
 
 def test_failing_scanner_fails_closed_with_cause(make_guard: Callable[..., tuple[Guard, ListSink]]) -> None:
