@@ -6,7 +6,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from guards.actions import OperatorKeys, Operators, Vault
 from guards.errors import GuardError, InputError, PolicyError, ScannerError, SinkError
 from guards.policy import Policy, PolicyDecision, decide, load_policy
+from guards.policy.schema import MEDIA_SCANNER
 from guards.runner import run_scanner
 from guards.scanners.base import ScanContext, ScannerBase, check_label_names, scanner_class
 from guards.sink import Sink, resolve_sink
 from guards.text import coerce_text
-from guards.types import Action, CallContext, Decision, Stage, Verdict
+from guards.types import Action, CallContext, Decision, Finding, RuleHit, Stage, Verdict
 
 if TYPE_CHECKING:
     from guards.session import GuardSession
@@ -182,6 +183,20 @@ class Guard:
         # Scanning time excludes one-off model loading (see run_scanner); deciding is added on top.
         latency = sum(v.latency_ms for v in verdicts) + (time.perf_counter() - started) * 1000
         return Evaluation(value, stage, tuple(verdicts), policy_decision, tuple(errors), latency, received, unscanned)
+
+    def evaluate_media(self, kinds: Sequence[str], stage: Stage | str) -> Evaluation | None:
+        """The policy's ``media`` rule for content parts of these types that no scanner can read (images, audio,
+        files), as an evaluation to record: scanner ``media``, one finding and rule per part type, the text a
+        placeholder per part (``[image_url]``). None when the policy allows such parts silently."""
+        mode = self.policy.model.media
+        if mode == "allow":
+            return None
+        action = Action(mode)
+        labels = sorted(set(kinds))
+        verdict = Verdict(MEDIA_SCANNER, 1.0, tuple(Finding(label, 1.0) for label in labels))
+        rules = tuple(RuleHit(MEDIA_SCANNER, label, 1.0, 1.0, action, reason="unreadable") for label in labels)
+        text = " ".join(f"[{kind}]" for kind in kinds)
+        return Evaluation(text, Stage(stage), (verdict,), PolicyDecision(action, rules, (), ()), (), 0.0, text)
 
     def check(
         self,

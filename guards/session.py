@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -65,6 +65,17 @@ class GuardSession:
     def output(self, text: str | bytes) -> str:
         """Check the model's answer; returns what the caller may see, pseudonyms restored when the policy says so."""
         return self.restore(self.enforce(self.guard.evaluate(text, Stage.OUTPUT, vault=self.vault)))
+
+    def media(self, kinds: Sequence[str], stage: Stage) -> str | None:
+        """Apply the policy's ``media`` rule to content parts of these types (``image_url``, ``input_audio``...)
+        that no scanner can read. Returns None when they may pass (recorded as flagged if
+        the policy says ``flag``), else the policy's message (``on_block: message``); raises ``Blocked`` when the
+        policy blocks them and says ``on_block: raise``."""
+        evaluation = self.guard.evaluate_media(kinds, stage)
+        if evaluation is None:
+            return None
+        text = self.enforce(evaluation)
+        return text if self.decisions[-1].blocked else None
 
     async def ainput(self, text: str | bytes, role: str | None = None) -> str:
         """``input`` for async code."""

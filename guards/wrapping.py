@@ -5,21 +5,20 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
+import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
-from guards.errors import GuardError, UncheckableAnswer
+from guards.errors import GuardError, InputError, UncheckableAnswer
 from guards.objects import get_field, has_field, set_field
 from guards.toolcalls import TextFn, check_tool_calls, checked_copy, has_tool_calls, withdraw_tool_calls
+from guards.types import Stage
 
 if TYPE_CHECKING:
     from guards.guard import Guard
     from guards.session import GuardSession
     from guards.types import CallContext
-
-RoleCheck = Callable[[Any, str | None], str]
-"""``check(text, role)``: a prompt text (role None), or the text of a chat message of that role."""
 
 
 def wrap_callable(guard: Guard, fn: Callable[..., Any], *, prompt_arg: str | None, context: CallContext | None) -> Any:
@@ -29,7 +28,7 @@ def wrap_callable(guard: Guard, fn: Callable[..., Any], *, prompt_arg: str | Non
         @functools.wraps(fn)
         async def async_stream_wrapper(*args: Any, **kwargs: Any) -> AsyncIterator[str]:
             async with guard.session(context=context) as session:
-                args, kwargs = map_prompt(fn, args, kwargs, session.input, prompt_arg)
+                args, kwargs = map_prompt(fn, args, kwargs, session, prompt_arg)
                 if session.blocked:
                     yield session.refusal
                     return
@@ -44,7 +43,7 @@ def wrap_callable(guard: Guard, fn: Callable[..., Any], *, prompt_arg: str | Non
         @functools.wraps(fn)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
             async with guard.session(context=context) as session:
-                args, kwargs = map_prompt(fn, args, kwargs, session.input, prompt_arg)
+                args, kwargs = map_prompt(fn, args, kwargs, session, prompt_arg)
                 if session.blocked:
                     return session.refusal
                 result = await fn(*args, **kwargs)
@@ -57,7 +56,7 @@ def wrap_callable(guard: Guard, fn: Callable[..., Any], *, prompt_arg: str | Non
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         with guard.session(context=context) as session:
-            args, kwargs = map_prompt(fn, args, kwargs, session.input, prompt_arg)
+            args, kwargs = map_prompt(fn, args, kwargs, session, prompt_arg)
             if session.blocked:
                 return session.refusal
             return map_answer(fn(*args, **kwargs), session)
@@ -69,34 +68,34 @@ def map_prompt(
     fn: Callable[..., Any],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
-    check: RoleCheck,
+    session: GuardSession,
     prompt_arg: str | None,
 ) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """Apply ``check`` to the prompt wherever the call carries it; return the new arguments."""
+    """Check the prompt wherever the call carries it (``session``'s input stage); return the new arguments."""
     if prompt_arg is None:
         prompt_arg = next((k for k in ("messages", "prompt", "inputs", "text_inputs") if k in kwargs), None)
     if prompt_arg is not None and prompt_arg not in kwargs:
         bound = inspect.signature(fn).bind_partial(*args, **kwargs)
         if prompt_arg not in bound.arguments:
             raise GuardError(f"{_name(fn)} was called without its prompt argument {prompt_arg!r}")
-        bound.arguments[prompt_arg] = map_prompt_value(bound.arguments[prompt_arg], check)
+        bound.arguments[prompt_arg] = map_prompt_value(bound.arguments[prompt_arg], session)
         return bound.args, bound.kwargs
     if prompt_arg is not None:
-        return args, {**kwargs, prompt_arg: map_prompt_value(kwargs[prompt_arg], check)}
+        return args, {**kwargs, prompt_arg: map_prompt_value(kwargs[prompt_arg], session)}
     if args:
-        return (map_prompt_value(args[0], check), *args[1:]), kwargs
+        return (map_prompt_value(args[0], session), *args[1:]), kwargs
     raise GuardError(f"cannot find the prompt in the call to {_name(fn)}: pass prompt_arg= to guard.wrap")
 
 
-def map_prompt_value(value: Any, check: RoleCheck) -> Any:
+def map_prompt_value(value: Any, session: GuardSession) -> Any:
     """Check a prompt given as text or as chat messages (dicts, or SDK message objects such as an earlier answer's
     ``choices[0].message`` appended to the history: those are passed on as dicts)."""
     if isinstance(value, str | bytes):
-        return check(value, None)
+        return session.input(value)
     if isinstance(value, list):
         messages = [_message_dict(m) for m in value]
         if all(isinstance(m, dict) and "role" in m for m in messages):
-            return map_messages(messages, check)
+            return map_messages(messages, session)
     raise GuardError(f"the prompt must be text or a list of chat messages, got {type(value).__name__}")
 
 
@@ -106,31 +105,54 @@ def _message_dict(message: Any) -> Any:
     return dump(exclude_none=True) if callable(dump) and not isinstance(message, dict) else message
 
 
-def map_messages(messages: list[dict[str, Any]], check: RoleCheck) -> list[dict[str, Any]]:
-    """Chat messages with every text replaced by ``check(text, role)``.
+def map_messages(messages: list[dict[str, Any]], session: GuardSession) -> list[dict[str, Any]]:
+    """Chat messages with every text checked at ``session``'s input stage, with the message's role.
 
     Every role is checked, assistant and tool turns included: a caller that sends back an earlier answer,
-    pseudonyms restored, would otherwise hand the model the personal data the guard kept from it.
+    pseudonyms restored, would otherwise hand the model the personal data the guard kept from it. Parts that no
+    scanner can read (images, audio, files) go by the policy's ``media`` rule. Content of any other shape raises
+    ``InputError``.
     """
-    return [_map_message(m, check) for m in messages]
+    return [_map_message(m, session) for m in messages]
 
 
-def _map_message(message: dict[str, Any], check: RoleCheck) -> dict[str, Any]:
+def _map_message(message: dict[str, Any], session: GuardSession) -> dict[str, Any]:
     content, role = message.get("content"), message["role"]
     if has_tool_calls(message):  # arguments sent back to the model are checked like its text (a copy: not the caller's)
-        message = checked_copy(message, lambda text: check(text, role))
+        message = checked_copy(message, lambda text: session.input(text, role))
     if isinstance(content, str):
-        return {**message, "content": check(content, role)}
-    if isinstance(content, list):
-        parts = [{**p, "text": check(p["text"], role)} if is_text_part(p) else p for p in content]
-        return {**message, "content": parts}
-    return message
+        return {**message, "content": session.input(content, role)}
+    if content is None:
+        return message
+    kinds = unreadable_parts(content)
+    if kinds is None:
+        raise InputError(f"a {role} message's content is neither text, a list of parts ({PARTS}) nor null")
+    if kinds:
+        session.media(kinds, Stage.INPUT)
+    parts = [{**p, "text": session.input(p["text"], role)} if is_text_part(p) else p for p in content]
+    return {**message, "content": parts}
 
 
 def is_text_part(part: Any) -> bool:
     """Whether a content part carries text: any part with a string ``text`` (``text``, ``input_text``,
     ``output_text``...), whatever its type says, so that no spelling of a text part skips the guard."""
     return isinstance(part, dict) and isinstance(part.get("text"), str)
+
+
+PARTS = "objects; a text part with a 'text' string"
+_PART_TYPE = re.compile(r"[a-z][a-z0-9_]{0,31}")
+
+
+def unreadable_parts(content: Any) -> tuple[str, ...] | None:
+    """The types of the parts of a list ``content`` that carry no text (``image_url``, ``input_audio``, ``file``...;
+    ``unknown`` for a type that is not a plain name, since it is recorded), or None when ``content`` is not a
+    list of parts: a part that is not an object, or a ``text`` part without a ``text`` string."""
+    if not isinstance(content, list) or not all(isinstance(p, dict) for p in content):
+        return None
+    if any(p.get("type") == "text" and not is_text_part(p) for p in content):
+        return None
+    types = [p.get("type") for p in content if not is_text_part(p)]
+    return tuple(t if isinstance(t, str) and _PART_TYPE.fullmatch(t) else "unknown" for t in types)
 
 
 def map_answer(result: Any, session: GuardSession) -> Any:
@@ -151,7 +173,7 @@ def _map_choices(result: Any, session: GuardSession) -> Any:
     for choice in get_field(result, "choices"):
         message = get_field(choice, "message")
         if message is not None:
-            check_message(message, session.output)
+            check_message(message, session)
         elif isinstance(get_field(choice, "text"), str):
             set_field(choice, "text", session.output(get_field(choice, "text")))
         else:
@@ -167,20 +189,20 @@ ANSWER_TEXT_FIELDS = ("refusal", "reasoning_content", "reasoning")
 """Text fields of an answer message besides ``content`` (a refusal, the model's reasoning as servers send it)."""
 
 
-def check_message(message: Any, check: TextFn) -> None:
-    """Check a chat answer's message in place: its ``content`` (see ``check_content``), its ``refusal`` and reasoning
-    texts when present, and its tool calls' arguments (see ``guards.toolcalls``). An audio answer is refused: its
-    sound cannot be checked, only its transcript."""
+def check_message(message: Any, session: GuardSession) -> None:
+    """Check a chat answer's message in place at ``session``'s output stage: its ``content`` (see
+    ``check_content``), its ``refusal`` and reasoning texts when present, and its tool calls' arguments (see
+    ``guards.toolcalls``). An audio answer is refused: its sound cannot be checked, only its transcript."""
     if get_field(message, "audio") is not None:
         raise UncheckableAnswer("an audio answer cannot be checked (only text can)")
-    set_field(message, "content", check_content(get_field(message, "content"), check))
+    set_field(message, "content", check_content(get_field(message, "content"), session))
     for key in ANSWER_TEXT_FIELDS:
         text = get_field(message, key)
         if text is not None and not isinstance(text, str):
             raise UncheckableAnswer(f"the answer's '{key}' is not text")
         if text:
-            set_field(message, key, check(text))
-    check_tool_calls(message, check)
+            set_field(message, key, session.output(text))
+    check_tool_calls(message, session.output)
 
 
 def drop_logprobs(choice: Any) -> None:
@@ -198,23 +220,24 @@ def withhold_tool_calls(choice: Any, refusal: str) -> None:
         set_field(choice, "finish_reason", "content_filter")
 
 
-def check_content(content: Any, check: TextFn) -> Any:
+def check_content(content: Any, session: GuardSession) -> Any:
     """A chat answer's ``content`` checked: a string, ``None`` (tool calls only: no text) or a list of parts,
-    whose text parts are checked together and come back as one text part in the place of the first. Any other
-    shape raises ``UncheckableAnswer``."""
+    whose text parts are checked together and come back as one text part in the place of the first; parts without
+    text go by the policy's ``media`` rule (refused: the policy's message is the content). Any other shape raises
+    ``UncheckableAnswer``."""
     if content is None:
         return None
     if isinstance(content, str):
-        return check(content)
-    if isinstance(content, list) and all(isinstance(p, dict) for p in content):
-        if any(p.get("type") == "text" and not is_text_part(p) for p in content):
-            raise UncheckableAnswer("a text part of the answer has no 'text' string")
-        texts = [p for p in content if is_text_part(p)]
-        if not texts:
-            return content
-        checked = {**texts[0], "text": check("".join(p["text"] for p in texts))}
-        return [checked if p is texts[0] else p for p in content if not is_text_part(p) or p is texts[0]]
-    raise UncheckableAnswer("a message's 'content' is neither text, a list of parts nor null")
+        return session.output(content)
+    kinds = unreadable_parts(content)
+    if kinds is None:
+        raise UncheckableAnswer(f"a message's 'content' is neither text, a list of parts ({PARTS}) nor null")
+    refusal = session.media(kinds, Stage.OUTPUT) if kinds else None
+    texts = [p for p in content if is_text_part(p)]
+    if texts:
+        checked = {**texts[0], "text": session.output("".join(p["text"] for p in texts))}
+        content = [checked if p is texts[0] else p for p in content if not is_text_part(p) or p is texts[0]]
+    return content if refusal is None else refusal
 
 
 def _map_generated(generated: Any, check: TextFn) -> Any:

@@ -10,6 +10,8 @@ from guards.types import Action, Stage
 
 OperatorName = Literal["replace", "mask", "hash", "encrypt", "pseudonymize", "remove"]
 ErrorMode = Literal["block", "flag", "allow"]
+MEDIA_SCANNER = "media"
+"""The scanner name of decisions on content parts no scanner can read (the policy's ``media`` rule); reserved."""
 Score = float
 
 
@@ -122,6 +124,9 @@ class PolicyModel(_Strict):
     on_block: Literal["raise", "message"] = "raise"
     block_message: str = "Sorry, I can't help with that request."
     restore_pseudonyms: bool = True
+    media: ErrorMode = "block"
+    """Chat content parts without text (images, audio, files), which no scanner can read: block the message (fail
+    closed), flag it (pass them on and record it) or allow them silently."""
     scanners: tuple[ScannerSpec, ...]
     operators: OperatorSettings = OperatorSettings()
     audit: AuditSettings = AuditSettings()
@@ -131,6 +136,8 @@ class PolicyModel(_Strict):
     def _unique_ids(self) -> PolicyModel:
         seen: set[str] = set()
         for spec in self.scanners:
+            if spec.id == MEDIA_SCANNER:
+                raise ValueError(f"the scanner id {MEDIA_SCANNER!r} is reserved for the `media` rule's decisions")
             if spec.id in seen:
                 raise ValueError(f"two scanners share the id {spec.id!r}: give each an explicit `id`")
             seen.add(spec.id)

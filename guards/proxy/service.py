@@ -286,7 +286,7 @@ class ProxyService:
         when it blocked it (``on_block: raise``). Each message is checked with its role, so scanners that the
         policy limits to some roles (``roles: [user]``) skip the others."""
         try:
-            forward = await asyncio.to_thread(shapes.check_prompt, kind, body, session.input)
+            forward = await asyncio.to_thread(shapes.check_prompt, kind, body, session)
         except Blocked as exc:
             raise blocked_error(exc) from exc
         except UncheckableAnswer as exc:  # e.g. tool calls in the history whose arguments cannot be checked
@@ -311,7 +311,7 @@ class ProxyService:
         payload = await self._upstream_json(kind, forward, caller, headers)
         before = len(session.decisions)
         try:
-            answer = await asyncio.to_thread(shapes.check_answer, kind, payload, session.output)
+            answer = await asyncio.to_thread(shapes.check_answer, kind, payload, session)
         except Blocked as exc:
             raise blocked_error(exc) from exc
         finally:

@@ -8,20 +8,21 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from guards.errors import InputError, UncheckableAnswer
 from guards.proxy.errors import bad_request, upstream_error
 from guards.toolcalls import tool_call_texts
-from guards.wrapping import RoleCheck, check_message, drop_logprobs, is_text_part, map_messages
+from guards.wrapping import PARTS, check_message, drop_logprobs, is_text_part, map_messages, unreadable_parts
+
+if TYPE_CHECKING:
+    from guards.session import GuardSession
 
 logger = logging.getLogger(__name__)
 
-Check = Callable[[str], str]
-"""Checks one prompt text written by a role (``user``, ``system``, ...)."""
 MAX_SUBJECT_ATTRIBUTES = 32
 MAX_SUBJECT_VALUE = 256
 
@@ -93,37 +94,29 @@ def _content_texts(content: Any, where: str) -> list[str]:
         return []
     if isinstance(content, str):
         return [content]
-    if isinstance(content, list):
-        texts = []
-        for part in content:
-            if not isinstance(part, dict):
-                raise bad_request(f"{where} parts must be objects", param=where)
-            if part.get("type") == "text" and not is_text_part(part):
-                raise bad_request(f"{where}: a text part needs a 'text' string", param=where)
-            if is_text_part(part):
-                texts.append(part["text"])
-        return texts
-    raise bad_request(f"{where} must be a string, a list of parts or null", param=where)
+    if unreadable_parts(content) is None:
+        raise bad_request(f"{where} must be a string, a list of parts ({PARTS}) or null", param=where)
+    return [p["text"] for p in content if is_text_part(p)]
 
 
-def check_prompt(kind: Kind, body: Mapping[str, Any], check: RoleCheck) -> dict[str, Any]:
-    """The request with every prompt text replaced by ``check(text, role)`` (text completions: role ``user``;
+def check_prompt(kind: Kind, body: Mapping[str, Any], session: GuardSession) -> dict[str, Any]:
+    """The request with every prompt text checked at ``session``'s input stage (text completions: role ``user``;
     chat messages: every role, see ``map_messages``)."""
     out = dict(body)
     field = kind.prompt_field
     if kind.chat:
-        out["messages"] = map_messages(body["messages"], check)
+        out["messages"] = map_messages(body["messages"], session)
     elif isinstance(body[field], str):
-        out[field] = check(body[field], "user")
+        out[field] = session.input(body[field], "user")
     else:
-        out[field] = [check(p, "user") for p in body[field]]
+        out[field] = [session.input(p, "user") for p in body[field]]
     return out
 
 
-def check_answer(kind: Kind, payload: Mapping[str, Any], check: Check) -> dict[str, Any]:
-    """The upstream's completion with every choice's text replaced by ``check(text)`` (a chat answer given as a
-    list of parts: see ``check_content``). An answer whose text cannot be found is refused (502), never passed on
-    unchecked."""
+def check_answer(kind: Kind, payload: Mapping[str, Any], session: GuardSession) -> dict[str, Any]:
+    """The upstream's completion with every choice's text checked at ``session``'s output stage (a chat answer
+    given as a list of parts: see ``check_content``). An answer whose text cannot be found is refused (502), never
+    passed on unchecked."""
     try:
         choices = payload.get("choices")
         if not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices):
@@ -135,14 +128,14 @@ def check_answer(kind: Kind, payload: Mapping[str, Any], check: Check) -> dict[s
                 if not isinstance(message, dict):
                     raise UncheckableAnswer("a choice has no 'message' object")
                 message = dict(message)
-                check_message(message, check)
+                check_message(message, session)
                 choice = {**choice, "message": message}
             else:
                 if not isinstance(choice.get("text"), str):
                     raise UncheckableAnswer("a choice has no 'text' string")
                 if "message" in choice or "tool_calls" in choice:
                     raise UncheckableAnswer("a text completion's choice carries a message or tool calls")
-                choice = {**choice, "text": check(choice["text"])}
+                choice = {**choice, "text": session.output(choice["text"])}
             drop_logprobs(choice)
             mapped.append(choice)
     except (UncheckableAnswer, InputError) as exc:  # InputError: text the guard cannot take (a lone surrogate)

@@ -135,16 +135,13 @@ def test_wrap_openai_style_messages_and_completion(default_guard: Guard) -> None
             {"role": "system", "content": "You help."},
             {"role": "assistant", "content": "earlier answer mentioning Tom Hanks"},
             {"role": "user", "content": [{"type": "text", "text": "I am Carla Mendes"}]},
-            {"role": "user", "content": [{"type": "input_text", "text": "mail jane.doe@example.com"}, {"type": "x"}]},
+            {"role": "user", "content": [{"type": "input_text", "text": "mail jane.doe@example.com"}]},
         ],
     )
     # an earlier answer sent back is checked too: the caller got it with its pseudonyms restored
     assert received["messages"][1]["content"] == "earlier answer mentioning <PERSON_1>"
     assert received["messages"][2]["content"][0]["text"] == "I am <PERSON_2>"
-    assert received["messages"][3]["content"] == [
-        {"type": "input_text", "text": "mail <EMAIL_ADDRESS_1>"},
-        {"type": "x"},
-    ]
+    assert received["messages"][3]["content"] == [{"type": "input_text", "text": "mail <EMAIL_ADDRESS_1>"}]
     assert result["choices"][0]["message"]["content"] == "ok Carla Mendes, card **** **** **** 1111"
 
 
@@ -212,7 +209,7 @@ def test_wrapped_answers_in_parts_are_checked_and_unreadable_ones_refused(defaul
     assert answer["choices"][0]["message"]["content"] == [
         {"type": "output_text", "text": "Your card **** **** **** 1111"}
     ]
-    with pytest.raises(UncheckableAnswer, match="neither text, a list of parts nor null"):
+    with pytest.raises(UncheckableAnswer, match="neither text, a list of parts"):
         default_guard.wrap(odd)(model="m", messages=[{"role": "user", "content": "hi"}])
 
 

@@ -881,3 +881,25 @@ def test_an_answer_whose_reasoning_is_not_text_is_refused(make_proxy, echo) -> N
     echo.replies.append(RawReply(json.dumps({"choices": [{"index": 0, "message": message}]}).encode()))
     answer = client.post("/v1/chat/completions", json=chat("hi"))
     assert answer.status_code == 502 and "'reasoning' is not text" in answer.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("media", ["block", "flag"])
+def test_an_image_in_a_request_goes_by_the_media_rule(
+    make_proxy, echo, policies: dict[str, str], tmp_path, media: str
+) -> None:
+    """Blocked by default (400, the upstream never sees it); with ``media: flag`` forwarded as it came, recorded."""
+    policy = tmp_path / "p.yaml"
+    policy.write_text(Path(policies["raise"]).read_text() + f"media: {media}\n")
+    client, sink = make_proxy(policy=str(policy))
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+    body = {"model": "echo", "messages": [{"role": "user", "content": [{"type": "text", "text": "see"}, image]}]}
+    response = client.post("/v1/chat/completions", json=body)
+
+    media_decision = sink.decisions[0]
+    assert media_decision.rules[0].scanner == "media" and media_decision.rules[0].label == "image_url"
+    if media == "block":
+        assert response.status_code == 400 and response.json()["error"]["code"] == "input_blocked"
+        assert echo.received == []
+    else:
+        assert response.status_code == 200 and media_decision.action.value == "flag"
+        assert echo.received[-1]["messages"][0]["content"][1] == image
