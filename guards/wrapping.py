@@ -64,6 +64,11 @@ def wrap_callable(guard: Guard, fn: Callable[..., Any], *, prompt_arg: str | Non
     return wrapper
 
 
+PROMPT_ARGS = ("messages", "prompt", "input", "inputs", "text_inputs")
+"""Keyword arguments taken for the prompt when ``prompt_arg`` is not given, in this order (``input``: the Responses
+and embeddings APIs)."""
+
+
 def map_prompt(
     fn: Callable[..., Any],
     args: tuple[Any, ...],
@@ -72,8 +77,10 @@ def map_prompt(
     prompt_arg: str | None,
 ) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """Check the prompt wherever the call carries it (``session``'s input stage); return the new arguments."""
+    if isinstance(kwargs.get("instructions"), str):  # the Responses API's system prompt
+        kwargs = {**kwargs, "instructions": session.input(kwargs["instructions"], "system")}
     if prompt_arg is None:
-        prompt_arg = next((k for k in ("messages", "prompt", "inputs", "text_inputs") if k in kwargs), None)
+        prompt_arg = next((k for k in PROMPT_ARGS if k in kwargs), None)
     if prompt_arg is not None and prompt_arg not in kwargs:
         bound = inspect.signature(fn).bind_partial(*args, **kwargs)
         if prompt_arg not in bound.arguments:
@@ -88,13 +95,16 @@ def map_prompt(
 
 
 def map_prompt_value(value: Any, session: GuardSession) -> Any:
-    """Check a prompt given as text or as chat messages (dicts, or SDK message objects such as an earlier answer's
-    ``choices[0].message`` appended to the history: those are passed on as dicts)."""
+    """Check a prompt given as text, a list of texts (embeddings), or chat messages (dicts, or SDK message objects
+    such as an earlier answer's ``choices[0].message`` appended to the history: those are passed on as dicts;
+    Responses API input items too)."""
     if isinstance(value, str | bytes):
         return session.input(value)
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return [session.input(v) for v in value]
     if isinstance(value, list):
         messages = [_message_dict(m) for m in value]
-        if all(isinstance(m, dict) and "role" in m for m in messages):
+        if all(isinstance(m, dict) and ("role" in m or "type" in m) for m in messages):
             return map_messages(messages, session)
     raise GuardError(f"the prompt must be text or a list of chat messages, got {type(value).__name__}")
 
@@ -117,7 +127,13 @@ def map_messages(messages: list[dict[str, Any]], session: GuardSession) -> list[
 
 
 def _map_message(message: dict[str, Any], session: GuardSession) -> dict[str, Any]:
-    content, role = message.get("content"), message["role"]
+    if message.get("type", "message") != "message":
+        from guards.responses import map_input_item  # it builds on this module
+
+        return map_input_item(message, session)
+    content, role = message.get("content"), message.get("role")
+    if not isinstance(role, str):
+        raise InputError("a chat message needs a 'role' string")
     if has_tool_calls(message):  # arguments sent back to the model are checked like its text (a copy: not the caller's)
         message = checked_copy(message, lambda text: session.input(text, role))
     if isinstance(content, str):
@@ -151,21 +167,37 @@ def unreadable_parts(content: Any) -> tuple[str, ...] | None:
         return None
     if any(p.get("type") == "text" and not is_text_part(p) for p in content):
         return None
-    types = [p.get("type") for p in content if not is_text_part(p)]
-    return tuple(t if isinstance(t, str) and _PART_TYPE.fullmatch(t) else "unknown" for t in types)
+    return tuple(part_kind(p.get("type")) for p in content if not is_text_part(p))
+
+
+def part_kind(value: Any) -> str:
+    """A content part's ``type`` as the audit records it: a plain name (``image_url``), else ``unknown``."""
+    return value if isinstance(value, str) and _PART_TYPE.fullmatch(value) else "unknown"
 
 
 def map_answer(result: Any, session: GuardSession) -> Any:
-    """Check the answer wherever the result carries it: text, OpenAI-style completion, pipeline output, stream."""
+    """Check the answer wherever the result carries it: text, OpenAI-style chat or text completion, Responses API
+    response, pipeline output, stream. Embeddings (vectors, not text) pass as they are."""
+    from guards.responses import check_response, is_response  # it builds on this module
+
     if isinstance(result, str | bytes):
         return session.output(result)
     if isinstance(result, Iterator):
         return session.stream(_chunk_texts(result))
     if has_field(result, "choices"):
         return _map_choices(result, session)
+    if is_response(result):
+        return check_response(copy.deepcopy(result), session)
+    if _is_embeddings(result):
+        return result
     if isinstance(result, list) and result and all(isinstance(r, dict) and "generated_text" in r for r in result):
         return [{**r, "generated_text": _map_generated(r["generated_text"], session.output)} for r in result]
     raise GuardError(f"cannot find the answer text in a {type(result).__name__} returned by the model call")
+
+
+def _is_embeddings(result: Any) -> bool:
+    data = get_field(result, "data")
+    return isinstance(data, list) and all(get_field(d, "object") == "embedding" for d in data)
 
 
 def _map_choices(result: Any, session: GuardSession) -> Any:
@@ -266,6 +298,11 @@ def chunk_text(chunk: Any) -> str:
     (the guard proxy checks and passes on streamed tool calls)."""
     if isinstance(chunk, str):
         return chunk
+    kind = get_field(chunk, "type")
+    if isinstance(kind, str) and kind.startswith("response."):
+        from guards.responses import event_text  # it builds on this module
+
+        return event_text(chunk)
     if has_field(chunk, "choices"):
         choices = get_field(chunk, "choices")
         if not choices:

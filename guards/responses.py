@@ -1,0 +1,169 @@
+"""The OpenAI Responses API (``client.responses.create``): where its prompt and its answer carry text.
+
+A request's ``input`` is a text or a list of items: messages (checked like chat messages), function calls sent back
+(their arguments), tool outputs, reasoning summaries and references to stored items. Its ``instructions`` are a
+system prompt. A response's ``output`` is a list of items: messages whose ``output_text`` parts are checked together
+(one decision per message) and whose ``refusal`` parts are checked too, function and custom tool calls (their
+arguments, as in ``guards.toolcalls``) and reasoning (its summary and text). An item of any other type (a built-in
+tool's call) cannot be checked and is refused, never passed on unchecked.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any
+
+from guards.errors import InputError, UncheckableAnswer
+from guards.objects import get_field, has_field, set_field
+from guards.toolcalls import TextFn, check_arguments
+from guards.types import Stage
+from guards.wrapping import map_messages, part_kind
+
+if TYPE_CHECKING:
+    from guards.session import GuardSession
+
+_REASONING_PARTS = ("summary", "content")
+"""A reasoning item's lists of text parts: its summary and, where the server sends it, its reasoning text."""
+
+
+def is_response(result: Any) -> bool:
+    """Whether a model call's result is a Responses API response (a dict or the SDK's ``Response``)."""
+    return get_field(result, "object") == "response" and isinstance(get_field(result, "output"), list)
+
+
+def map_input_item(item: dict[str, Any], session: GuardSession) -> dict[str, Any]:
+    """A Responses input item that is not a message, checked at ``session``'s input stage (a copy). ``InputError``
+    for an item of a type whose text the guard cannot find."""
+    kind = item.get("type")
+    item = copy.deepcopy(item)  # the caller's own items stay as they were
+    if kind in ("function_call", "custom_tool_call"):
+        field = "arguments" if kind == "function_call" else "input"
+        item[field] = check_arguments(item.get(field), lambda text: session.input(text, "assistant"))
+    elif kind in ("function_call_output", "custom_tool_call_output"):
+        item["output"] = _tool_output(item.get("output"), session)
+    elif kind == "reasoning":
+        _check_reasoning(item, lambda text: session.input(text, "assistant"))
+    elif kind != "item_reference":  # a reference to an item stored upstream carries no text
+        raise InputError(f"a Responses input item of type {kind!r} cannot be checked")
+    return item
+
+
+def _tool_output(output: Any, session: GuardSession) -> Any:
+    """A tool's output sent back: a text, or a list of parts checked like a message's."""
+    if isinstance(output, str):
+        return session.input(output, "tool")
+    return map_messages([{"role": "tool", "content": output}], session)[0]["content"]
+
+
+def check_response(result: Any, session: GuardSession) -> Any:
+    """Check, in place, every item of a response's ``output`` at ``session``'s output stage; when the policy refused
+    the answer (``on_block: message``), its output becomes one message with the policy's text."""
+    for item in get_field(result, "output"):
+        kind = get_field(item, "type")
+        if kind == "message":
+            _check_message(item, session)
+        elif kind in ("function_call", "custom_tool_call"):
+            field = "arguments" if kind == "function_call" else "input"
+            set_field(item, field, check_arguments(get_field(item, field), session.output))
+        elif kind == "reasoning":
+            _check_reasoning(item, session.output)
+        else:
+            raise UncheckableAnswer(f"a response output item of type {kind!r} cannot be checked")
+    if session.blocked:
+        return _withheld(result, session.refusal)
+    if isinstance(result, dict) and isinstance(result.get("output_text"), str):
+        result["output_text"] = output_text(result)
+    return result
+
+
+def output_text(result: Any) -> str:
+    """The text of a response's ``output_text`` parts, as the SDK's ``Response.output_text`` joins them."""
+    return "".join(
+        get_field(part, "text") or ""
+        for item in get_field(result, "output")
+        if get_field(item, "type") == "message"
+        for part in get_field(item, "content") or []
+        if get_field(part, "type") == "output_text"
+    )
+
+
+def _check_message(item: Any, session: GuardSession) -> None:
+    """An output message's ``output_text`` parts checked as one text (the first part takes it, the others go, and
+    citations whose offsets no longer match are dropped), its ``refusal`` parts each checked, and any other part by
+    the policy's ``media`` rule."""
+    parts = get_field(item, "content")
+    if not isinstance(parts, list):
+        raise UncheckableAnswer("a response message has no list of content parts")
+    texts = [p for p in parts if get_field(p, "type") == "output_text"]
+    unreadable = [get_field(p, "type") for p in parts if get_field(p, "type") not in ("output_text", "refusal")]
+    if unreadable:
+        session.media([part_kind(k) for k in unreadable], Stage.OUTPUT)
+    for part in parts:
+        if get_field(part, "type") == "refusal":
+            set_field(part, "refusal", session.output(_text(part, "refusal")))
+    for part in texts:
+        _text(part, "text")
+        if has_field(part, "logprobs"):  # their tokens spell the answer as the model wrote it
+            set_field(part, "logprobs", [])
+    if not texts:
+        return
+    joined = "".join(get_field(p, "text") for p in texts)
+    checked = session.output(joined)
+    first = texts[0]
+    if checked != joined or len(texts) > 1:
+        set_field(first, "text", checked)
+        set_field(first, "annotations", [])
+    set_field(item, "content", [p for p in parts if p is first or get_field(p, "type") != "output_text"])
+
+
+def _text(part: Any, key: str) -> str:
+    text = get_field(part, key)
+    if not isinstance(text, str):
+        raise UncheckableAnswer(f"a response's {get_field(part, 'type')} part has no '{key}' text")
+    return text
+
+
+def _check_reasoning(item: Any, check: TextFn) -> None:
+    """A reasoning item's summary and reasoning texts, each checked; its ``encrypted_content`` is opaque to
+    everyone but the model's provider and passes as it is."""
+    for key in _REASONING_PARTS:
+        for part in get_field(item, key) or []:
+            set_field(part, "text", check(_text(part, "text")))
+
+
+_TEXT_DELTAS = ("response.output_text.delta", "response.refusal.delta")
+_TEXT_ITEMS = ("message", "reasoning")
+
+
+def event_text(event: Any) -> str:
+    """The answer text of one streamed Responses event (``response.output_text.delta``, ``response.refusal.delta``;
+    other events carry none). An item other than a message or reasoning raises ``UncheckableAnswer``: a wrapped
+    stream yields text, so a tool call could only be dropped."""
+    kind = get_field(event, "type")
+    if kind in _TEXT_DELTAS:
+        delta = get_field(event, "delta")
+        return delta if isinstance(delta, str) else ""
+    if kind == "response.output_item.added" and get_field(get_field(event, "item"), "type") not in _TEXT_ITEMS:
+        raise UncheckableAnswer(
+            "the streamed response calls a tool, and a wrapped stream yields only text: call the model without "
+            "stream=True (tool calls are then checked and returned)"
+        )
+    return ""
+
+
+def _withheld(result: Any, refusal: str) -> Any:
+    """``result`` with its output replaced by one assistant message saying ``refusal`` (no tool call survives)."""
+    message = {
+        "type": "message",
+        "id": "msg_ombud_refusal",
+        "role": "assistant",
+        "status": "completed",
+        "content": [{"type": "output_text", "text": refusal, "annotations": []}],
+    }
+    if isinstance(result, dict):
+        return {**result, "output": [message], **({"output_text": refusal} if "output_text" in result else {})}
+    validate = getattr(type(result), "model_validate", None)
+    if callable(validate):  # the SDK's pydantic Response: rebuilt, so that its own output_text reads the message
+        return validate({**result.model_dump(), "output": [message]})
+    set_field(result, "output", [message])
+    return result
