@@ -121,10 +121,18 @@ def _conditions(conn: Connection, f: Filters, *, findings_joined: bool = False) 
 
 
 def json_field(conn: Connection, column: Any, key: str) -> ColumnElement[Any]:
-    """The value of ``key`` in a JSON text column, on SQLite and PostgreSQL."""
+    """The value of ``key`` in a JSON text column, on SQLite and PostgreSQL.
+
+    SQLite reads a quoted path label as written (no escapes): the stored JSON spells keys in plain UTF-8, so
+    ``$."género"`` finds ``género``; a key holding a quote or a backslash, which no path label can spell, is looked
+    up with ``json_each``.
+    """
     if conn.dialect.name == "postgresql":
         return column.cast(JSONB)[key].astext
-    return func.json_extract(column, "$." + json.dumps(key))
+    if '"' not in key and "\\" not in key:
+        return func.json_extract(column, f'$."{key}"')
+    each = func.json_each(column).table_valued("key", "value")
+    return select(each.c.value).where(each.c.key == key).scalar_subquery()
 
 
 def _filtered(conn: Connection, stmt: Select[Any], f: Filters) -> Select[Any]:

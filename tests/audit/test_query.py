@@ -126,3 +126,23 @@ def test_stats(populated: AuditStore) -> None:
     stats = populated.stats()
     assert stats["decisions"] == 12 and stats["findings"] == 8
     assert stats["chains"]["decision"]["seq"] == 12
+
+
+@pytest.mark.parametrize("key", ["género", "emoji😀", 'q"uote', "back\\slash", "a.b"])
+def test_attribute_names_of_any_spelling_are_read_without_rollups(
+    store: AuditStore, make_decision: MakeDecision, key: str
+) -> None:
+    """Subject attributes and outcome keys outside ASCII, or holding a quote, read as missing on SQLite before their
+    days were rolled up (the JSON path spelt them with escapes SQLite does not decode): a fairness report found
+    every decision 'missing' and a subject filter matched nothing."""
+    from audit.fairness import fairness_report
+
+    for i in range(6):
+        value = "F" if i % 2 else "M"
+        store.write(make_decision(timestamp=DAY1 + timedelta(minutes=i), subject={key: value}, outcome={key: i < 2}))
+    store.flush()
+
+    assert store.count(Filters(subject={key: "F"})) == 3
+    report = fairness_report(store, by=key, outcome=key, n_boot=0)
+    assert report.missing == 0 and report.by_group["n"].to_dict() == {"F": 3, "M": 3}
+    assert report.by_group["selection_rate"].to_dict() == pytest.approx({"F": 1 / 3, "M": 1 / 3})
