@@ -159,6 +159,8 @@ class BatchWriter(Generic[T]):
             self._commit_with_retry(batch)
 
     def _commit_with_retry(self, batch: list[tuple[T, _Ticket | None]]) -> None:
+        """Commit ``batch``, retrying transient errors; a batch still failing when the writer is closed stays
+        unsettled (``close`` reports it as lost, and a journal keeps it for the next start)."""
         delay = 0.05
         error: BaseException | None = None
         while True:
@@ -168,7 +170,11 @@ class BatchWriter(Generic[T]):
                 break
             except Exception as exc:
                 self.last_error = exc
-                if not retryable(exc) or (self._closed and self._wake.is_set()):
+                if retryable(exc) and self._closed and self._wake.is_set():
+                    log.error("closing with %d audit records uncommitted: %s", len(batch), exc)
+                    self._release(batch, exc)
+                    return
+                if not retryable(exc):
                     log.exception("dropping %d audit records after a commit error", len(batch))
                     self.failed += len(batch)
                     error = exc
@@ -176,13 +182,18 @@ class BatchWriter(Generic[T]):
                 log.warning("audit database unavailable (%s); retrying in %.2f s", exc, delay)
                 self._wake.wait(delay)
                 delay = min(delay * 2, _MAX_BACKOFF_S)
-        for _, ticket in batch:
-            if ticket is not None:
-                ticket.error = error
-                ticket.done.set()
+        self._release(batch, error)
         with self._cond:
             self._settled += len(batch)
             settled = self._settled
             self._cond.notify_all()
         if self._after_commit is not None:
             self._after_commit(settled)
+
+    @staticmethod
+    def _release(batch: list[tuple[T, _Ticket | None]], error: BaseException | None) -> None:
+        """Wake the callers waiting for ``batch``'s commit, with ``error`` if it failed."""
+        for _, ticket in batch:
+            if ticket is not None:
+                ticket.error = error
+                ticket.done.set()

@@ -73,3 +73,24 @@ def test_a_dead_process_journal_is_replayed_once(db_url: str, make_decision: Cal
     with AuditStore(db_url) as store:
         assert store.count() == 6
     assert not list(directory.glob("*.journal"))
+
+
+def test_records_queued_while_the_database_is_away_at_exit_are_kept_for_the_next_start(
+    tmp_path: Path, make_decision: Callable[..., Decision]
+) -> None:
+    """Closing gave up on the batches the database could not take and counted them as settled, so the journal
+    was emptied and deleted: acknowledged decisions were lost (QA: 100 of 200)."""
+    path = tmp_path / "audit.db"
+    url = f"sqlite:///{path}"
+    store = AuditStore(url)
+    for _ in range(3):
+        store.write(make_decision())
+    store.flush()
+    path.rename(tmp_path / "away.db")  # an unmounted volume, a moved file
+    for _ in range(4):
+        store.write(make_decision())
+    store.close(timeout=1)
+    (tmp_path / "away.db").rename(path)
+
+    with AuditStore(url) as store:  # the next start replays what the journal kept
+        assert store.count() == 7 and store.verify().ok
