@@ -229,6 +229,12 @@ def verify(
     return VerifyReport((*chains, verify_policies(conn)))
 
 
+def verify_prefix(conn: Connection, spec: ChainSpec, public_key: Ed25519PublicKey, last: int) -> ChainReport:
+    """Verify ``spec``'s chain from its start (or signed checkpoint) up to record ``last`` only: what a purge is
+    about to delete must be intact, or its signed checkpoint would vouch for tampered records."""
+    return _Verifier(conn, spec, public_key).run(upto=last)
+
+
 def verify_policies(conn: Connection) -> ChainReport:
     """The stored policy documents against their SHA-256, by which the chained decisions name them (the policy
     table is not itself a chain: this names the first policy version whose document was changed)."""
@@ -290,7 +296,8 @@ class _Verifier:
             self.spec.name, self.checked, self.first_seq, last, self.start, problem, seq, record_id, message
         )
 
-    def run(self) -> ChainReport:
+    def run(self, upto: int | None = None) -> ChainReport:
+        """Walk the chain from its checkpoint (or start) to its head, or only up to record ``upto``."""
         name = self.spec.name
         head = self.conn.execute(select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.name == name)).first()
         if head is None:
@@ -318,6 +325,8 @@ class _Verifier:
                     f"the checkpoint at seq {checkpoint.seq} has an invalid signature",
                 )
             expected, prev = checkpoint.seq + 1, checkpoint.hash
+        if upto is not None:
+            return self._prefix(expected, prev, upto)
 
         length = head_seq - expected + 1
         if (
@@ -348,6 +357,19 @@ class _Verifier:
 
     _last_hash: str | None = None
     _orphan: int | None = None
+
+    def _prefix(self, first: int, prev: str, last: int) -> ChainReport:
+        """Records ``first..last`` all present, intact and linked from ``prev``, with no stray findings among them."""
+        self.bounds = (first, last)
+        failure = self._walk(first, prev)
+        if failure is not None:
+            return failure
+        if self.checked != last - first + 1:
+            missing = first + self.checked
+            return self.report(Problem.DELETED, missing, f"records {missing}..{last} are missing")
+        if self._orphan is not None:
+            return self.report(Problem.INSERTED, None, f"findings exist for a missing record {self._orphan}")
+        return self.report()
 
     def _parallel(self, first: int, prev: str, last: int, head_hash: str) -> bool:
         """Fast path: hash ranges of the chain in worker processes; False means "walk it here to find out"."""

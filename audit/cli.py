@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from audit import keys
 from audit.chain import ChainReport
 from audit.config import DATABASE_URL_ENV, DEFAULT_DATABASE_URL, database_url, make_engine, safe_url
-from audit.errors import AuditConfigError
+from audit.errors import AuditConfigError, AuditTampered
 from audit.migrate import head_revision, upgrade
 from audit.query import Filters
 from audit.store import DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS, AuditStore
@@ -160,7 +160,11 @@ def _purge(args: argparse.Namespace) -> int:
 
         days = load_policy(args.policy).model.audit.retention_days
     with AuditStore(args.db, create=False) as store:
-        report = store.purge(older_than_days=days)
+        try:
+            report = store.purge(older_than_days=days)
+        except AuditTampered as exc:
+            print(f"TAMPERED: {exc}", file=sys.stderr)
+            return 1
     for c in report.chains:
         at = f", checkpoint at seq {c.checkpoint_seq}" if c.checkpoint_seq is not None else ""
         print(f"{c.chain}: purged {c.purged} records older than {days:g} days{at}")

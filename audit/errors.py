@@ -15,3 +15,7 @@ class AuditDatabaseGone(SinkError):
 
 class AuditKeyError(AuditConfigError):
     """A key the operation needs (encryption or checkpoint signing) is missing or malformed."""
+
+
+class AuditTampered(SinkError):
+    """The audit log does not verify where an operation needs it intact (a purge of tampered records)."""

@@ -10,8 +10,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, delete, func, insert, select
 
 from audit import keys, rollups
-from audit.chain import CHAINS, DECISIONS, checkpoint_message
-from audit.errors import AuditConfigError
+from audit.chain import CHAINS, DECISIONS, checkpoint_message, verify_prefix
+from audit.errors import AuditTampered
 from audit.records import to_us
 from audit.schema import CHAIN_TABLE, CHECKPOINT_TABLE, DECISION_TABLE, FINDING_TABLE
 
@@ -47,8 +47,10 @@ def purge(conn: Connection, *, cutoff_us: int, signing_key: Ed25519PrivateKey) -
     """Delete, in each chain, the longest prefix of records older than ``cutoff_us``; sign a checkpoint at its end.
 
     Runs in the caller's write transaction. Only a contiguous prefix is removed, so a record newer than the
-    cutoff keeps every later record (even an older one written by a slower writer) until it expires too. The purged
-    decisions leave the rollups, the findings index and the explanation cache with them.
+    cutoff keeps every later record (even an older one written by a slower writer) until it expires too. The prefix
+    is verified first and ``AuditTampered`` raised if it is not intact: a record backdated to make it expire (its
+    timestamp is hashed) must not vanish under a valid signature. The purged decisions leave the rollups, the
+    findings index and the explanation cache with them.
     """
     from audit.explain import cache  # the explain package pulls in numpy: not at ``import audit``
 
@@ -63,9 +65,13 @@ def purge(conn: Connection, *, cutoff_us: int, signing_key: Ed25519PrivateKey) -
         if end <= start:
             done.append(PurgedChain(spec.name, 0, None))
             continue
-        end_hash = conn.scalar(select(table.c.hash).where(table.c.seq == end))
-        if end_hash is None:
-            raise AuditConfigError(f"cannot purge the {spec.name} chain: record {end} is missing (run verify)")
+        prefix = verify_prefix(conn, spec, signing_key.public_key(), end)
+        if not prefix.ok:
+            raise AuditTampered(
+                f"refusing to purge the {spec.name} chain: the records to purge do not verify ({prefix.message}); "
+                "nothing was deleted"
+            )
+        end_hash = conn.execute(select(table.c.hash).where(table.c.seq == end)).scalar_one()
         if spec is DECISIONS:
             rollups.forget(conn, end)
             cache.forget(conn, select(DECISION_TABLE.c.id).where(DECISION_TABLE.c.seq <= end))

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from audit import AuditKeyError, AuditStore, Problem
+from audit.errors import AuditTampered
 from audit.keys import SIGNING_KEY_ENV, VERIFY_KEY_ENV, generate
 from guards.cli import main
 from guards.types import Decision
@@ -121,3 +122,28 @@ def test_tampering_around_a_checkpoint_is_found(
     with AuditStore(db_url) as store:
         report = store.verify().first_problem
     assert report is not None and (report.problem, report.seq) == (problem, seq), report.message
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_decision SET ts_us = 0 WHERE seq <= 3",  # backdated so that they expire
+        "UPDATE audit_decision SET safe_text = 'x' WHERE seq = 1",  # an old record edited
+        "DELETE FROM audit_decision WHERE seq = 2",
+    ],
+    ids=["backdated", "edited", "deleted"],
+)
+def test_purge_refuses_to_sign_over_tampered_records(
+    db_url: str, keys_env: dict[str, str], make_decision: MakeDecision, statement: str
+) -> None:
+    """A purge deleted whatever had expired by its timestamp and signed a checkpoint over it: records backdated by
+    someone without any key vanished, and verify then passed (QA)."""
+    with AuditStore(db_url) as store:
+        _fill(store, make_decision, [300, 1, 1, 1])
+    _sql(db_url, statement)
+    with AuditStore(db_url) as store:
+        count = store.count()
+        with pytest.raises(AuditTampered, match="refusing to purge the decision chain"):
+            store.purge()
+        assert store.count() == count and not store.verify().ok
+    assert main(["audit", "purge", "--db", db_url]) == 1
