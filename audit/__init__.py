@@ -4,7 +4,7 @@
 """
 
 from audit.chain import ChainReport, Problem, VerifyReport
-from audit.errors import AuditConfigError, AuditKeyError
+from audit.errors import AuditConfigError, AuditKeyError, AuditTampered
 from audit.query import GROUPS, Filters, Page
 from audit.records import AuditRecord, Feedback, PolicyVersion
 from audit.retention import PurgeReport
@@ -17,6 +17,7 @@ __all__ = [
     "AuditKeyError",
     "AuditRecord",
     "AuditStore",
+    "AuditTampered",
     "ChainReport",
     "Feedback",
     "Filters",

@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import create_engine, text
 
-from audit import AuditKeyError, AuditStore, Problem
-from audit.errors import AuditTampered
+from audit import AuditKeyError, AuditStore, AuditTampered, Problem
 from audit.keys import SIGNING_KEY_ENV, VERIFY_KEY_ENV, generate
 from guards.cli import main
 from guards.types import Decision
