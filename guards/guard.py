@@ -265,7 +265,13 @@ class Guard:
         if evaluation.unscanned:
             skipped = ", ".join(evaluation.unscanned)
             return f"[text withheld: scanner {skipped} did not run (blocked first), {len(evaluation.text)} characters]"
-        return self.operators.apply(evaluation.text, evaluation.decision.audit_redactions, None)
+        # A span the caller's text keeps is replaced in the stored text, never removed: removing a character the
+        # policy only flagged (a U+FFFD inside an address) would join the value around it back together.
+        redactions = [
+            replace(r, operator="replace") if r.operator == "remove" else r
+            for r in evaluation.decision.audit_redactions
+        ]
+        return self.operators.apply(evaluation.text, redactions, None)
 
     def _write(self, decision: Decision) -> None:
         if self.sink is None:

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 DEFAULT_HOLDBACK = 96
 # Scan again only after this much new text, so that a stream of one-token chunks is not scanned per token.
 DEFAULT_MIN_EMIT = 48
+# Text kept back before a value to redact that is not emitted whole: the words that announce it ("my licence is")
+# raise its score, so the window that emits it must still hold them (presidio looks up to five words back).
+CONTEXT_BEFORE = 48
 
 
 class OutputStream:
@@ -112,17 +115,22 @@ class OutputStream:
 
 
 def safe_cut(text: str, evaluation: Evaluation, holdback: int) -> int:
-    """The longest prefix of ``text`` before the holdback that ends outside every finding and pseudonym,
-    preferably after whitespace; 0 when nothing can be emitted yet."""
+    """The longest prefix of ``text`` before the holdback that ends outside every finding and pseudonym, at least
+    ``CONTEXT_BEFORE`` characters before any value to redact that it does not hold whole, preferably after
+    whitespace; 0 when nothing can be emitted yet."""
     spans = [
         (f.start, f.end) for v in evaluation.verdicts for f in v.findings if f.start is not None and f.end is not None
     ]
+    redacted = [(r.start, r.end) for r in evaluation.decision.redactions]
     cut = len(text) - holdback
     while cut > 0:
         new = cut
         for start, end in spans:
             if start < new < end:
                 new = start
+        for start, end in redacted:
+            if end > new and start < new + CONTEXT_BEFORE:
+                new = min(new, max(0, start - CONTEXT_BEFORE))
         opening = text.rfind("<", max(0, new - 40), new)
         if opening != -1 and ">" not in text[opening:new]:
             new = opening

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from guards.errors import InputError
 
@@ -34,3 +35,35 @@ def coerce_text(value: object, *, lenient: bool) -> str:
                 return raw.decode("utf-8", errors="replace")
             raise InputError(f"text is not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
     raise InputError(f"the guard checks text (str or UTF-8 bytes), got {type(value).__name__}")
+
+
+class _Folding(dict[int, str]):
+    """A ``str.translate`` table that works out each character's plain form the first time it is seen."""
+
+    def __missing__(self, code: int) -> str:
+        self[code] = plain = _plain(chr(code))
+        return plain
+
+
+def _plain(char: str) -> str:
+    category = unicodedata.category(char)
+    if category == "Zs":
+        return " "
+    if category == "Pd":
+        return "-"
+    digit = unicodedata.decimal(char, None)
+    if digit is not None:
+        return str(digit)
+    compatible = unicodedata.normalize("NFKC", char)
+    return compatible if len(compatible) == 1 else char
+
+
+_FOLDING = _Folding()
+
+
+def fold_lookalikes(text: str) -> str:
+    """``text`` with look-alike characters made plain, one character for one (so offsets stay valid for ``text``):
+    Unicode spaces (no-break, narrow no-break, figure, ideographic) become spaces, dashes hyphens, digits of any
+    script ASCII digits, and compatibility forms their plain character (full-width ``＠`` and ``４``). Detectors
+    scan this, so that a card number grouped with no-break spaces or an address with a full-width ``＠`` is found."""
+    return text if text.isascii() else text.translate(_FOLDING)

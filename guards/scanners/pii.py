@@ -15,6 +15,7 @@ from guards.scanners.addresses import STREET_ADDRESS
 from guards.scanners.base import ParamTypes, ScanContext, ScannerBase, check_label_names
 from guards.scanners.custom import CustomEntity, parse_custom_entities
 from guards.scanners.names import PERSON_CUES
+from guards.text import fold_lookalikes
 from guards.types import Finding, Verdict
 
 if TYPE_CHECKING:
@@ -135,14 +136,16 @@ class PiiScanner(ScannerBase):
         return self._presidio_types | {c.label for c in self.custom}
 
     def scan(self, text: str, ctx: ScanContext) -> Verdict:
-        """Presidio's findings plus the custom entities' matches; ``params.entities``, when given, limits both."""
+        """Presidio's findings plus the custom entities' matches, found in the text with look-alike characters
+        made plain (``fold_lookalikes``); ``params.entities``, when given, limits both."""
         types = self._presidio_types  # first: checks params.entities
         wanted: Sequence[str] | None = self.params.get("entities") or None
         presidio = [e for e in wanted if e in types] if wanted else None
-        results = [] if wanted and not presidio else self._analyze(text, presidio)
-        findings = [_finding(r) for r in results if not _nameless_person(r, text)]
+        plain = fold_lookalikes(text)  # same offsets: a value written with look-alike characters is found
+        results = [] if wanted and not presidio else self._analyze(plain, presidio)
+        findings = [_finding(r) for r in results if not _nameless_person(r, plain)]
         custom = [c for c in self.custom if not wanted or c.label in wanted]
-        findings.extend(f for entity in custom for f in entity.find(text))
+        findings.extend(f for entity in custom for f in entity.find(plain))
         return Verdict.of(self.id, without_shadowed(deduplicated(findings)))
 
     def _analyze(self, text: str, entities: list[str] | None) -> list[Any]:

@@ -384,9 +384,9 @@ def test_sink_failure_follows_audit_on_error(make_policy: Callable[..., Any], mo
             Action.ALLOW,
             "Can you recommend a good book about gardening?",
         ),
-        (b"bad \xff\xfe utf8", Action.FLAG, "bad \ufffd\ufffd utf8"),
-        ("lone \ud800 surrogate", Action.FLAG, "lone \ufffd surrogate"),  # e.g. a bad JSON escape
-        ("argv \udcff byte", Action.FLAG, "argv \ufffd byte"),  # an undecodable byte under surrogateescape
+        (b"bad \xff\xfe utf8", Action.REDACT, "bad  utf8"),
+        ("lone \ud800 surrogate", Action.REDACT, "lone  surrogate"),  # e.g. a bad JSON escape
+        ("argv \udcff byte", Action.REDACT, "argv  byte"),  # an undecodable byte under surrogateescape
         ("x" * 40_000, Action.BLOCK, "Sorry, I can't help with that request."),
     ],
 )
@@ -399,6 +399,48 @@ def test_bad_input_is_handled(default_guard: Guard, text: str | bytes, action: A
 def test_invisible_characters_cannot_hide_pii(default_guard: Guard) -> None:
     decision = default_guard.check("mail j\u200bohn@exa\u200bmple.com")
     assert decision.text == "mail <EMAIL_ADDRESS>"
+
+
+@pytest.mark.parametrize("text", [b"mail jane@exa\xffmple.com", "mail jane@exa\ud800mple.com"])
+def test_a_bad_byte_cannot_hide_pii(default_guard: Guard, text: str | bytes) -> None:
+    """The undecodable byte is removed like a hidden character before the PII scan (QA: the model got
+    'jane@exa\ufffdmple.com' and the audit log stored 'jane@example.com')."""
+    decision = default_guard.check(text)
+    assert decision.text == "mail <EMAIL_ADDRESS>" and decision.safe_text == "mail <EMAIL_ADDRESS>"
+
+
+def test_the_stored_text_replaces_flagged_characters_instead_of_removing_them(
+    make_guard: Callable[..., tuple[Guard, ListSink]],
+) -> None:
+    """Removing a character the policy only flagged joined the value around it in the stored text: a policy that
+    flags bad bytes stored the raw address 'jane@example.com' (QA)."""
+    guard, sink = make_guard(
+        "name: t\nscanners:\n  - type: hygiene\n    action: redact\n    operator: remove\n"
+        "    labels: {INVALID_UTF8: {action: flag}}\n  - type: pii\n    action: redact\n"
+    )
+    decision = guard.check(b"mail jane@exa\xffmple.com")
+    assert decision.safe_text.startswith("mail jane@exa<INVALID_UTF8>")
+    assert "jane@example.com" not in repr(sink.decisions)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "card 4111\u00a01111\u00a01111\u00a01111",  # no-break spaces: pasted from a web page
+        "card 4111\u202f1111\u202f1111\u202f1111",  # narrow no-break spaces: French digit grouping
+        "card 4111\u30001111\u30001111\u30001111",  # ideographic spaces
+        "card ４１１１ １１１１ １１１１ １１１１",  # full-width digits
+        "card ٤١١١ ١١١١ ١١١١ ١١١١",  # Arabic-Indic digits
+        "mail jane＠example.com",  # a full-width at sign
+        "call 212\u2013555\u20131234 now",  # en dashes
+    ],
+)
+def test_lookalike_characters_cannot_hide_pii(default_guard: Guard, text: str) -> None:
+    """Found in the text with look-alike characters made plain, at the same offsets (QA: all of these reached the
+    model raw)."""
+    decision = default_guard.check(text)
+    assert decision.action is Action.REDACT and any(r.scanner == "pii" for r in decision.rules)
+    assert decision.text != text and text.split()[0] == decision.text.split()[0]
 
 
 def test_wrong_types_and_undecodable_bytes_without_hygiene(make_guard: Callable[..., Any]) -> None:

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from guards import Action, Guard, parse_policy
 from guards.actions import Vault
+from guards.text import fold_lookalikes
 
 SECRETS = st.sampled_from(
     [
@@ -80,3 +81,15 @@ def test_pii_never_survives_redaction(default_guard: Guard, before: str, value: 
         assert found not in redacted.replace("*", "")
     if value != "EMP-123456" and value in {evaluation.text[r.start : r.end] for r in evaluation.decision.redactions}:
         assert value not in redacted
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",))))
+def test_folding_lookalikes_keeps_every_offset(text: str) -> None:
+    """Detectors scan the folded text and report offsets into the original: one character for one."""
+    folded = fold_lookalikes(text)
+    assert len(folded) == len(text)
+    assert all(a == b for a, b in zip(folded, text, strict=True) if a.isascii() and b.isascii())
+
+
+def test_folding_makes_lookalikes_plain() -> None:
+    assert fold_lookalikes("４１\u00a0٤\u202f1–2＠x\u3000é") == "41 4 1-2@x é"

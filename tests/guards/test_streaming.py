@@ -258,3 +258,15 @@ def test_a_stream_of_utf8_bytes_is_decoded_across_chunk_boundaries(make_guard) -
     assert [f.label for v in sink.decisions[-1].verdicts for f in v.findings] == ["INVALID_UTF8"]
     with pytest.raises(InputError, match="str or UTF-8 bytes, got int"):
         list(guard.stream(iter([1])))  # type: ignore[list-item]
+
+
+def test_the_words_that_announce_a_value_stay_with_it(default_guard) -> None:
+    """A value whose score needs the words before it ("my driver license is") was emitted raw when a window cut
+    between them: the next window scored the value alone (QA: 8 of 60 chunkings leaked it)."""
+    filler = "The weather today is mild and pleasant across the region with light winds from the west. "
+    text = filler * 2 + "my driver license is D1234567 okay. " + filler * 2
+    assert "D1234567" not in default_guard.check(text, "output").text
+    for size in range(1, 16):
+        for offset in range(0, size, 3):
+            chunks = [text[:offset]] + [text[i : i + size] for i in range(offset, len(text), size)]
+            assert "D1234567" not in "".join(default_guard.stream(iter(chunks))), (size, offset)
