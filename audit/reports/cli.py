@@ -56,14 +56,27 @@ def _moment(value: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _check_window(since: datetime, until: datetime | None) -> None:
+    """``ValueError`` when the window [since, until) is empty."""
+    if until is not None and since >= until:
+        raise ValueError(f"--since {since.isoformat()} is not before --until {until.isoformat()}: the window is empty")
+
+
 def _generate(args: argparse.Namespace) -> int:
     from audit.reports import build_report, export_report
+    from audit.reports.export import FORMATS, export_formats, files_to_replace
     from audit.store import AuditStore
 
     if args.since is None or not args.out:
         print("ombud report: --since and --out are required (or use: ombud report verify DIR)", file=sys.stderr)
         return 2
-    formats = [f.strip() for spec in (args.format or ["html,pdf,json,csv"]) for f in spec.split(",") if f.strip()]
+    try:  # refuse bad arguments before the (slow) report is built
+        _check_window(args.since, args.until)
+        formats = export_formats(f for spec in (args.format or [",".join(FORMATS)]) for f in spec.split(","))
+        files_to_replace(args.out)
+    except (ValueError, FileExistsError) as exc:
+        print(f"ombud report: {exc}", file=sys.stderr)
+        return 2
     with AuditStore(args.db, create=False, read_only=args.read_only) as store:
         report = build_report(
             store, args.since, args.until, args.policy, by=args.by, verify=not args.no_verify, progress=not args.quiet
@@ -84,25 +97,40 @@ def _generate(args: argparse.Namespace) -> int:
     return 1 if report.chain.ok is False else 0
 
 
+SIGNATURE_NOTES = {
+    "absent": "absent (not checked: OMBUD_AUDIT_VERIFY_KEY is not set)",
+    "unchecked": "not checked (OMBUD_AUDIT_VERIFY_KEY is not set)",
+}
+
+
 def _verify(args: argparse.Namespace) -> int:
+    """Exit 0: the bundle is intact; 1: changed, missing, added or linked files, or a failed signature; 2: no bundle
+    or an unreadable manifest."""
     from audit.reports.manifest import MANIFEST, verify_bundle
 
     if not (Path(args.directory) / MANIFEST).is_file():
         raise AuditConfigError(f"no report bundle at {args.directory} ({MANIFEST} missing)")
     check = verify_bundle(args.directory)
-    for name in check.changed:
-        print(f"CHANGED: {name}")
-    for name in check.missing:
-        print(f"MISSING: {name}")
-    for name in check.unexpected:
-        print(f"UNEXPECTED: {name}")
     for problem in check.problems:
         print(f"ERROR: {problem}")
+    if check.problems:
+        return 2
+    for label, names in (
+        ("CHANGED", check.changed),
+        ("MISSING", check.missing),
+        ("UNEXPECTED", check.unexpected),
+        ("NOT A REGULAR FILE", check.links),  # a symbolic link or special file, never followed
+    ):
+        for name in names:
+            print(f"{label}: {name}")
     if check.signature == "invalid":
         print("INVALID SIGNATURE: the manifest was changed or signed by another key")
+    if check.signature == "missing":
+        print("MISSING SIGNATURE: OMBUD_AUDIT_VERIFY_KEY is set but the manifest is not signed")
     if check.ok:
         print(
-            f"ok: {check.checked} files unchanged; chain head {check.head_hash}; signature {check.signature}; "
+            f"ok: {check.checked} files unchanged; chain head {check.head_hash}; "
+            f"signature {SIGNATURE_NOTES.get(check.signature, check.signature)}; "
             f"manifest sha256 {check.manifest_sha256}"
         )
     return 0 if check.ok else 1

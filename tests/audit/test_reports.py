@@ -9,13 +9,16 @@ import re
 import shutil
 import subprocess
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 
 from audit import AuditStore, chain
+from audit.keys import SIGNING_KEY_ENV, VERIFY_KEY_ENV
 from audit.reports import (
     EMPTY_LOG,
     MANIFEST,
@@ -238,3 +241,128 @@ def test_cli_generate_and_verify(filled: AuditStore, tmp_path: Path, capsys: pyt
     assert main(["report", "verify", str(tmp_path / "nowhere")]) == 2  # not a bundle: an error, not tampering
     assert "no report bundle at" in capsys.readouterr().err
     assert _cli("report", "--db", filled.url, "--out", str(tmp_path / "z")) == 2
+
+
+def _rewrite_manifest(directory: Path, edit: Callable[[dict[str, Any]], object]) -> None:
+    path = directory / MANIFEST
+    manifest = json.loads(path.read_text())
+    edit(manifest)
+    path.write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("signature", [None, "forged", ["x"]])
+def test_a_verify_key_requires_a_well_formed_signature(
+    filled: AuditStore,
+    tmp_path: Path,
+    keys_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    signature: object,
+) -> None:
+    report = build_report(filled, NOW - timedelta(days=7), n_boot=0, examples=0, verify=False)
+    out = tmp_path / "signed"
+    export_report(report, out, ["json"])
+    forged = out / "report.json"
+    forged.write_text(forged.read_text().replace('"total": 60', '"total": 61'))
+
+    def strip(manifest: dict[str, Any]) -> None:  # the attacker rehashes the edited file and drops the signature
+        manifest["files"]["report.json"]["sha256"] = hashlib.sha256(forged.read_bytes()).hexdigest()
+        manifest.pop("signature")
+        if signature is not None:
+            manifest["signature"] = signature
+
+    _rewrite_manifest(out, strip)
+    check = verify_bundle(out)
+    assert not check.ok and check.changed == () and check.signature == ("missing" if signature is None else "invalid")
+    assert _cli("report", "verify", str(out)) == 1
+    assert ("MISSING SIGNATURE" if signature is None else "INVALID SIGNATURE") in capsys.readouterr().out
+    for name in (VERIFY_KEY_ENV, SIGNING_KEY_ENV):  # without a key nothing is checked, and the verifier says so
+        monkeypatch.delenv(name)
+    assert verify_bundle(out).ok and _cli("report", "verify", str(out)) == 0
+    assert "not checked" in capsys.readouterr().out
+
+
+def test_verify_reports_every_file_and_link_the_manifest_does_not_list(bundle: Path, tmp_path: Path) -> None:
+    (bundle / "csv" / MANIFEST).write_text("forged")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "extra.csv").write_text("forged")
+    (bundle / "csv" / "more").symlink_to(outside, target_is_directory=True)
+    (outside / "chain.csv").write_bytes((bundle / "csv" / "chain.csv").read_bytes())  # an identical copy, linked
+    (bundle / "csv" / "chain.csv").unlink()
+    (bundle / "csv" / "chain.csv").symlink_to(outside / "chain.csv")
+    check = verify_bundle(bundle)
+    assert not check.ok and check.unexpected == ("csv/manifest.json",) and check.missing == ()
+    assert check.links == ("csv/chain.csv", "csv/more")
+
+
+def test_overwrite_replaces_an_earlier_bundle_and_nothing_else(filled: AuditStore, tmp_path: Path) -> None:
+    old = build_report(filled, NOW - timedelta(days=7), n_boot=0, examples=0, verify=False)
+    new = build_report(filled, NOW - timedelta(hours=10), n_boot=0, examples=0, verify=False)
+    out = tmp_path / "ow"
+    export_report(old, out, ["json", "csv"])
+    export_report(new, out, ["json"], overwrite=True)
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [MANIFEST, "report.json"]
+    assert set(json.loads((out / MANIFEST).read_text())["files"]) == {"report.json"} and verify_bundle(out).ok
+    (out / "notes.txt").write_text("the auditor's own notes")
+    with pytest.raises(FileExistsError, match=r"notes\.txt"):
+        export_report(new, out, ["json"], overwrite=True)
+    assert (out / "notes.txt").is_file() and (out / "report.json").is_file()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "report.json").write_text("not a bundle")
+    with pytest.raises(FileExistsError, match=r"no readable manifest\.json"):
+        export_report(new, tmp_path / "mine", ["json"], overwrite=True)
+    assert (tmp_path / "mine" / "report.json").read_text() == "not a bundle"
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda m: m.update(files=list(m["files"])),
+        lambda m: m["files"].update({"report.json": "x"}),
+        lambda m: m["files"].update({"../outside.txt": {"sha256": "0" * 64}}),
+        lambda m: m.clear(),
+    ],
+    ids=["files-list", "entry-string", "outside-path", "no-files"],
+)
+def test_a_malformed_manifest_is_unreadable_not_a_crash(
+    bundle: Path, capsys: pytest.CaptureFixture[str], edit: Callable[[dict[str, Any]], object]
+) -> None:
+    _rewrite_manifest(bundle, edit)
+    check = verify_bundle(bundle)
+    assert not check.ok and check.problems[0].startswith("unreadable manifest: ")
+    assert _cli("report", "verify", str(bundle)) == 2
+    assert "ERROR: unreadable manifest: " in capsys.readouterr().out
+    (bundle / MANIFEST).write_text("{not json")
+    assert _cli("report", "verify", str(bundle)) == 2
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("--since", "2026-03-05", "--until", "2026-03-01"), "is not before --until"),
+        (("--since", "2026-03-01", "--until", "2026-03-01"), "is not before --until"),
+        (("--since", "2026-03-01", "--format", "json,docx"), "docx"),
+        (("--since", "2026-03-01"), "is not empty"),
+    ],
+)
+def test_cli_refuses_bad_arguments_before_building_the_report(
+    filled: AuditStore,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    extra: tuple[str, ...],
+    message: str,
+) -> None:
+    def build_report(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the report was built")
+
+    monkeypatch.setattr("audit.reports.build_report", build_report)
+    out = tmp_path / "out"
+    if message == "is not empty":
+        out.mkdir()
+        (out / "old.txt").write_text("x")
+    assert _cli("report", "--db", filled.url, *extra, "--out", str(out), "--quiet") == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists() or [p.name for p in out.iterdir()] == ["old.txt"]
