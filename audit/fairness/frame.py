@@ -235,7 +235,10 @@ def compute(
         if {"true_positive_rate", "false_positive_rate"} <= set(names)
         else None
     )
-    findings = _findings(feature, subject, parity, disparities, eo, thresholds, len(sufficient), len(labelled))
+    undefined = _undefined_odds(by_group, labelled) if eo is not None else []
+    findings = _findings(
+        feature, subject, parity, disparities, eo, thresholds, len(sufficient), len(labelled), undefined
+    )
     return FairnessReport(
         feature=feature,
         subject=subject,
@@ -304,6 +307,13 @@ def _quiet() -> Iterator[None]:
         yield
 
 
+def _undefined_odds(by_group: pd.DataFrame, groups: list[str]) -> list[str]:
+    """The groups whose true or false positive rate is undefined (no positive, or no negative, ground truth): left
+    out of the equalized-odds difference, where fairlearn's own ``true_positive_rate`` would count them as 0."""
+    rates = (TRUE_POSITIVE_RATE.name, FALSE_POSITIVE_RATE.name)
+    return [g for g in groups if any(math.isnan(by_group.loc[g, r]) for r in rates)]
+
+
 def _findings(
     feature: str,
     subject: str,
@@ -313,6 +323,7 @@ def _findings(
     t: Thresholds,
     n_sufficient: int,
     n_labelled: int,
+    eo_undefined: Sequence[str] = (),
 ) -> tuple[FairnessFinding, ...]:
     out = []
     for metric in parity:
@@ -341,6 +352,8 @@ def _findings(
         status = "pass" if (value or 0.0) <= t.equalized_odds_difference_max else "fail"
         message = f"equalized odds difference {value:.3f} {'≤' if status == 'pass' else '>'} "
         message += f"{t.equalized_odds_difference_max}"
+        if eo_undefined:
+            message += f" (a rate is undefined for {', '.join(eo_undefined)}: no positive or no negative ground truth)"
     out.append(
         FairnessFinding(
             feature,

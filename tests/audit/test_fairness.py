@@ -347,3 +347,18 @@ def test_outcome_helpers() -> None:
     assert guard_truth("confirmed", True) is True and guard_truth("note", True) is None
     with pytest.raises(ValueError):
         ground_truth_label("a=b", True)
+
+
+def test_a_group_without_positive_truth_is_named_in_the_equalized_odds_finding(store: AuditStore) -> None:
+    """Its true positive rate is undefined (fairlearn's own metric says 0): left out of the difference, and the
+    finding says so instead of leaving it out silently (QA)."""
+    rows = [("a", approved, False) for approved in [True, False, False, False, True, False]]
+    rows += [("b", p, t) for p, t in [(True, True), (False, True), (True, True), (False, False), (False, False)]]
+    for group, approved, truth in rows:
+        store.write(_decision("loan", subject={"g": group}, outcome={"approved": approved, "ground_truth": truth}))
+    store.flush()
+    report = fairness_report(store, by="g", outcome="approved", thresholds=Thresholds(min_group_size=5), n_boot=0)
+
+    assert np.isnan(report.by_group.loc["a", "true_positive_rate"])
+    finding = next(f for f in report.findings if f.check == "equalized_odds_difference")
+    assert "undefined for a" in finding.message
