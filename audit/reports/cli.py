@@ -7,9 +7,13 @@ import logging
 import sys
 from datetime import UTC, date, datetime, time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from audit.config import DATABASE_URL_ENV, DEFAULT_DATABASE_URL
 from audit.errors import AuditConfigError
+
+if TYPE_CHECKING:
+    from audit.store import AuditStore
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +82,11 @@ def _generate(args: argparse.Namespace) -> int:
         print(f"ombud report: {exc}", file=sys.stderr)
         return 2
     with AuditStore(args.db, create=False, read_only=args.read_only) as store:
-        report = build_report(
-            store, args.since, args.until, args.policy, by=args.by, verify=not args.no_verify, progress=not args.quiet
-        )
+        window = (args.since, args.until, args.policy)
+        try:
+            report = build_report(store, *window, by=args.by, verify=not args.no_verify, progress=not args.quiet)
+        except (KeyError, AttributeError, TypeError, ValueError) as exc:  # a row this ombud never writes
+            return _unreadable_log(store, exc)
     try:
         manifest = export_report(report, args.out, formats)
     except (ValueError, FileExistsError) as exc:
@@ -95,6 +101,17 @@ def _generate(args: argparse.Namespace) -> int:
         f"head {report.chain.head_hash}"
     )
     return 1 if report.chain.ok is False else 0
+
+
+def _unreadable_log(store: AuditStore, exc: Exception) -> int:
+    """Why the report could not be built from a stored row: the log was tampered with (exit 1), or else it holds
+    something this version cannot read (one error line)."""
+    problem = store.verify().first_problem
+    if problem is not None:
+        print(f"TAMPERED: {problem.chain} chain: {problem.message}; no report was built from it", file=sys.stderr)
+        return 1
+    reason = f"{type(exc).__name__}: {exc}"
+    raise AuditConfigError(f"the audit log holds a record the report cannot read ({reason})") from exc
 
 
 SIGNATURE_NOTES = {

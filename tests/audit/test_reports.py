@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from audit import AuditStore, chain
 from audit.keys import SIGNING_KEY_ENV, VERIFY_KEY_ENV
@@ -366,3 +366,20 @@ def test_cli_refuses_bad_arguments_before_building_the_report(
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not out.exists() or [p.name for p in out.iterdir()] == ["old.txt"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["subject = '{not json'", "action = 'explode'", "outcome = '[1,2]'"],
+)
+def test_a_report_on_a_tampered_row_says_tampered_not_a_traceback(
+    filled: AuditStore, tmp_path: Path, capsys: pytest.CaptureFixture[str], change: str
+) -> None:
+    """A row no ombud writes (an edited one) crashed the report with a KeyError or AttributeError traceback (QA)."""
+    engine = create_engine(filled.url)
+    with engine.begin() as conn:
+        conn.execute(text(f"UPDATE audit_decision SET {change} WHERE seq = 5"))
+    engine.dispose()
+    since = (NOW - timedelta(days=7)).date().isoformat()
+    assert _cli("report", "--db", filled.url, "--since", since, "--format", "json", "--out", str(tmp_path / "o")) == 1
+    assert "TAMPERED: decision chain: record 5 was edited" in capsys.readouterr().err
