@@ -134,6 +134,8 @@ def _map_message(message: dict[str, Any], session: GuardSession) -> dict[str, An
     content, role = message.get("content"), message.get("role")
     if not isinstance(role, str):
         raise InputError("a chat message needs a 'role' string")
+    if isinstance(message.get("name"), str):  # a participant's name ("Jane_Doe") is personal data like any text
+        message = _with_checked_name(message, lambda text: session.input(text, role))
     if has_tool_calls(message):  # arguments sent back to the model are checked like its text (a copy: not the caller's)
         message = checked_copy(message, lambda text: session.input(text, role))
     if isinstance(content, str):
@@ -147,6 +149,23 @@ def _map_message(message: dict[str, Any], session: GuardSession) -> dict[str, An
         session.media(kinds, Stage.INPUT)
     parts = [{**p, "text": session.input(p["text"], role)} if is_text_part(p) else p for p in content]
     return {**message, "content": parts}
+
+
+_NAME_SEPARATORS = str.maketrans("_-", "  ")
+_NOT_IN_NAMES = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def _with_checked_name(message: dict[str, Any], check: Callable[[str], str]) -> dict[str, Any]:
+    """``message`` with its ``name`` checked as text, its words apart (``Jane_Doe`` as ``Jane Doe``). A name the
+    policy changes becomes the checked text in the characters a name may hold (``<PERSON_1>`` → ``PERSON_1``), or
+    goes when none is left."""
+    name = message["name"]
+    spaced = name.translate(_NAME_SEPARATORS)
+    checked = check(spaced)
+    if checked == spaced:
+        return message
+    kept = _NOT_IN_NAMES.sub("", checked.strip().replace(" ", "_"))
+    return {k: kept if k == "name" else v for k, v in message.items() if k != "name" or kept}
 
 
 def is_text_part(part: Any) -> bool:

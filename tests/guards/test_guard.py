@@ -145,6 +145,18 @@ def test_wrap_openai_style_messages_and_completion(default_guard: Guard) -> None
     assert result["choices"][0]["message"]["content"] == "ok Carla Mendes, card **** **** **** 1111"
 
 
+def test_a_participant_name_is_checked_like_text(default_guard: Guard) -> None:
+    """The OpenAI message 'name' reached the model unchecked (QA: 'Jane_Doe'); a name with nothing to hide stays."""
+    received: list[Any] = []
+    messages = [
+        {"role": "user", "name": "Jane_Doe", "content": "Hello, it's me again."},
+        {"role": "user", "name": "planner", "content": "hi"},
+    ]
+    default_guard.wrap(lambda messages: received.append(messages) or "ok")(messages=messages)
+    assert [m["name"] for m in received[0]] == ["PERSON_1", "planner"]
+    assert messages[0]["name"] == "Jane_Doe"
+
+
 def test_wrapped_tool_calls_are_checked_in_dicts_and_sdk_objects(default_guard: Guard) -> None:
     """Tool calls sent back in the history are checked (on a copy), and so are the ones the model answers with:
     function arguments (a card sent as a JSON number included) and a custom tool's input."""
