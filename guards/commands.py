@@ -8,10 +8,14 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from guards.errors import GuardError, InputError
+from guards.errors import GuardError, InputError, PolicyError
+from guards.text import coerce_text
 from guards.types import Verdict
+
+if TYPE_CHECKING:
+    from guards.scanners.base import ScannerBase
 
 EXIT_BLOCKED = 3
 CLASSIFIER_TASKS = ("toxicity", "bias", "injection")
@@ -69,13 +73,11 @@ def _score(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise InputError("--batch-size must be at least 1")
     scanner = build_scanner(args.scanner, args.policy)
+    lenient = scanner.type_name == "hygiene"  # as in the guard: hygiene reports a bad character, the others refuse it
     errors = 0
     with _open_in(args.file) as source, _open_out(args.out) as sink:
-        for batch in _batches(_read_texts(source), args.batch_size):
-            good = [(n, t) for n, t in batch if isinstance(t, str)]
-            verdicts = iter(scanner.score_batch([t for _, t in good]))
-            for _, item in batch:
-                row = _verdict_row(next(verdicts)) if isinstance(item, str) else {"error": item.args[0]}
+        for batch in _batches(_read_texts(source, lenient=lenient), args.batch_size):
+            for row in _score_rows(scanner, batch):
                 errors += "error" in row
                 sink.write(json.dumps(row, ensure_ascii=False) + "\n")
     if errors:
@@ -83,23 +85,42 @@ def _score(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
-def _read_texts(source: IO[str]) -> Iterator[tuple[int, str | InputError]]:
+def _score_rows(scanner: ScannerBase, batch: list[tuple[int, str | InputError]]) -> list[dict[str, Any]]:
+    """One row per line of ``batch``: its verdict or its error. When the scanner fails on the batch, its lines are
+    scored one by one, so that a line it cannot scan (spaCy refuses a text over 1,000,000 characters) fails alone."""
+    texts = [item for _, item in batch if isinstance(item, str)]
+    try:
+        verdicts = iter(scanner.score_batch(texts) if texts else [])
+    except PolicyError:  # a misconfigured scanner scores no line at all
+        raise
+    except Exception as exc:
+        if len(batch) > 1:
+            return [row for line in batch for row in _score_rows(scanner, [line])]
+        return [{"error": f"line {batch[0][0]}: {type(exc).__name__}: {exc}"}]
+    return [_verdict_row(next(verdicts)) if isinstance(item, str) else {"error": item.args[0]} for _, item in batch]
+
+
+def _read_texts(source: IO[str], *, lenient: bool) -> Iterator[tuple[int, str | InputError]]:
     """(line number, text) per non-blank line; a bad line yields an InputError in its place so outputs stay aligned."""
     for number, line in enumerate(source, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            text = record["text"] if isinstance(record, dict) else None
-        except json.JSONDecodeError as exc:
-            yield number, InputError(f"line {number}: invalid JSON ({exc.msg})")
-            continue
-        except KeyError:
-            text = None
-        if not isinstance(text, str):
-            yield number, InputError(f'line {number}: expected an object with a string "text"')
-            continue
-        yield number, text
+        if line.strip():
+            try:
+                yield number, _line_text(line, lenient=lenient)
+            except InputError as exc:
+                yield number, InputError(f"line {number}: {exc}")
+
+
+def _line_text(line: str, *, lenient: bool) -> str:
+    """The text of one JSONL line as the guard takes it: a lone surrogate (a bad ``\\ud800`` escape) becomes U+FFFD
+    when ``lenient`` (hygiene reports it), else an ``InputError`` (see ``coerce_text``)."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"invalid JSON ({exc.msg})") from None
+    text = record.get("text") if isinstance(record, dict) else None
+    if not isinstance(text, str):
+        raise InputError('expected an object with a string "text"')
+    return coerce_text(text, lenient=lenient)
 
 
 def _batches(items: Iterator[tuple[int, Any]], size: int) -> Iterator[list[tuple[int, Any]]]:

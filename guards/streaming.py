@@ -56,8 +56,10 @@ class OutputStream:
             return self._emit(final=False)
 
     def _decode(self, chunk: str | bytes) -> str:
+        """The text of ``chunk``. A str chunk after an incomplete UTF-8 sequence comes after that sequence, as
+        U+FFFD (its character was cut), so that chunks are never reordered."""
         if isinstance(chunk, str):
-            return chunk
+            return self._bytes.decode(b"", final=True) + chunk
         if isinstance(chunk, bytes | bytearray):
             return self._bytes.decode(bytes(chunk))
         raise InputError(f"stream chunks must be str or UTF-8 bytes, got {type(chunk).__name__}")

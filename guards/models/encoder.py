@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 THREADS_ENV = "OMBUD_TORCH_THREADS"
 DEFAULT_WINDOW = 256
 DEFAULT_OVERLAP = 32
+MIN_WINDOW = 16
 
 
 def default_encoder_path() -> str:
@@ -55,13 +56,23 @@ class EncoderConfig:
     overlap: int = DEFAULT_OVERLAP
 
     def __post_init__(self) -> None:
-        if self.window < 16 or not 0 <= self.overlap < self.window // 2:
-            raise ValueError(f"invalid window {self.window} / overlap {self.overlap}")
+        problem = window_problem(self.window, self.overlap)
+        if problem:
+            raise ValueError(problem)
 
     @property
     def key(self) -> str:
         """A stable identifier of everything that changes the embeddings."""
         return f"{self.name}|q={int(self.quantize)}|w={self.window}|o={self.overlap}|unbatched"
+
+
+def window_problem(window: int, overlap: int) -> str | None:
+    """Why token windows of ``window`` tokens overlapping by ``overlap`` cannot cover a text (None: they can)."""
+    if window < MIN_WINDOW:
+        return f"window must be at least {MIN_WINDOW} tokens, not {window}"
+    if not 0 <= overlap < window // 2:
+        return f"overlap must be at least 0 and less than half the window of {window} tokens, not {overlap}"
+    return None
 
 
 class _Workers:
@@ -109,13 +120,24 @@ def set_threads(threads: int | None = None) -> int:
     """
     import torch
 
-    n = threads if threads is not None else int(os.environ.get(THREADS_ENV, "1"))
-    if n < 1:
-        raise ValueError(f"threads must be at least 1, not {n}")
+    n = thread_count(threads)
     if torch.get_num_threads() != 1:
         torch.set_num_threads(1)
     _workers.resize(n)
     return n
+
+
+def thread_count(threads: int | None = None) -> int:
+    """``threads``, else ``$OMBUD_TORCH_THREADS``, else 1, checked without torch: ValueError naming the setting
+    unless it is a whole number of at least 1."""
+    if threads is None:
+        setting = os.environ.get(THREADS_ENV, "1")
+        if not setting.strip().isdigit() or int(setting) < 1:
+            raise ValueError(f"${THREADS_ENV} must be a whole number of at least 1, not {setting!r}")
+        return int(setting)
+    if threads < 1:
+        raise ValueError(f"threads must be at least 1, not {threads}")
+    return threads
 
 
 class Encoder:

@@ -89,10 +89,16 @@ def load_head(directory: str | Path) -> Head:
     return _load(str(Path(directory).resolve()))
 
 
+def read_meta(directory: str | Path) -> dict[str, Any]:
+    """A head's ``meta.json`` alone (its labels, thresholds and encoder setting), without its weights."""
+    meta: dict[str, Any] = json.loads((Path(directory) / META_FILE).read_text())
+    return meta
+
+
 @cache
 def _load(directory: str) -> Head:
     path = Path(directory)
-    meta = json.loads((path / META_FILE).read_text())
+    meta = read_meta(path)
     with np.load(path / HEAD_FILE, allow_pickle=False) as z:
         n = sum(1 for k in z.files if k.startswith("W"))
         layers = tuple((z[f"W{i}"], z[f"b{i}"]) for i in range(n))

@@ -11,7 +11,15 @@ from typing import Any
 import numpy as np
 
 from guards.models.cache import shared_cache
-from guards.models.encoder import DEFAULT_OVERLAP, DEFAULT_WINDOW, EncoderConfig, default_encoder_path, set_threads
+from guards.models.encoder import (
+    DEFAULT_OVERLAP,
+    DEFAULT_WINDOW,
+    EncoderConfig,
+    default_encoder_path,
+    set_threads,
+    thread_count,
+    window_problem,
+)
 from guards.models.heads import Head, load_head, shipped_head_dir
 
 logger = logging.getLogger(__name__)
@@ -51,9 +59,14 @@ def load_model(head: str, params: Mapping[str, Any] | None = None) -> Classifier
     ``overlap`` and ``threads`` (windows encoded in parallel; default ``$OMBUD_TORCH_THREADS`` or 1).
     """
     p = dict(params or {})
-    loaded = load_head(Path(p.get("weights") or shipped_head_dir(head)))
+    loaded = load_head(head_dir(head, p))
     config = encoder_config(p, loaded.meta.get("encoder", {}))
     return ClassifierModel(encoder=config, head=loaded)
+
+
+def head_dir(head: str, params: Mapping[str, Any]) -> Path:
+    """The directory of head ``head``'s weights: ``params.weights``, else the shipped one."""
+    return Path(str(params.get("weights") or shipped_head_dir(head))).expanduser()
 
 
 def encoder_config(params: Mapping[str, Any], trained: Mapping[str, Any] | None = None) -> EncoderConfig:
@@ -61,9 +74,28 @@ def encoder_config(params: Mapping[str, Any], trained: Mapping[str, Any] | None 
     setting a head was ``trained`` with, else the shipped MiniLM's; applies ``threads`` (see ``set_threads``)."""
     t = trained or {}
     set_threads(int(params["threads"]) if "threads" in params else None)
+    window, overlap = _windowing(params, t)
     return EncoderConfig(
         name=str(params.get("encoder") or default_encoder_path()),
         quantize=bool(params.get("quantize", t.get("quantize", True))),
-        window=int(params.get("window", t.get("window", DEFAULT_WINDOW))),
-        overlap=int(params.get("overlap", t.get("overlap", DEFAULT_OVERLAP))),
+        window=window,
+        overlap=overlap,
     )
+
+
+def check_encoder_params(params: Mapping[str, Any], trained: Mapping[str, Any] | None = None) -> None:
+    """Raise ``ValueError`` naming the param (``params.threads``, ``params.window``, ``params.overlap``) when
+    ``encoder_config`` would refuse them; loads nothing, so a policy is checked before any scan."""
+    try:
+        thread_count(int(params["threads"]) if "threads" in params else None)
+    except ValueError as exc:
+        raise ValueError(f"params.{exc}" if "threads" in params else str(exc)) from None
+    problem = window_problem(*_windowing(params, trained or {}))
+    if problem:
+        raise ValueError(f"params.{problem}")
+
+
+def _windowing(params: Mapping[str, Any], trained: Mapping[str, Any]) -> tuple[int, int]:
+    """``(window, overlap)`` from the params, else as ``trained``, else the shipped MiniLM's."""
+    window = int(params.get("window", trained.get("window", DEFAULT_WINDOW)))
+    return window, int(params.get("overlap", trained.get("overlap", DEFAULT_OVERLAP)))

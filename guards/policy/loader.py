@@ -52,6 +52,8 @@ def load_policy(name_or_path: str | Path) -> Policy:
     if isinstance(name_or_path, str) and name_or_path in builtin_policies():
         text = resources.files("policies").joinpath(f"{name_or_path}.yaml").read_text(encoding="utf-8")
         return parse_policy(text, source=f"policies/{name_or_path}.yaml")
+    if path.is_dir():
+        raise PolicyError(f"{path} is a directory, not a policy file")
     if not path.is_file():
         known = ", ".join(builtin_policies())
         raise PolicyError(f"no policy file at {str(path)!r} and no shipped policy of that name (shipped: {known})")
@@ -76,6 +78,8 @@ def parse_policy(text: str, *, source: str = "<string>") -> Policy:
             raise PolicyError(
                 f"{source}: the policy expands to more than {MAX_POLICY_NODES:,} YAML nodes (aliases of aliases?)"
             )
+        if node is not None:
+            _check_duplicate_keys(node, source)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -109,6 +113,38 @@ def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
         children = node.value if isinstance(node, yaml.SequenceNode) else []
     sizes[id(node)] = 1 + sum(_expanded_size(child, sizes) for child in children)
     return sizes[id(node)]
+
+
+def _check_duplicate_keys(root: yaml.Node, source: str) -> None:
+    """Refuse a mapping that names a key twice: YAML keeps the last one without a word, so ``action: block``
+    followed by ``action: allow`` would allow. Each node is visited once, however many aliases share it."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:  # depth first, in document order: the first duplicate is the one reported
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            _check_keys(node, source)
+            stack.extend(reversed([child for pair in node.value for child in pair]))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(reversed(node.value))
+
+
+def _check_keys(node: yaml.MappingNode, source: str) -> None:
+    """Refuse a key that ``node`` already holds (a scalar key of the same type and text)."""
+    lines: dict[tuple[str, str], int] = {}
+    for key, _ in node.value:
+        if not isinstance(key, yaml.ScalarNode):
+            continue
+        line, name = key.start_mark.line + 1, (key.tag, key.value)
+        if name in lines:
+            raise PolicyError(
+                f"{source}:{line}: duplicate key {key.value!r} (first at line {lines[name]}); YAML would silently keep "
+                "only the last one"
+            )
+        lines[name] = line
 
 
 def _check_scanners(model: PolicyModel, source: str, node: yaml.Node | None) -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
 from guards.types import Action, Stage
 
@@ -12,14 +12,17 @@ OperatorName = Literal["replace", "mask", "hash", "encrypt", "pseudonymize", "re
 ErrorMode = Literal["block", "flag", "allow"]
 MEDIA_SCANNER = "media"
 """The scanner name of decisions on content parts no scanner can read (the policy's ``media`` rule); reserved."""
-Score = float
+Number = Annotated[float, Strict()]
+"""A number as YAML writes one: ``yes`` (a boolean) or ``"0.5"`` (a string) is refused, never read as 1.0 or 0.5."""
+Count = Annotated[int, Strict()]
+"""A whole number as YAML writes one (not a boolean, a string or a fraction)."""
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _thresholds_in_range(value: dict[Action, float] | None) -> dict[Action, float] | None:
+def _thresholds_in_range(value: dict[Action, Number] | None) -> dict[Action, Number] | None:
     for action, threshold in (value or {}).items():
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold for {action.value!r} must be in [0, 1], got {threshold}")
@@ -30,8 +33,8 @@ class LabelRule(_Strict):
     """Overrides for one label (for PII: one entity type) of a scanner."""
 
     action: Action | None = None
-    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
-    thresholds: dict[Action, float] | None = None
+    threshold: Number | None = Field(default=None, ge=0.0, le=1.0)
+    thresholds: dict[Action, Number] | None = None
     operator: OperatorName | None = None
 
     _check_thresholds = field_validator("thresholds")(_thresholds_in_range)
@@ -53,13 +56,13 @@ class ScannerSpec(_Strict):
     stages: tuple[Stage, ...] = (Stage.INPUT, Stage.OUTPUT)
     roles: tuple[str, ...] | None = None
     action: Action = Action.FLAG
-    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
-    thresholds: dict[Action, float] | None = None
+    threshold: Number = Field(default=0.5, ge=0.0, le=1.0)
+    thresholds: dict[Action, Number] | None = None
     operator: OperatorName = "replace"
     labels: dict[str, LabelRule] = Field(default_factory=dict)
     params: dict[str, Any] = Field(default_factory=dict)
     on_error: ErrorMode | None = None
-    timeout_ms: float | None = Field(default=None, gt=0)
+    timeout_ms: Number | None = Field(default=None, gt=0)
 
     _check_thresholds = field_validator("thresholds")(_thresholds_in_range)
 
@@ -94,13 +97,13 @@ class OperatorSettings(_Strict):
     hash_salt_env: str = "OMBUD_HASH_SALT"
     encryption_key_env: str = "OMBUD_ENCRYPTION_KEY"
     mask_char: str = Field(default="*", min_length=1, max_length=1)
-    mask_keep_last: int = Field(default=4, ge=0)
+    mask_keep_last: Count = Field(default=4, ge=0)
 
 
 class AuditSettings(_Strict):
     """What the audit store keeps and for how long."""
 
-    retention_days: int = Field(default=183, ge=1)
+    retention_days: Count = Field(default=183, ge=1)
     store_raw_text: bool = False
     on_error: ErrorMode = "block"
 
@@ -108,9 +111,9 @@ class AuditSettings(_Strict):
 class FairnessSettings(_Strict):
     """Thresholds that turn fairness metrics into pass / fail findings."""
 
-    min_group_size: int = Field(default=30, ge=1)
-    demographic_parity_ratio_min: float = Field(default=0.8, ge=0.0, le=1.0)
-    equalized_odds_difference_max: float = Field(default=0.1, ge=0.0, le=1.0)
+    min_group_size: Count = Field(default=30, ge=1)
+    demographic_parity_ratio_min: Number = Field(default=0.8, ge=0.0, le=1.0)
+    equalized_odds_difference_max: Number = Field(default=0.1, ge=0.0, le=1.0)
 
 
 class PolicyModel(_Strict):

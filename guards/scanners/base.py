@@ -111,9 +111,10 @@ def _close_labels(name: str, known: Collection[str]) -> list[str]:
     return [k for k in known if k.lower() == name.lower()] or get_close_matches(name, known, n=2)
 
 
-def check_label_names(names: Iterable[str], known: Collection[str], where: str) -> None:
-    """Raise ``PolicyError`` at ``where`` if any of ``names`` is not in ``known``: a misspelt label never matches."""
-    unknown = sorted(set(names) - set(known))
+def check_label_names(names: Iterable[object], known: Collection[str], where: str) -> None:
+    """Raise ``PolicyError`` at ``where`` if any of ``names`` is not in ``known``: a misspelt label never matches
+    (nor does a number where a label belongs)."""
+    unknown = sorted({str(name) for name in names if name not in known})
     if not unknown:
         return
     hints = [f"{name} → {', '.join(close)}" for name in unknown if (close := _close_labels(name, known))]

@@ -12,8 +12,8 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 import numpy as np
 
 from guards.errors import PolicyError
-from guards.models.heads import META_FILE
-from guards.models.runtime import ClassifierModel, load_model
+from guards.models.heads import META_FILE, read_meta
+from guards.models.runtime import ClassifierModel, check_encoder_params, head_dir, load_model
 from guards.scanners.base import ParamTypes, ScanContext, ScannerBase
 from guards.types import Finding, Verdict
 
@@ -67,11 +67,31 @@ class ModelScanner(ScannerBase, Generic[M]):
         raise NotImplementedError
 
     def validate(self) -> None:
-        """The params' names and types; a local ``params.encoder`` path must exist (a hub id is left to the loader)."""
+        """The params' names and types, a local ``params.encoder`` and the encoder setting (``threads``, ``window``,
+        ``overlap``), without loading a model: a scan must never be the first to find them wrong."""
         super().validate()
+        self._check_encoder_path()
+        try:
+            check_encoder_params(self.params, self.trained_encoder())
+        except ValueError as exc:
+            raise PolicyError(f"scanner {self.id!r}: {exc}") from None
+
+    def _check_encoder_path(self) -> None:
+        """A local ``params.encoder`` must be a model directory (a hub id is left to the loader)."""
         encoder = str(self.params.get("encoder") or "")
-        if encoder.startswith(("/", "./", "../", "~")) and not Path(encoder).expanduser().exists():
+        path = Path(encoder).expanduser()
+        if not encoder or not (encoder.startswith(("/", "./", "../", "~")) or path.exists()):
+            return
+        if not path.exists():
             raise PolicyError(f"scanner {self.id!r}: params.encoder {encoder} does not exist")
+        if not (path / "config.json").is_file():
+            raise PolicyError(
+                f"scanner {self.id!r}: params.encoder {encoder} is not a model directory (no config.json)"
+            )
+
+    def trained_encoder(self) -> Mapping[str, Any]:
+        """The encoder setting the model was trained with: the defaults of ``window``, ``overlap`` and ``quantize``."""
+        return {}
 
     @property
     def model(self) -> M:
@@ -116,15 +136,16 @@ class ClassifierScanner(ModelScanner[ClassifierModel]):
     def _load(self) -> ClassifierModel:
         return load_model(self.head, self.params)
 
-    def validate(self) -> None:
-        """Also: a ``params.weights`` directory must hold a trained head (its ``meta.json``)."""
-        super().validate()
-        weights = self.params.get("weights")
-        if weights and not (Path(str(weights)).expanduser() / META_FILE).is_file():
+    def trained_encoder(self) -> Mapping[str, Any]:
+        """The encoder setting in the head's ``meta.json``; a weights directory without one is a PolicyError."""
+        directory = head_dir(self.head, self.params)
+        if not (directory / META_FILE).is_file():
             raise PolicyError(
-                f"scanner {self.id!r}: params.weights {weights} holds no trained head ({META_FILE} missing; "
-                "heads are written by python -m guards.training)"
+                f"scanner {self.id!r}: params.weights {self.params.get('weights', directory)} holds no trained head "
+                f"({META_FILE} missing; heads are written by python -m guards.training)"
             )
+        encoder: Mapping[str, Any] = read_meta(directory).get("encoder", {})
+        return encoder
 
     def warmup(self) -> None:
         """Load the encoder and head now."""

@@ -56,37 +56,74 @@ class CustomEntity:
                 yield Finding(self.label, boosted, start, end, detail)
 
 
-def parse_custom_entities(specs: Sequence[Mapping[str, Any]], where: str) -> tuple[CustomEntity, ...]:
-    """Build custom entities from policy params (``label``, ``patterns``, ``deny_list``, ``context``)."""
-    entities = []
-    for index, spec in enumerate(specs):
-        at = f"{where}[{index}]"
-        unknown = set(spec) - {"label", "patterns", "deny_list", "context", "case_sensitive", "score"}
-        if unknown:
-            raise PolicyError(f"{at}: unknown field(s) {sorted(unknown)}")
-        label = spec.get("label")
-        if not isinstance(label, str) or not re.fullmatch(r"[A-Z][A-Z0-9_]*", label):
-            raise PolicyError(f"{at}.label: an UPPER_CASE entity name is required, got {label!r}")
-        flags = 0 if spec.get("case_sensitive", False) else regex.IGNORECASE
-        patterns = [_compile(p, flags, f"{at}.patterns[{i}]") for i, p in enumerate(spec.get("patterns", []))]
-        deny = [str(w) for w in spec.get("deny_list", [])]
-        if deny:
-            words = "|".join(regex.escape(w) for w in sorted(deny, key=len, reverse=True))
-            patterns.append((regex.compile(rf"(?<!\w)(?:{words})(?!\w)", flags), float(spec.get("score", 1.0))))
-        if not patterns:
-            raise PolicyError(f"{at}: a custom entity needs `patterns` or `deny_list`")
-        context = tuple(str(w).lower() for w in spec.get("context", []))
-        entities.append(CustomEntity(label, tuple(patterns), context))
-    return tuple(entities)
+_ENTITY_FIELDS = frozenset({"label", "patterns", "deny_list", "context", "case_sensitive", "score"})
+_PATTERN_FIELDS = frozenset({"regex", "score"})
 
 
-def _compile(spec: Mapping[str, Any] | str, flags: int, at: str) -> tuple[regex.Pattern[str], float]:
-    text, score = (spec, 0.6) if isinstance(spec, str) else (spec.get("regex"), spec.get("score", 0.6))
+def parse_custom_entities(specs: Sequence[Any], where: str) -> tuple[CustomEntity, ...]:
+    """Build custom entities from policy params (``label``, ``patterns``, ``deny_list``, ``context``,
+    ``case_sensitive``, ``score``), checking every field: a malformed one fails the policy, not a scan."""
+    return tuple(_entity(spec, f"{where}[{index}]") for index, spec in enumerate(specs))
+
+
+def _entity(spec: Any, at: str) -> CustomEntity:
+    if not isinstance(spec, Mapping):
+        raise PolicyError(f"{at}: expected a mapping with `label` and `patterns` or `deny_list`, not {spec!r}")
+    _no_unknown(spec, _ENTITY_FIELDS, at)
+    label = spec.get("label")
+    if not isinstance(label, str) or not re.fullmatch(r"[A-Z][A-Z0-9_]*", label):
+        raise PolicyError(f"{at}.label: an UPPER_CASE entity name is required, got {label!r}")
+    case_sensitive = spec.get("case_sensitive", False)
+    if not isinstance(case_sensitive, bool):
+        raise PolicyError(f"{at}.case_sensitive: must be true or false, not {case_sensitive!r}")
+    flags = 0 if case_sensitive else regex.IGNORECASE
+    patterns = [_compile(p, flags, f"{at}.patterns[{i}]") for i, p in enumerate(_list(spec, "patterns", at))]
+    deny = _words(spec, "deny_list", at)
+    if deny:
+        words = "|".join(regex.escape(w) for w in sorted(deny, key=len, reverse=True))
+        patterns.append((regex.compile(rf"(?<!\w)(?:{words})(?!\w)", flags), _score(spec.get("score", 1.0), at)))
+    if not patterns:
+        raise PolicyError(f"{at}: a custom entity needs `patterns` or `deny_list`")
+    context = tuple(w.lower() for w in _words(spec, "context", at))
+    return CustomEntity(label, tuple(patterns), context)
+
+
+def _compile(spec: Any, flags: int, at: str) -> tuple[regex.Pattern[str], float]:
+    if isinstance(spec, Mapping):
+        _no_unknown(spec, _PATTERN_FIELDS, at)
+        text, score = spec.get("regex"), _score(spec.get("score", 0.6), at)
+    else:
+        text, score = spec, 0.6
     if not isinstance(text, str):
-        raise PolicyError(f"{at}.regex: a regular expression string is required")
-    if not 0.0 <= float(score) <= 1.0:
-        raise PolicyError(f"{at}.score: must be in [0, 1], got {score}")
+        raise PolicyError(f"{at}.regex: a regular expression string is required, not {text!r}")
     try:
-        return regex.compile(text, flags), float(score)
+        return regex.compile(text, flags), score
     except regex.error as exc:
         raise PolicyError(f"{at}.regex: invalid regular expression: {exc}") from exc
+
+
+def _no_unknown(spec: Mapping[str, Any], known: frozenset[str], at: str) -> None:
+    unknown = set(spec) - known
+    if unknown:
+        raise PolicyError(f"{at}: unknown field(s) {sorted(unknown)} (known: {', '.join(sorted(known))})")
+
+
+def _list(spec: Mapping[str, Any], key: str, at: str) -> list[Any]:
+    value = spec.get(key, [])
+    if not isinstance(value, list):  # a string would be taken character by character
+        raise PolicyError(f"{at}.{key}: expected a list, not {value!r}")
+    return value
+
+
+def _words(spec: Mapping[str, Any], key: str, at: str) -> list[str]:
+    """The non-empty words (strings, or whole numbers as YAML reads ``12345``) of list ``key``."""
+    words = _list(spec, key, at)
+    if not all(isinstance(w, str | int) and not isinstance(w, bool) and str(w).strip() for w in words):
+        raise PolicyError(f"{at}.{key}: every entry must be a non-empty word or phrase")
+    return [str(w) for w in words]
+
+
+def _score(value: Any, at: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+        raise PolicyError(f"{at}.score: must be a number in [0, 1], got {value!r}")
+    return float(value)

@@ -49,23 +49,24 @@ class TopicModel:
         return np.clip(out, 0.0, 1.0)
 
 
-def topic_examples(params: Mapping[str, Any]) -> dict[str, list[str]]:
+def topic_examples(scanner_id: str, params: Mapping[str, Any]) -> dict[str, list[str]]:
     """``params.topics`` checked: a mapping of topic label to a non-empty list of non-empty example phrases."""
+    where = f"scanner {scanner_id!r}: params.topics"
     topics = params.get("topics")
     if not isinstance(topics, Mapping) or not topics:
-        raise PolicyError("the topics scanner needs params.topics: a mapping of topic name to example phrases")
+        raise PolicyError(f"scanner {scanner_id!r} needs params.topics: a mapping of topic name to example phrases")
     out: dict[str, list[str]] = {}
     for label, examples in topics.items():
         if not isinstance(label, str) or not label.strip():
-            raise PolicyError(f"params.topics: topic names must be non-empty strings, not {label!r}")
+            raise PolicyError(f"{where}: topic names must be non-empty strings, not {label!r}")
         if isinstance(examples, str) or not isinstance(examples, Sequence) or not examples:
-            raise PolicyError(f"params.topics.{label}: expected a non-empty list of example phrases")
+            raise PolicyError(f"{where}.{label}: expected a non-empty list of example phrases")
         if not all(isinstance(e, str) and e.strip() for e in examples):
-            raise PolicyError(f"params.topics.{label}: every example must be a non-empty string")
+            raise PolicyError(f"{where}.{label}: every example must be a non-empty string")
         out[label] = list(examples)
     total = sum(len(e) for e in out.values())
     if total > MAX_EXAMPLES:
-        raise PolicyError(f"params.topics: {total} example phrases; at most {MAX_EXAMPLES} are allowed")
+        raise PolicyError(f"{where}: {total} example phrases; at most {MAX_EXAMPLES} are allowed")
     return out
 
 
@@ -85,10 +86,10 @@ class TopicScanner(ModelScanner[TopicModel]):
     def validate(self) -> None:
         """Check ``params.topics`` (and a local ``params.encoder``) without loading the encoder."""
         super().validate()
-        topic_examples(self.params)
+        topic_examples(self.id, self.params)
 
     def _load(self) -> TopicModel:
-        topics = topic_examples(self.params)
+        topics = topic_examples(self.id, self.params)
         config = encoder_config(self.params)
         phrases = [e for examples in topics.values() for e in examples]
         owners = np.repeat(np.arange(len(topics)), [len(e) for e in topics.values()])
@@ -96,6 +97,10 @@ class TopicScanner(ModelScanner[TopicModel]):
         rows = np.concatenate(windows)
         row_owners = np.repeat(owners, [len(w) for w in windows])
         return TopicModel(config, tuple(topics), rows, row_owners, self.params.get("sentences", True))
+
+    def known_labels(self) -> frozenset[str]:
+        """The topic names (the labels a policy's ``labels:`` may override)."""
+        return frozenset(topic_examples(self.id, self.params))
 
     def warmup(self) -> None:
         """Load the encoder and encode the examples now."""

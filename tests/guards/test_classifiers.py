@@ -274,6 +274,40 @@ def test_a_policy_naming_missing_model_files_fails_when_the_guard_is_built(tmp_p
         assert str(path) in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"threads": 0}, "params.threads must be at least 1, not 0"),
+        ({"window": -5}, "params.window must be at least 16 tokens, not -5"),
+        ({"overlap": -1}, "params.overlap must be at least 0 and less than half the window of 256 tokens, not -1"),
+        ({"window": 40}, "params.overlap must be at least 0 and less than half the window of 40 tokens, not 32"),
+        ({"encoder": "."}, "params.encoder . is not a model directory"),
+    ],
+)
+def test_encoder_params_that_would_fail_every_scan_fail_the_policy(
+    tmp_path: Path, params: dict[str, object], message: str
+) -> None:
+    """With `on_error: allow`, a scanner failing at every scan let every text through (QA: `threads: 0`)."""
+    from guards import Guard, PolicyError, parse_policy
+
+    scanner = {"type": "toxicity", "action": "block", "params": params}
+    policy = parse_policy(json.dumps({"name": "p", "on_error": "allow", "scanners": [scanner]}), source="p.yaml")
+    with pytest.raises(PolicyError) as info:
+        Guard(policy)
+    assert str(info.value).startswith(f"p.yaml: scanner 'toxicity': {message}")
+
+
+def test_a_bad_thread_setting_in_the_environment_fails_the_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    from guards import PolicyError
+    from guards.scanners.topics import TopicScanner
+
+    monkeypatch.setenv("OMBUD_TORCH_THREADS", "0")
+    for scanner in (ToxicityScanner("tox"), TopicScanner("topics", {"topics": {"weapons": ["a bomb"]}})):
+        with pytest.raises(PolicyError, match=r"\$OMBUD_TORCH_THREADS must be a whole number of at least 1, not '0'"):
+            scanner.validate()
+    ToxicityScanner("tox", {"threads": 2, "window": 128, "overlap": 16}).validate()  # explicit params win
+
+
 def test_evaluate_names_bad_rows_and_how_label_names_were_read(tmp_path: Path) -> None:
     from guards.evaluation.classifiers import evaluate
 

@@ -66,6 +66,28 @@ def test_score_writes_one_line_per_input(capsys: pytest.CaptureFixture[str], tmp
     assert rows[3] == {"score": 0.0, "findings": []}
 
 
+def test_score_fails_only_the_lines_a_scanner_cannot_scan(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A lone surrogate or a text spaCy refuses (over 1,000,000 characters) aborted the run, good lines and all."""
+    source = tmp_path / "in.jsonl"
+    lines = ["mail jane@example.com", "a\ud800b", "a " * 500_001, "call Ann Lee"]
+    source.write_text("".join(json.dumps({"text": t}) + "\n" for t in lines), encoding="utf-8")
+    code, out, err = run(capsys, "score", "pii", str(source))
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 1 and len(rows) == 4 and "2 line(s) could not be scored" in err
+    assert rows[0]["findings"][0]["label"] == "EMAIL_ADDRESS" and "PERSON" in {f["label"] for f in rows[3]["findings"]}
+    assert rows[1] == {"error": "line 2: text holds a lone surrogate (not Unicode text) at character 1"}
+    assert rows[2]["error"].startswith("line 3: ValueError: [E088]")
+
+
+def test_score_hygiene_reports_a_lone_surrogate_as_the_guard_does(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"text": "a\\ud800b"}\n', encoding="utf-8")
+    code, out, _ = run(capsys, "score", "hygiene", str(source))
+    assert code == 0 and json.loads(out)["findings"] == [{"label": "INVALID_UTF8", "start": 1, "end": 2, "score": 1.0}]
+
+
 def test_score_by_policy_scanner_id(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
     source.write_text('{"text": "patient MRN 12345678"}\n', encoding="utf-8")
@@ -102,6 +124,12 @@ def test_policy_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> 
     bad.write_text("name: x\nscanners:\n  - type: secrets\n    threshold: 7\n")
     code, _, err = run(capsys, "policy", "validate", str(bad))
     assert code == 2 and f"{bad}:4: scanners.0.threshold" in err
+    bad.write_text("name: x\nscanners:\n  - type: secrets\n    action: block\n    action: allow\n")
+    code, _, err = run(capsys, "policy", "validate", str(bad))
+    assert code == 2 and f"{bad}:5: duplicate key 'action' (first at line 4)" in err
+    bad.write_text("name: x\non_error: allow\nscanners:\n  - type: toxicity\n    params: {threads: 0}\n")
+    code, _, err = run(capsys, "policy", "validate", str(bad))
+    assert code == 2 and f"{bad}: scanner 'toxicity': params.threads must be at least 1, not 0" in err
 
 
 def test_policy_validate_loads_the_scanners_to_check_pii_entity_types(

@@ -45,6 +45,13 @@ def test_shipped_policies_load_and_differ() -> None:
         ("- just\n- a list\n", None, "must be a YAML mapping"),
         ("scanners: []\n", 1, "name"),
         ("name: t\nscanners:\n  - type: regex\n    params: {entities: [{label: lower}]}\n", None, None),
+        ("name: t\nscanners:\n  - type: pii\n    action: block\n    action: allow\n", 5, "duplicate key 'action'"),
+        ("name: t\nname: u\nscanners:\n  - type: secrets\n", 2, "duplicate key 'name' (first at line 1)"),
+        ("name: t\nscanners: [{type: secrets, params: {entropy: true, entropy: false}}]\n", 2, "key 'entropy'"),
+        ("name: t\nscanners:\n  - type: pii\n    threshold: yes\n", 4, "threshold: Input should be a valid number"),
+        ("name: t\nscanners:\n  - type: pii\n    thresholds: {block: on}\n", 4, "block: Input should be a valid"),
+        ("name: t\nscanners:\n  - type: pii\n    threshold: '0.5'\n", 4, "threshold: Input should be a valid"),
+        ("name: t\naudit: {retention_days: yes}\nscanners:\n  - type: pii\n", 2, "retention_days: Input should"),
     ],
 )
 def test_invalid_policies_name_file_line_and_field(yaml_text: str, line: int | None, fragment: str | None) -> None:
@@ -102,6 +109,10 @@ def test_load_policy_from_path_and_errors(tmp_path: Path) -> None:
     assert load_policy(path).source == str(path)
     with pytest.raises(PolicyError, match="no policy file"):
         load_policy(tmp_path / "missing.yaml")
+    folder = tmp_path / "adir.yaml"
+    folder.mkdir()
+    with pytest.raises(PolicyError, match="is a directory, not a policy file"):
+        load_policy(folder)
     binary = tmp_path / "binary.yaml"
     binary.write_bytes(b"name: \xff\xfe\n")
     with pytest.raises(PolicyError, match="not valid UTF-8"):

@@ -124,11 +124,26 @@ def test_custom_entities_with_context_boost_and_deny_list() -> None:
         [{"label": "X"}],
         [{"label": "X", "patterns": [{"regex": "a", "score": 3}]}],
         [{"label": "X", "regexes": ["a"]}],
+        ["X"],
+        [{"label": "X", "patterns": r"\d+"}],  # a string, not a list: it was compiled character by character
+        [{"label": "X", "patterns": [{"regex": "a", "scroe": 0.9}]}],
+        [{"label": "X", "patterns": [{"regex": "a", "score": True}]}],
+        [{"label": "X", "patterns": ["a"], "case_sensitive": "yes"}],
+        [{"label": "X", "patterns": ["a"], "context": "employee"}],
+        [{"label": "X", "deny_list": "secret"}],
+        [{"label": "X", "deny_list": ["secret", ""]}],
+        [{"label": "X", "deny_list": ["secret"], "score": 2}],
     ],
 )
 def test_bad_custom_entities_are_policy_errors(entities: list[dict[str, object]]) -> None:
-    with pytest.raises(PolicyError):
+    with pytest.raises(PolicyError, match=r"scanner 'r': params.entities\[0\]"):
         PatternScanner("r", {"entities": entities}).validate()
+
+
+def test_a_deny_list_of_numbers_matches_them_as_words() -> None:
+    scanner = PatternScanner("r", {"entities": [{"label": "CUSTOMER", "deny_list": [12345], "score": 0.9}]})
+    scanner.validate()
+    assert [(f.label, f.score) for f in scanner.scan("customer 12345, not 123456", CTX).findings] == [("CUSTOMER", 0.9)]
 
 
 @pytest.fixture(scope="module")

@@ -260,6 +260,14 @@ def test_a_stream_of_utf8_bytes_is_decoded_across_chunk_boundaries(make_guard) -
         list(guard.stream(iter([1])))  # type: ignore[list-item]
 
 
+def test_a_text_chunk_after_a_cut_character_keeps_its_place(make_guard) -> None:
+    """Bytes of a cut character were held back while later text chunks passed them ('cafabc é'); the text now
+    comes after them, and the cut character is U+FFFD."""
+    guard, _ = make_guard("name: t\nscanners:\n  - type: hygiene\n")
+    assert "".join(guard.stream(iter([b"caf\xc3", "abc ", b"\xa9"]))) == "caf\ufffdabc \ufffd"
+    assert "".join(guard.stream(iter([b"caf\xc3", b"\xa9 ", "abc"]))) == "café abc"
+
+
 def test_the_words_that_announce_a_value_stay_with_it(default_guard) -> None:
     """A value whose score needs the words before it ("my driver license is") was emitted raw when a window cut
     between them: the next window scored the value alone (QA: 8 of 60 chunkings leaked it)."""
