@@ -17,7 +17,7 @@ from guards.errors import InputError, UncheckableAnswer
 from guards.objects import get_field, has_field, set_field
 from guards.toolcalls import TextFn, check_arguments
 from guards.types import Stage
-from guards.wrapping import map_messages, part_kind
+from guards.wrapping import PromptChecks, map_messages, part_kind
 
 if TYPE_CHECKING:
     from guards.session import GuardSession
@@ -31,7 +31,7 @@ def is_response(result: Any) -> bool:
     return get_field(result, "object") == "response" and isinstance(get_field(result, "output"), list)
 
 
-def map_input_item(item: dict[str, Any], session: GuardSession) -> dict[str, Any]:
+def map_input_item(item: dict[str, Any], session: PromptChecks) -> dict[str, Any]:
     """A Responses input item that is not a message, checked at ``session``'s input stage (a copy). ``InputError``
     for an item of a type whose text the guard cannot find."""
     kind = item.get("type")
@@ -48,7 +48,7 @@ def map_input_item(item: dict[str, Any], session: GuardSession) -> dict[str, Any
     return item
 
 
-def _tool_output(output: Any, session: GuardSession) -> Any:
+def _tool_output(output: Any, session: PromptChecks) -> Any:
     """A tool's output sent back: a text, or a list of parts checked like a message's."""
     if isinstance(output, str):
         return session.input(output, "tool")
@@ -151,15 +151,20 @@ def event_text(event: Any) -> str:
     return ""
 
 
-def _withheld(result: Any, refusal: str) -> Any:
-    """``result`` with its output replaced by one assistant message saying ``refusal`` (no tool call survives)."""
-    message = {
+def refusal_message(text: str) -> dict[str, Any]:
+    """A response output item: the assistant message saying ``text`` (the policy's message)."""
+    return {
         "type": "message",
         "id": "msg_ombud_refusal",
         "role": "assistant",
         "status": "completed",
-        "content": [{"type": "output_text", "text": refusal, "annotations": []}],
+        "content": [{"type": "output_text", "text": text, "annotations": []}],
     }
+
+
+def _withheld(result: Any, refusal: str) -> Any:
+    """``result`` with its output replaced by one assistant message saying ``refusal`` (no tool call survives)."""
+    message = refusal_message(refusal)
     if isinstance(result, dict):
         return {**result, "output": [message], **({"output_text": refusal} if "output_text" in result else {})}
     validate = getattr(type(result), "model_validate", None)

@@ -6,9 +6,9 @@ import copy
 import functools
 import inspect
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from guards.errors import GuardError, InputError, UncheckableAnswer
 from guards.objects import get_field, has_field, set_field
@@ -64,6 +64,19 @@ def wrap_callable(guard: Guard, fn: Callable[..., Any], *, prompt_arg: str | Non
     return wrapper
 
 
+class PromptChecks(Protocol):
+    """What checking a prompt needs (a ``GuardSession`` at its input stage): texts checked with their chat role, and
+    the policy's ``media`` rule for parts without text."""
+
+    def input(self, text: str | bytes, role: str | None = None) -> str:
+        """The text that may be sent to the model."""
+        ...
+
+    def media(self, kinds: Sequence[str], stage: Stage) -> str | None:
+        """None when parts of these types may pass, else the policy's message (or ``Blocked``)."""
+        ...
+
+
 PROMPT_ARGS = ("messages", "prompt", "input", "inputs", "text_inputs")
 """Keyword arguments taken for the prompt when ``prompt_arg`` is not given, in this order (``input``: the Responses
 and embeddings APIs)."""
@@ -94,7 +107,7 @@ def map_prompt(
     raise GuardError(f"cannot find the prompt in the call to {_name(fn)}: pass prompt_arg= to guard.wrap")
 
 
-def map_prompt_value(value: Any, session: GuardSession) -> Any:
+def map_prompt_value(value: Any, session: PromptChecks) -> Any:
     """Check a prompt given as text, a list of texts (embeddings), or chat messages (dicts, or SDK message objects
     such as an earlier answer's ``choices[0].message`` appended to the history: those are passed on as dicts;
     Responses API input items too)."""
@@ -115,7 +128,7 @@ def _message_dict(message: Any) -> Any:
     return dump(exclude_none=True) if callable(dump) and not isinstance(message, dict) else message
 
 
-def map_messages(messages: list[dict[str, Any]], session: GuardSession) -> list[dict[str, Any]]:
+def map_messages(messages: list[dict[str, Any]], session: PromptChecks) -> list[dict[str, Any]]:
     """Chat messages with every text checked at ``session``'s input stage, with the message's role.
 
     Every role is checked, assistant and tool turns included: a caller that sends back an earlier answer,
@@ -126,7 +139,7 @@ def map_messages(messages: list[dict[str, Any]], session: GuardSession) -> list[
     return [_map_message(m, session) for m in messages]
 
 
-def _map_message(message: dict[str, Any], session: GuardSession) -> dict[str, Any]:
+def _map_message(message: dict[str, Any], session: PromptChecks) -> dict[str, Any]:
     if message.get("type", "message") != "message":
         from guards.responses import map_input_item  # it builds on this module
 

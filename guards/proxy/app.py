@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import httpx
@@ -65,24 +65,6 @@ def create_app(
             return StreamingResponse(result.stream, media_type="text/event-stream", headers=result.headers)
         return JSONResponse(result.body, headers=result.headers)
 
-    async def chat(request: Request) -> Response:
-        return await answer(request, shapes.CHAT, None)
-
-    async def routed_chat(request: Request, route: str) -> Response:
-        return await answer(request, shapes.CHAT, route)
-
-    async def completions(request: Request) -> Response:
-        return await answer(request, shapes.COMPLETION, None)
-
-    async def routed_completions(request: Request, route: str) -> Response:
-        return await answer(request, shapes.COMPLETION, route)
-
-    async def embeddings(request: Request) -> Response:
-        return await answer(request, shapes.EMBEDDING, None)
-
-    async def routed_embeddings(request: Request, route: str) -> Response:
-        return await answer(request, shapes.EMBEDDING, route)
-
     async def models(request: Request, route: str | None = None) -> Response:
         try:
             return JSONResponse(await service.models(Incoming(_headers(request), route=route)))
@@ -96,12 +78,19 @@ def create_app(
         text = service.metrics.render(in_flight=service.concurrency.in_flight)
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
-    app.add_api_route("/v1/chat/completions", chat, methods=["POST"])
-    app.add_api_route("/{route}/v1/chat/completions", routed_chat, methods=["POST"])
-    app.add_api_route("/v1/completions", completions, methods=["POST"])
-    app.add_api_route("/{route}/v1/completions", routed_completions, methods=["POST"])
-    app.add_api_route("/v1/embeddings", embeddings, methods=["POST"])
-    app.add_api_route("/{route}/v1/embeddings", routed_embeddings, methods=["POST"])
+    def endpoints(kind: shapes.Kind) -> tuple[Callable[..., Awaitable[Response]], Callable[..., Awaitable[Response]]]:
+        async def plain(request: Request) -> Response:
+            return await answer(request, kind, None)
+
+        async def routed(request: Request, route: str) -> Response:
+            return await answer(request, kind, route)
+
+        return plain, routed
+
+    for kind in (shapes.CHAT, shapes.COMPLETION, shapes.EMBEDDING, shapes.RESPONSES):
+        plain, routed = endpoints(kind)
+        app.add_api_route(f"/v1{kind.path}", plain, methods=["POST"])
+        app.add_api_route(f"/{{route}}/v1{kind.path}", routed, methods=["POST"])
     app.add_api_route("/v1/models", models, methods=["GET"])
     app.add_api_route("/{route}/v1/models", models, methods=["GET"])
     app.add_api_route("/healthz", healthz, methods=["GET"])

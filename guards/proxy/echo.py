@@ -57,7 +57,8 @@ class EchoUpstream:
         return [reply[i : i + self.chunk_size] for i in range(0, len(reply), self.chunk_size)] or [""]
 
     def app(self) -> FastAPI:
-        """The ASGI app serving ``/v1/chat/completions``, ``/v1/completions``, ``/v1/embeddings`` and ``/v1/models``."""
+        """The ASGI app serving ``/v1/chat/completions``, ``/v1/completions``, ``/v1/embeddings``, ``/v1/responses``
+        and ``/v1/models``."""
         app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
         async def arrive(request: Request) -> dict[str, Any]:
@@ -99,12 +100,22 @@ class EchoUpstream:
             usage = {"prompt_tokens": tokens, "total_tokens": tokens}
             return JSONResponse({"object": "list", "data": data, "model": body.get("model", "echo"), "usage": usage})
 
+        async def responses(request: Request) -> Response:
+            body = await arrive(request)
+            if (failed := failure()) is not None:
+                return failed
+            chunks = self.answer(body)
+            if isinstance(chunks, RawReply):
+                return chunks.response()
+            return JSONResponse(_response(body, "".join(chunks)))
+
         async def models() -> dict[str, Any]:
             return {"object": "list", "data": [{"id": "echo", "object": "model", "owned_by": "ombud"}]}
 
         app.add_api_route("/v1/chat/completions", complete, methods=["POST"])
         app.add_api_route("/v1/completions", complete, methods=["POST"])
         app.add_api_route("/v1/embeddings", embeddings, methods=["POST"])
+        app.add_api_route("/v1/responses", responses, methods=["POST"])
         app.add_api_route("/v1/models", models, methods=["GET"])
         return app
 
@@ -116,9 +127,11 @@ def _vector(text: str) -> list[float]:
 
 
 def _last_prompt(body: dict[str, Any]) -> str:
-    if isinstance(body.get("prompt"), str):
-        return str(body["prompt"])
-    for message in reversed(body.get("messages") or []):
+    for key in ("prompt", "input"):
+        if isinstance(body.get(key), str):
+            return str(body[key])
+    messages = body.get("messages") or (body["input"] if isinstance(body.get("input"), list) else [])
+    for message in reversed(messages):
         if message.get("role") == "user" and isinstance(message.get("content"), str):
             return str(message["content"])
     return ""
@@ -138,6 +151,22 @@ def _completion(chat: bool, body: dict[str, Any], text: str) -> dict[str, Any]:
         "model": body.get("model", "echo"),
         "choices": [choice],
         "usage": {"prompt_tokens": 1, "completion_tokens": tokens, "total_tokens": tokens + 1},
+    }
+
+
+def _response(body: dict[str, Any], text: str) -> dict[str, Any]:
+    """A Responses API answer saying ``text``."""
+    content = [{"type": "output_text", "text": text, "annotations": []}]
+    message = {"type": "message", "id": f"msg-{next(_ids)}", "role": "assistant", "status": "completed"}
+    tokens = len(text.split())
+    return {
+        "id": f"resp-echo-{next(_ids)}",
+        "object": "response",
+        "created_at": int(time.time()),
+        "model": body.get("model", "echo"),
+        "status": "completed",
+        "output": [{**message, "content": content}],
+        "usage": {"input_tokens": 1, "output_tokens": tokens, "total_tokens": tokens + 1},
     }
 
 

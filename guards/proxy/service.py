@@ -201,9 +201,11 @@ class ProxyService:
             if body.get("stream"):
                 raise bad_request("embeddings are not streamed", param="stream")
             return body
+        if body.get("stream") and kind is shapes.RESPONSES:
+            raise bad_request("this proxy does not stream Responses yet: call without stream", param="stream")
         if body.get("stream") and (body.get("n", 1) != 1 or (len(texts) > 1 and not kind.chat)):
             raise bad_request("streamed requests must ask for one choice (n=1, one prompt)", param="n")
-        budget_fields = [f for f in ("max_completion_tokens", "max_tokens") if body.get(f) is not None]
+        budget_fields = [f for f in kind.budget_fields if body.get(f) is not None]
         for name in budget_fields:  # every one: the upstream may honour either
             budget = body[name]
             if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
@@ -211,7 +213,7 @@ class ProxyService:
             if limits.max_output_tokens and budget > limits.max_output_tokens:
                 raise too_large(f"{name}={budget} is over this proxy's limit of {limits.max_output_tokens}", param=name)
         if not budget_fields and limits.max_output_tokens:
-            body["max_tokens"] = limits.max_output_tokens
+            body[kind.budget_fields[-1]] = limits.max_output_tokens
         return body
 
     async def handle(self, kind: shapes.Kind, incoming: Incoming) -> Answer:

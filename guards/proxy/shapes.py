@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
 import json
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from guards.errors import InputError, UncheckableAnswer
+from guards.errors import GuardError, InputError, UncheckableAnswer
 from guards.proxy.errors import bad_request, upstream_error
+from guards.responses import check_response, is_response, refusal_message
 from guards.toolcalls import tool_call_texts
-from guards.wrapping import PARTS, check_message, drop_logprobs, is_text_part, map_messages, unreadable_parts
+from guards.types import Stage
+from guards.wrapping import (
+    PARTS,
+    check_message,
+    drop_logprobs,
+    is_text_part,
+    map_messages,
+    map_prompt_value,
+    unreadable_parts,
+)
 
 if TYPE_CHECKING:
     from guards.session import GuardSession
@@ -44,13 +55,20 @@ class Kind:
     @property
     def prompt_field(self) -> str:
         """The request field holding the texts of a non-chat endpoint."""
-        return "input" if self.name == "embedding" else "prompt"
+        return "input" if self.name in ("embedding", "responses") else "prompt"
+
+    @property
+    def budget_fields(self) -> tuple[str, ...]:
+        """The request fields that cap the answer's tokens (the last one is set when the client sets none)."""
+        return ("max_output_tokens",) if self.name == "responses" else ("max_completion_tokens", "max_tokens")
 
 
 CHAT = Kind("chat", "/chat/completions", "chat.completion", "chat.completion.chunk")
 COMPLETION = Kind("completion", "/completions", "text_completion", "text_completion")
 EMBEDDING = Kind("embedding", "/embeddings", "list", "")
 """Embeddings: the input texts are checked (what reaches a vector store is redacted); the vectors are not text."""
+RESPONSES = Kind("responses", "/responses", "response", "")
+"""The Responses API: ``instructions`` and ``input`` items in, ``output`` items out (see ``guards.responses``)."""
 
 
 def parse_body(raw: bytes) -> dict[str, Any]:
@@ -80,6 +98,8 @@ def prompt_texts(kind: Kind, body: Mapping[str, Any]) -> list[str]:
             except UncheckableAnswer as exc:
                 raise bad_request(f"messages[{i}]: {exc}", param=f"messages[{i}].tool_calls") from exc
         return texts
+    if kind is RESPONSES:
+        return _response_prompt_texts(body)
     field = kind.prompt_field
     prompt = body.get(field)
     if isinstance(prompt, str):
@@ -87,6 +107,40 @@ def prompt_texts(kind: Kind, body: Mapping[str, Any]) -> list[str]:
     if isinstance(prompt, list) and prompt and all(isinstance(p, str) for p in prompt):
         return list(prompt)
     raise bad_request(f"'{field}' must be a string or a list of strings (token arrays cannot be checked)", param=field)
+
+
+class _Collector:
+    """Gathers the texts a prompt check would see, to measure and validate a request before any scanner runs."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def input(self, text: str | bytes, role: str | None = None) -> str:
+        """Keep ``text`` (a request's texts are strings) and pass it on unchanged."""
+        self.texts.append(str(text))
+        return str(text)
+
+    def media(self, kinds: Sequence[str], stage: Stage) -> str | None:
+        """Parts without text are left to the policy's ``media`` rule when the request is checked."""
+        return None
+
+
+def _response_prompt_texts(body: Mapping[str, Any]) -> list[str]:
+    """The texts of a Responses request (``instructions`` and every ``input`` item), walked as the check walks them,
+    so that a shape the check would refuse is a 400 here."""
+    instructions, prompt = body.get("instructions"), body.get("input")
+    if instructions is not None and not isinstance(instructions, str):
+        raise bad_request("'instructions' must be a string", param="instructions")
+    if not isinstance(prompt, str) and not (isinstance(prompt, list) and prompt):
+        raise bad_request("'input' must be a string or a non-empty list of items", param="input")
+    collector = _Collector()
+    if instructions is not None:
+        collector.input(instructions)
+    try:
+        map_prompt_value(prompt, collector)
+    except GuardError as exc:
+        raise bad_request(f"the request cannot be checked: {exc}", param="input") from exc
+    return collector.texts
 
 
 def _content_texts(content: Any, where: str) -> list[str]:
@@ -104,7 +158,12 @@ def check_prompt(kind: Kind, body: Mapping[str, Any], session: GuardSession) -> 
     chat messages: every role, see ``map_messages``)."""
     out = dict(body)
     field = kind.prompt_field
-    if kind.chat:
+    if kind is RESPONSES:
+        if isinstance(body.get("instructions"), str):
+            out["instructions"] = session.input(body["instructions"], "system")
+        prompt = body[field]
+        out[field] = session.input(prompt, "user") if isinstance(prompt, str) else map_prompt_value(prompt, session)
+    elif kind.chat:
         out["messages"] = map_messages(body["messages"], session)
     elif isinstance(body[field], str):
         out[field] = session.input(body[field], "user")
@@ -118,6 +177,10 @@ def check_answer(kind: Kind, payload: Mapping[str, Any], session: GuardSession) 
     given as a list of parts: see ``check_content``). An answer whose text cannot be found is refused (502), never
     passed on unchecked."""
     try:
+        if kind is RESPONSES:
+            if not is_response(payload):
+                raise UncheckableAnswer("the answer is not a response object with an 'output' list")
+            return check_response(copy.deepcopy(dict(payload)), session)
         choices = payload.get("choices")
         if not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices):
             raise UncheckableAnswer("'choices' is not a list of objects")
@@ -145,6 +208,16 @@ def check_answer(kind: Kind, payload: Mapping[str, Any], session: GuardSession) 
 
 def completion(kind: Kind, *, request_id: str, model: str, text: str, finish_reason: str) -> dict[str, Any]:
     """A whole completion answered by the proxy itself (the policy's refusal message)."""
+    if kind is RESPONSES:
+        return {
+            "id": f"resp_ombud_{request_id}",
+            "object": "response",
+            "created_at": int(time.time()),
+            "model": model,
+            "status": "completed",
+            "output": [refusal_message(text)],
+            "usage": {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0},
+        }
     choice: dict[str, Any] = {"index": 0, "finish_reason": finish_reason, "logprobs": None}
     if kind.chat:
         choice["message"] = {"role": "assistant", "content": text}

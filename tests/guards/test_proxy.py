@@ -903,3 +903,58 @@ def test_an_image_in_a_request_goes_by_the_media_rule(
     else:
         assert response.status_code == 200 and media_decision.action.value == "flag"
         assert echo.received[-1]["messages"][0]["content"][1] == image
+
+
+def test_the_responses_api_is_guarded(make_proxy, echo) -> None:
+    """/v1/responses: instructions and input items are checked before the upstream sees them, the answer's output
+    items after; the token budget goes in max_output_tokens; a block is 400 input_blocked."""
+    client, sink = make_proxy()
+    body = {
+        "model": "echo",
+        "instructions": f"Escalate to {EMAIL}.",
+        "input": [{"role": "user", "content": [{"type": "input_text", "text": f"I am {NAME}"}]}],
+    }
+    echo.replies.append("Hello <PERSON_1>, your card is 4111111111111111.")
+    response = client.post("/v1/responses", json=body)
+
+    assert response.status_code == 200, response.text
+    sent = echo.received[-1]
+    assert EMAIL not in json.dumps(sent) and NAME not in json.dumps(sent)
+    assert sent["max_output_tokens"] > 0 and "max_tokens" not in sent
+    text = response.json()["output"][0]["content"][0]["text"]
+    assert text.startswith(f"Hello {NAME}, your card is ") and "4111111111111111" not in text
+    assert [d.stage.value for d in sink.decisions] == ["input", "input", "output"]
+
+    blocked = client.post("/v1/responses", json={"model": "echo", "input": f"you {MARKER}"})
+    assert blocked.status_code == 400 and blocked.json()["error"]["code"] == "input_blocked"
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"model": "echo", "input": []}, "input"),
+        ({"model": "echo", "input": "hi", "instructions": 7}, "instructions"),
+        ({"model": "echo", "input": [{"type": "computer_call_output", "output": {}}]}, "input"),
+        ({"model": "echo", "input": "hi", "stream": True}, "stream"),
+    ],
+)
+def test_a_responses_request_the_proxy_cannot_check_is_a_400(make_proxy, echo, body, param) -> None:
+    client, _ = make_proxy()
+    response = client.post("/v1/responses", json=body)
+    assert response.status_code == 400 and response.json()["error"]["param"] == param
+    assert echo.received == []
+
+
+def test_a_responses_answer_the_proxy_cannot_check_is_a_502(make_proxy, echo) -> None:
+    client, _ = make_proxy()
+    item = {"type": "web_search_call", "id": "ws", "status": "completed"}
+    echo.replies.append(RawReply(json.dumps({"object": "response", "output": [item]}).encode()))
+    response = client.post("/v1/responses", json={"model": "echo", "input": "hi"})
+    assert response.status_code == 502 and "web_search_call" in response.json()["error"]["message"]
+
+
+def test_a_refused_responses_request_answers_the_policy_message(make_proxy, echo, policies) -> None:
+    client, _ = make_proxy(policy=policies["message"])
+    response = client.post("/v1/responses", json={"model": "echo", "input": f"you {MARKER}"})
+    assert response.status_code == 200 and echo.received == []
+    assert response.json()["output"][0]["content"][0]["text"] == "Withheld by policy."
