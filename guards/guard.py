@@ -198,6 +198,11 @@ class Guard:
         text = " ".join(f"[{kind}]" for kind in kinds)
         return Evaluation(text, Stage(stage), (verdict,), PolicyDecision(action, rules, (), ()), (), 0.0, text)
 
+    def size_limit(self, stage: Stage) -> int | None:
+        """The shortest ``size_limit`` of the scanners that run at ``stage``, if one has a limit."""
+        limits = (s.size_limit for i, s in self.scanners.items() if self._specs[i].scans(stage, None))
+        return min((n for n in limits if n is not None), default=None)
+
     def check(
         self,
         text: str | bytes,

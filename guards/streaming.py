@@ -41,6 +41,8 @@ class OutputStream:
         self._pending = ""
         self._received: list[str] = []
         self._closed = False
+        self._unchecked_limit = session.guard.size_limit(Stage.OUTPUT)  # checked whole once, when passed
+        self._length = 0
         self._lock = threading.Lock()
         self._bytes = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
@@ -51,6 +53,12 @@ class OutputStream:
             if self._closed:
                 return ""
             self._add(self._decode(chunk))
+            if self._unchecked_limit is not None and self._length > self._unchecked_limit:
+                self._unchecked_limit = None
+                whole = self._evaluate_whole()  # an answer too long for the policy: refused now, not at its end
+                if whole.decision.action is Action.BLOCK:
+                    self._closed = True
+                    return self.session.enforce(whole)
             if len(self._pending) < self.holdback + self.min_emit:
                 return ""
             return self._emit(final=False)
@@ -67,6 +75,7 @@ class OutputStream:
     def _add(self, text: str) -> None:
         self._received.append(text)
         self._pending += text
+        self._length += len(text)
 
     def finish(self) -> str:
         """Emit the rest and record the decision over the whole answer."""

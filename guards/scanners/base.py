@@ -69,6 +69,12 @@ class ScannerBase:
         self.id = scanner_id
         self.params: Mapping[str, Any] = dict(params or {})
 
+    @property
+    def size_limit(self) -> int | None:
+        """The length past which this scanner reports a text whatever it holds (hygiene's ``max_chars``), if any: a
+        stream is checked whole as soon as it grows past it, not only at its end."""
+        return None
+
     def score_batch(self, texts: Sequence[str]) -> list[Verdict]:
         """Scan many texts one after another (classifier scanners override this with a real batch)."""
         ctx = ScanContext()

@@ -61,6 +61,11 @@ class HygieneScanner(ScannerBase):
         """Longest text accepted without an OVERSIZE finding."""
         return int(self.params.get("max_chars", DEFAULT_MAX_CHARS))
 
+    @property
+    def size_limit(self) -> int | None:
+        """``max_chars``: a longer text is OVERSIZE."""
+        return self.max_chars
+
     def scan(self, text: str, ctx: ScanContext) -> Verdict:
         """One finding per run of suspicious characters; OVERSIZE (no span) past the limit."""
         if len(text) > self.max_chars:

@@ -278,3 +278,18 @@ def test_the_words_that_announce_a_value_stay_with_it(default_guard) -> None:
         for offset in range(0, size, 3):
             chunks = [text[:offset]] + [text[i : i + size] for i in range(offset, len(text), size)]
             assert "D1234567" not in "".join(default_guard.stream(iter(chunks))), (size, offset)
+
+
+def test_a_stream_is_refused_as_soon_as_it_is_longer_than_the_policy_allows(make_guard) -> None:
+    """An answer past hygiene's max_chars was emitted almost whole (QA: 99,900 of 100,000 characters) before its
+    OVERSIZE block at the end."""
+    guard, sink = make_guard(
+        "name: t\nscanners:\n  - type: hygiene\n    params: {max_chars: 1000}\n    labels:\n"
+        "      OVERSIZE: {action: block}\n"
+    )
+    emitted: list[str] = []
+    with pytest.raises(Blocked):
+        for piece in guard.stream(iter(["word " * 50] * 20)):
+            emitted.append(piece)
+    assert sum(map(len, emitted)) <= 1000
+    assert [d.action.value for d in sink.decisions] == ["block"]
