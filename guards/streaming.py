@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import codecs
 import threading
+from collections.abc import Sequence
 from contextlib import suppress
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from guards.errors import Blocked, InputError
@@ -12,15 +14,13 @@ from guards.types import Action, Stage
 
 if TYPE_CHECKING:
     from guards.guard import Evaluation
+    from guards.policy.decide import Redaction
     from guards.session import GuardSession
 
 # Text kept back from the end of the buffer: a value shorter than this is always seen whole before any of it is emitted.
 DEFAULT_HOLDBACK = 96
 # Scan again only after this much new text, so that a stream of one-token chunks is not scanned per token.
 DEFAULT_MIN_EMIT = 48
-# Text kept back before a value to redact that is not emitted whole: the words that announce it ("my licence is")
-# raise its score, so the window that emits it must still hold them (presidio looks up to five words back).
-CONTEXT_BEFORE = 48
 
 
 class OutputStream:
@@ -41,6 +41,7 @@ class OutputStream:
         self._pending = ""
         self._received: list[str] = []
         self._closed = False
+        self._held: tuple[Redaction, ...] = ()  # values found in earlier windows, in text not yet emitted
         self._unchecked_limit = session.guard.size_limit(Stage.OUTPUT)  # checked whole once, when passed
         self._length = 0
         self._lock = threading.Lock()
@@ -117,7 +118,12 @@ class OutputStream:
             whole = self._evaluate_whole()
             return self.session.enforce(whole if whole.decision.action is Action.BLOCK else evaluation)
         self._pending = evaluation.text  # as cleaned by normalising scanners (hygiene): the text cut and emitted
+        evaluation = with_held(evaluation, self._held)
         cut = len(self._pending) if final else safe_cut(self._pending, evaluation, self.holdback)
+        redactions = evaluation.decision.redactions
+        self._held = tuple(
+            replace(r, start=r.start - cut, end=r.end - cut) for r in redactions if r.start >= max(cut, 0)
+        )
         if cut <= 0:
             return ""
         piece = guard.transform(evaluation, self.session.vault, upto=cut)
@@ -125,23 +131,32 @@ class OutputStream:
         return self.session.restore(piece)
 
 
+def with_held(evaluation: Evaluation, held: Sequence[Redaction]) -> Evaluation:
+    """``evaluation`` also redacting the values an earlier window found (``held``), where it found none of its own
+    over them: a value announced by words already emitted ("my driver license is D1234567") may score below the
+    threshold without them, and must not come out raw for that."""
+    if not held:
+        return evaluation
+    chosen: list[Redaction] = []
+    for r in sorted((*evaluation.decision.redactions, *held), key=lambda r: (r.start, r.start - r.end)):
+        if not chosen or r.start >= chosen[-1].end:
+            chosen.append(r)
+    return replace(evaluation, decision=replace(evaluation.decision, redactions=tuple(chosen)))
+
+
 def safe_cut(text: str, evaluation: Evaluation, holdback: int) -> int:
-    """The longest prefix of ``text`` before the holdback that ends outside every finding and pseudonym, at least
-    ``CONTEXT_BEFORE`` characters before any value to redact that it does not hold whole, preferably after
-    whitespace; 0 when nothing can be emitted yet."""
+    """The longest prefix of ``text`` before the holdback that ends outside every finding, value to redact and
+    pseudonym, preferably after whitespace; 0 when nothing can be emitted yet."""
     spans = [
         (f.start, f.end) for v in evaluation.verdicts for f in v.findings if f.start is not None and f.end is not None
     ]
-    redacted = [(r.start, r.end) for r in evaluation.decision.redactions]
+    spans += [(r.start, r.end) for r in evaluation.decision.redactions]
     cut = len(text) - holdback
     while cut > 0:
         new = cut
         for start, end in spans:
             if start < new < end:
                 new = start
-        for start, end in redacted:
-            if end > new and start < new + CONTEXT_BEFORE:
-                new = min(new, max(0, start - CONTEXT_BEFORE))
         opening = text.rfind("<", max(0, new - 40), new)
         if opening != -1 and ">" not in text[opening:new]:
             new = opening

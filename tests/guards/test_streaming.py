@@ -268,7 +268,7 @@ def test_a_text_chunk_after_a_cut_character_keeps_its_place(make_guard) -> None:
     assert "".join(guard.stream(iter([b"caf\xc3", b"\xa9 ", "abc"]))) == "café abc"
 
 
-def test_the_words_that_announce_a_value_stay_with_it(default_guard) -> None:
+def test_a_value_found_once_stays_redacted_without_the_words_that_announced_it(default_guard) -> None:
     """A value whose score needs the words before it ("my driver license is") was emitted raw when a window cut
     between them: the next window scored the value alone (QA: 8 of 60 chunkings leaked it)."""
     filler = "The weather today is mild and pleasant across the region with light winds from the west. "
@@ -293,3 +293,11 @@ def test_a_stream_is_refused_as_soon_as_it_is_longer_than_the_policy_allows(make
             emitted.append(piece)
     assert sum(map(len, emitted)) <= 1000
     assert [d.action.value for d in sink.decisions] == ["block"]
+
+
+def test_a_stream_dense_with_values_is_still_emitted_incrementally(make_guard) -> None:
+    """Keeping context before every value held a contact list back until its end (QA: one piece out of 25 rows)."""
+    guard, _ = make_guard("name: t\nscanners:\n  - type: pii\n    action: redact\n")
+    rows = "".join(f"Row {i}: user{i}@example.com, tel 212-555-01{i:02d}\n" for i in range(12))
+    pieces = list(guard.stream(iter([rows[i : i + 8] for i in range(0, len(rows), 8)])))
+    assert len(pieces) > 5 and "@example.com" not in "".join(pieces)
