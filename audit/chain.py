@@ -237,7 +237,8 @@ def verify_prefix(conn: Connection, spec: ChainSpec, public_key: Ed25519PublicKe
 
 def verify_policies(conn: Connection) -> ChainReport:
     """The stored policy documents against their SHA-256, by which the chained decisions name them (the policy
-    table is not itself a chain: this names the first policy version whose document was changed)."""
+    table is not itself a chain: this names the first policy version whose document was changed), then the policy
+    rows against the decisions naming them (``_policy_of_decisions``)."""
     rows = conn.execute(select(POLICY_TABLE).order_by(POLICY_TABLE.c.first_seen_us, POLICY_TABLE.c.sha256))
     checked = 0
     for row in rows:
@@ -245,7 +246,33 @@ def verify_policies(conn: Connection) -> ChainReport:
         if hashlib.sha256(row.document.encode()).hexdigest() != row.sha256:
             message = f"the stored document of policy {row.name} {row.version} does not hash to its sha256 {row.sha256}"
             return ChainReport("policy", checked, None, None, None, Problem.EDITED, message=message)
+    found = _policy_of_decisions(conn) if checked else None  # no document stored: written without register_policy
+    if found is not None:
+        return ChainReport("policy", checked, None, None, None, found[0], message=found[1])
     return ChainReport("policy", checked, None, None, None)
+
+
+def _policy_of_decisions(conn: Connection) -> tuple[Problem, str] | None:
+    """The first decision whose policy has no stored row (deleted), or a row whose name or version differs from
+    what the decision recorded (edited): one query, a join of the decisions to the small policy table."""
+    d, p = DECISION_TABLE.c, POLICY_TABLE.c
+    row = conn.execute(
+        select(d.seq, d.policy_name, d.policy_version, d.policy_sha256, p.name, p.version)
+        .select_from(DECISION_TABLE.outerjoin(POLICY_TABLE, p.sha256 == d.policy_sha256))
+        .where(or_(p.sha256.is_(None), p.name != d.policy_name, p.version != d.policy_version))
+        .order_by(d.seq)
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    seq, name, version, sha, stored_name, stored_version = row
+    if stored_name is None:
+        message = f"the document of policy {name} {version} ({sha}) named by decision {seq} is not stored"
+        return Problem.DELETED, message
+    message = (
+        f"the policy {sha} is stored as {stored_name} {stored_version}, but decision {seq} names it {name} {version}"
+    )
+    return Problem.EDITED, message
 
 
 def check_range(
@@ -443,28 +470,33 @@ class _Verifier:
         findings = self._findings() if self.spec.indexed else iter(())
         pending = next(findings, None)
         bad: tuple[str, tuple[Any, ...]] | None = None
-        for values in self._rows():
-            seq, prev_hash, stored = values[0], values[1], values[-1]
-            if self.first_seq is None:
-                self.first_seq = seq
-            if seq != expected:
-                bad = ("gap", values)
-                break
-            if pending is not None and pending[0] < seq:
-                return self.report(Problem.INSERTED, None, f"findings exist for a missing record {pending[0]}")
-            index = []
-            while pending is not None and pending[0] == seq:
-                index.append(pending[1:])
-                pending = next(findings, None)
-            if digest(values[:-1], index) != stored:
-                bad = ("hash", values)
-                break
-            if prev_hash != prev:
-                bad = ("link", values)
-                break
-            prev = stored
-            expected += 1
-            self.checked += 1
+        try:
+            for values in self._rows():
+                seq, prev_hash, stored = values[0], values[1], values[-1]
+                if self.first_seq is None:
+                    self.first_seq = seq
+                if seq != expected:
+                    bad = ("gap", values)
+                    break
+                if pending is not None and pending[0] < seq:
+                    return self.report(Problem.INSERTED, None, f"findings exist for a missing record {pending[0]}")
+                index = []
+                while pending is not None and pending[0] == seq:
+                    index.append(pending[1:])
+                    pending = next(findings, None)
+                if digest(values[:-1], index) != stored:
+                    bad = ("hash", values)
+                    break
+                if prev_hash != prev:
+                    bad = ("link", values)
+                    break
+                prev = stored
+                expected += 1
+                self.checked += 1
+        except TypeError:  # ``pending[0] < seq`` for a findings row whose decision_seq is text (SQLite stores any type)
+            assert pending is not None
+            message = f"findings exist for a record with the non-integer seq {pending[0]!r}"
+            return self.report(Problem.INSERTED, None, message)
         self._last_hash = prev if self.checked else None
         if bad is None:
             self._orphan = pending[0] if pending is not None else None
@@ -481,7 +513,8 @@ class _Verifier:
             if seq > expected:
                 span = f"record {expected}" if seq == expected + 1 else f"records {expected}..{seq - 1}"
                 return self.report(Problem.DELETED, expected, f"{span} deleted (the chain jumps to {seq})")
-            return self.report(Problem.INSERTED, seq, f"record {seq} lies before the checkpoint the chain starts at")
+            start = "the checkpoint the chain starts at" if self.start is not None else "the chain's first record"
+            return self.report(Problem.INSERTED, seq, f"record {seq} lies before {start}")
         if kind == "index":
             return self.report(
                 Problem.EDITED, seq, f"record {seq} was edited: its findings index differs from the record"

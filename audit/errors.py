@@ -19,3 +19,9 @@ class AuditKeyError(AuditConfigError):
 
 class AuditTampered(SinkError):
     """The audit log does not verify where an operation needs it intact (a purge of tampered records)."""
+
+
+class AuditValueError(SinkError, TypeError):
+    """A value the store would not keep exactly as it hashes it (a number where a column holds text, a non-integer
+    length, a non-finite latency): refused at ``write``/``add_feedback``, naming the field, so that a legitimate log
+    always verifies."""

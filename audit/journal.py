@@ -3,7 +3,9 @@
 ``write`` appends the prepared record (no raw text: only ``safe_text`` and ciphertext) to this process's journal
 file as it queues it; the file is truncated whenever everything in it is committed, and rolled over every
 few megabytes. Each live journal file is held with ``flock``; a file nobody holds belongs to a dead process, and
-the next store opened on the same database replays it (skipping ids already stored) and deletes it.
+the next store opened on the same database replays it (skipping ids already stored) and deletes it. Frames that
+cannot be read (zeros an OS crash left behind, damaged bytes) are skipped; such a file is kept as
+``<name>.journal.damaged``, with a warning naming it and the byte ranges skipped.
 """
 
 from __future__ import annotations
@@ -18,17 +20,19 @@ import struct
 import threading
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
 from audit.chain import DECISIONS
-from audit.records import Prepared
+from audit.records import Prepared, canonical, check_record
 
 log = logging.getLogger(__name__)
 
 JOURNAL_DIR_ENV = "OMBUD_AUDIT_JOURNAL_DIR"
 _SUFFIX = ".journal"
+_DAMAGED = ".damaged"
 _SEGMENT_BYTES = 8 * 1024 * 1024
 _LENGTH = struct.Struct("<I")
 
@@ -59,26 +63,74 @@ def encode(record: Prepared) -> bytes:
     return _LENGTH.pack(len(body)) + body
 
 
+_UNREADABLE = (ValueError, TypeError, EOFError, RecursionError)
+"""What reading a damaged frame body raises (``AuditValueError`` is a ``TypeError``)."""
+
+
 def _record(body: bytes) -> Prepared:
+    """The record of one frame body; one of ``_UNREADABLE`` when it is not a valid record."""
     if body[:1] == b"[":
         *values, index = json.loads(body)
-        return Prepared(tuple(values), [tuple(row) for row in index], body)
-    values, index = marshal.loads(body)  # a frame written by an older version: ``(values, index)`` in marshal form
-    return Prepared(values, index)
+        record = Prepared(tuple(values), [tuple(row) for row in index], body)
+        if canonical(record.values, record.index) != body:  # its hash would not be that of the stored record
+            raise ValueError("not a record's canonical form")
+    else:
+        values, index = marshal.loads(body)  # a frame written by an older version: ``(values, index)`` in marshal form
+        record = Prepared(tuple(values), [tuple(row) for row in index])
+    check_record(record.values, record.index)
+    return record
 
 
-def decode(data: bytes) -> list[Prepared]:
-    """The records of a journal file; a torn last frame (the process died mid-write) is ignored."""
-    records = []
+def _frame(data: bytes, offset: int) -> tuple[Prepared | None, int]:
+    """The record of the frame at ``offset`` (None if unreadable) and where the frame ends by its length."""
+    (size,) = _LENGTH.unpack_from(data, offset)
+    end = offset + _LENGTH.size + size
+    if end > len(data):
+        return None, end
+    try:
+        return _record(data[offset + _LENGTH.size : end]), end
+    except _UNREADABLE:
+        return None, end
+
+
+def _next_frame(data: bytes, start: int) -> int | None:
+    """Where the first readable frame at or after ``start`` begins (a JSON body starts with ``[``), if any."""
+    body = data.find(b"[", start + _LENGTH.size)
+    while body != -1:
+        if _frame(data, body - _LENGTH.size)[0] is not None:
+            return body - _LENGTH.size
+        body = data.find(b"[", body + 1)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Contents:
+    """What a journal file holds: the records it could read, and the byte ranges ``(start, end)`` it could not."""
+
+    records: list[Prepared]
+    damaged: list[tuple[int, int]]
+
+
+def decode(data: bytes) -> Contents:
+    """The records of a journal file. A torn last frame (the process died mid-write) is ignored; any other
+    unreadable bytes (zeros an OS crash left, a damaged frame) are skipped up to the next readable frame and
+    reported in ``damaged``."""
+    records: list[Prepared] = []
+    damaged: list[tuple[int, int]] = []
     offset = 0
     while offset + _LENGTH.size <= len(data):
-        (size,) = _LENGTH.unpack_from(data, offset)
-        body = data[offset + _LENGTH.size : offset + _LENGTH.size + size]
-        if len(body) < size:
+        record, end = _frame(data, offset)
+        if record is not None:
+            records.append(record)
+            offset = end
+            continue
+        resume = _next_frame(data, offset + 1)
+        if resume is None and end > len(data):
             break
-        records.append(_record(body))
-        offset += _LENGTH.size + size
-    return records
+        resume = len(data) if resume is None else resume
+        damaged.append((offset, resume))
+        offset = resume
+    return Contents(records, damaged)
 
 
 class Journal:
@@ -131,8 +183,8 @@ class Journal:
             self._sealed = []
 
 
-def orphans(directory: Path) -> Iterator[tuple[Path, list[Prepared]]]:
-    """Journal files of dead processes with their records; each is locked while the caller replays it."""
+def orphans(directory: Path) -> Iterator[tuple[Path, Contents]]:
+    """Journal files of dead processes with their contents; each is locked while the caller replays it."""
     if not directory.is_dir():
         return
     for path in sorted(directory.glob(f"*{_SUFFIX}"), key=lambda p: p.stat().st_mtime):
@@ -147,7 +199,25 @@ def orphans(directory: Path) -> Iterator[tuple[Path, list[Prepared]]]:
             continue
         try:
             with os.fdopen(os.dup(fd), "rb") as f:
-                records = decode(f.read())
-            yield path, records
+                contents = decode(f.read())
+            yield path, contents
         finally:
             os.close(fd)
+
+
+def retire(path: Path, contents: Contents) -> None:
+    """Delete a replayed journal file, or keep a damaged one aside as ``<name>.damaged`` (never replayed again)."""
+    if not contents.damaged:
+        path.unlink(missing_ok=True)
+        return
+    kept = path.with_name(path.name + _DAMAGED)
+    path.rename(kept)
+    spans = ", ".join(f"{start}..{end}" for start, end in contents.damaged)
+    log.warning(
+        "skipped unreadable bytes %s of the audit journal %s (%d records in it were readable and replayed); "
+        "the file is kept as %s",
+        spans,
+        path,
+        len(contents.records),
+        kept.name,
+    )

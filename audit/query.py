@@ -9,7 +9,7 @@ from datetime import date, datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Connection, Select, exists, func, select
+from sqlalchemy import ColumnElement, Connection, Select, Text, cast, exists, func, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
@@ -116,7 +116,7 @@ def _conditions(conn: Connection, f: Filters, *, findings_joined: bool = False) 
             sub.append(F.label == f.label)
         where.append(exists(select(1).where(*sub)))
     for key, value in f.subject.items():
-        where.append(json_field(conn, D.subject, key) == value)
+        where.append(json_text(conn, D.subject, key) == str(value))
     return where
 
 
@@ -133,6 +133,13 @@ def json_field(conn: Connection, column: Any, key: str) -> ColumnElement[Any]:
         return func.json_extract(column, f'$."{key}"')
     each = func.json_each(column).table_valued("key", "value")
     return select(each.c.value).where(each.c.key == key).scalar_subquery()
+
+
+def json_text(conn: Connection, column: Any, key: str) -> ColumnElement[str]:
+    """``json_field`` as text on both databases: SQLite reads the JSON number ``5`` as the integer 5, PostgreSQL's
+    ``->>`` as the text ``'5'``, so a subject filter ``{"num": "5"}`` matches alike on both."""
+    value = json_field(conn, column, key)
+    return value if conn.dialect.name == "postgresql" else cast(value, Text)
 
 
 def _filtered(conn: Connection, stmt: Select[Any], f: Filters) -> Select[Any]:

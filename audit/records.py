@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
+from audit.errors import AuditValueError
 from guards.types import Action, CallContext, Decision, Finding, PolicyRef, RuleHit, Stage, Verdict
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -105,6 +108,66 @@ DECISION_COLUMNS = (
 """The stored decision columns in canonical order (after ``seq`` and ``prev_hash``, before ``hash``)."""
 FEEDBACK_COLUMNS = ("id", "decision_id", "ts_us", "label", "reviewer", "note")
 """The stored feedback columns in canonical order (after ``seq`` and ``prev_hash``, before ``hash``)."""
+INDEX_COLUMNS = ("ord", "scanner", "label", "score", "span_start", "span_end")
+"""The ``audit_finding`` columns of an ``IndexRow``."""
+
+
+class Kind(NamedTuple):
+    """What a column stores exactly as it is hashed: instances of ``types`` (never a bool; a float only finite)."""
+
+    types: tuple[type, ...]
+    description: str
+
+
+_TEXT = Kind((str,), "a str")
+_OPTIONAL_TEXT = Kind((str, type(None)), "a str or None")
+_INTEGER = Kind((int,), "an int")
+_OPTIONAL_INTEGER = Kind((int, type(None)), "an int or None")
+_REAL = Kind((float,), "a finite float")
+DECISION_KINDS = (
+    _TEXT, _INTEGER, _TEXT, _TEXT, _OPTIONAL_TEXT, _OPTIONAL_TEXT, _OPTIONAL_TEXT, _OPTIONAL_TEXT, _TEXT, _TEXT,
+    _TEXT, _REAL, _TEXT, _INTEGER, _OPTIONAL_TEXT, _TEXT, _TEXT, _TEXT, _TEXT,
+)  # fmt: skip
+"""The kind of each of ``DECISION_COLUMNS``."""
+INDEX_KINDS = (_INTEGER, _TEXT, _TEXT, _REAL, _OPTIONAL_INTEGER, _OPTIONAL_INTEGER)
+FEEDBACK_KINDS = (_TEXT, _TEXT, _INTEGER, _TEXT, _TEXT, _TEXT)
+
+
+def _fits(value: Any, kind: Kind) -> bool:
+    if not isinstance(value, kind.types) or isinstance(value, bool):
+        return False
+    return not isinstance(value, float) or math.isfinite(value)
+
+
+def check_values(columns: Sequence[str], kinds: Sequence[Kind], values: Sequence[Any]) -> None:
+    """Raise ``AuditValueError`` naming the first value its column would not store as it is hashed (SQLite keeps
+    ``12345`` as the text ``'12345'`` in a text column, ``5.0`` as ``5`` in an integer one, NaN as NULL)."""
+    if len(values) != len(columns):
+        raise AuditValueError(f"an audit record has {len(values)} fields, not {len(columns)}")
+    for column, kind, value in zip(columns, kinds, values, strict=True):
+        if not _fits(value, kind):
+            got = f"{type(value).__name__} {value!r:.60}"
+            raise AuditValueError(f"audit field {column} must be {kind.description}, not {got}")
+
+
+def _plain(kinds: Sequence[Kind]) -> frozenset[tuple[type, ...]]:
+    """Every tuple of exact types that values of ``kinds`` may have (subclasses, e.g. ``StrEnum`` members, and
+    non-finite floats are left to ``check_values``)."""
+    return frozenset(itertools.product(*(kind.types for kind in kinds)))
+
+
+_PLAIN_DECISION, _PLAIN_INDEX = _plain(DECISION_KINDS), _plain(INDEX_KINDS)
+_LATENCY, _SCORE = DECISION_COLUMNS.index("latency_ms"), INDEX_COLUMNS.index("score")
+
+
+def check_record(values: Sequence[Any], index: Sequence[Sequence[Any]]) -> None:
+    """``check_values`` for a decision record and each of its findings index rows (a fast look at the values'
+    exact types first: this runs on every write)."""
+    if tuple(map(type, values)) not in _PLAIN_DECISION or not math.isfinite(values[_LATENCY]):
+        check_values(DECISION_COLUMNS, DECISION_KINDS, values)
+    for row in index:
+        if tuple(map(type, row)) not in _PLAIN_INDEX or not math.isfinite(row[_SCORE]):
+            check_values(INDEX_COLUMNS, INDEX_KINDS, row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +191,8 @@ def prepare_decision(decision: Decision, encrypt: Callable[[str], str]) -> Prepa
     Runs in the caller's thread for every guarded call, hence written for speed (one pass over the findings;
     enum members go to the JSON encoder as the strings they are). The findings index holds the detections: every
     located finding, and a whole-text classifier's label only when it fired a rule (its score for every label
-    stays in the verdicts column).
+    stays in the verdicts column). Latencies and scores are stored as floats; any other value its column would
+    not store exactly as hashed (a number for a text field such as ``request_id``) raises ``AuditValueError``.
     """
     ctx = decision.context
     verdicts = []
@@ -139,7 +203,7 @@ def prepare_decision(decision: Decision, encrypt: Callable[[str], str]) -> Prepa
         for f in v.findings:
             findings.append([f.label, f.score, f.start, f.end, dict(f.detail) if f.detail else {}])
             if f.start is not None or (v.scanner, f.label) in fired:
-                index.append((len(index), v.scanner, f.label, f.score, f.start, f.end))
+                index.append((len(index), v.scanner, f.label, float(f.score), f.start, f.end))
         verdicts.append([v.scanner, v.score, v.latency_ms, v.error, findings])
     rules = [[r.scanner, r.label, r.score, r.threshold, r.action, r.operator, r.reason] for r in decision.rules]
     values = (
@@ -163,6 +227,7 @@ def prepare_decision(decision: Decision, encrypt: Callable[[str], str]) -> Prepa
         column_json(rules),
         column_json(verdicts),
     )
+    check_record(values, index)
     return Prepared(values, index, canonical(values, index))
 
 

@@ -23,14 +23,17 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from audit import chain, keys, query, retention, rollups
 from audit.config import IMMEDIATE, database_url, make_engine, safe_url
 from audit.errors import AuditConfigError, AuditDatabaseGone, AuditKeyError
-from audit.journal import Journal, journal_dir, orphans
+from audit.journal import Journal, journal_dir, orphans, retire
 from audit.migrate import current_revision, head_revision, is_known_revision, upgrade
 from audit.records import (
     DECISION_COLUMNS,
+    FEEDBACK_COLUMNS,
+    FEEDBACK_KINDS,
     AuditRecord,
     Feedback,
     PolicyVersion,
     Prepared,
+    check_values,
     from_us,
     prepare_decision,
     to_us,
@@ -152,12 +155,13 @@ class AuditStore:
 
     def _replay(self, directory: Path) -> None:
         """Commit the records that processes killed before committing left in their journals."""
-        for path, records in orphans(directory):
+        for path, contents in orphans(directory):
+            records = contents.records
             if records:
                 for start in range(0, len(records), self._max_batch):
                     self._commit(records[start : start + self._max_batch])
                 log.warning("recovered %d audit records from the journal %s", len(records), path.name)
-            path.unlink(missing_ok=True)
+            retire(path, contents)
 
     def __repr__(self) -> str:
         return f"AuditStore({safe_url(self.url)!r}, durable={self.durable})"
@@ -311,17 +315,19 @@ class AuditStore:
     # -- feedback, policies ---------------------------------------------------------------------------------
 
     def add_feedback(self, decision_id: str, *, label: str, reviewer: str, note: str = "") -> Feedback:
-        """Record a reviewer's verdict on a decision as its own hash-chained record (committed on return)."""
+        """Record a reviewer's verdict on a decision as its own hash-chained record (committed on return).
+
+        ``label``, ``reviewer`` and ``note`` must be strings (``AuditValueError`` otherwise)."""
         self._writable()
+        values = (uuid.uuid4().hex, decision_id, to_us(datetime.now(UTC)), label, reviewer, note)
+        check_values(FEEDBACK_COLUMNS, FEEDBACK_KINDS, values)
         if self.get_decision(decision_id) is None:
             self.flush(self.commit_timeout)
             if self.get_decision(decision_id) is None:
                 raise LookupError(f"no audited decision with id {decision_id!r}")
-        feedback_id, ts = uuid.uuid4().hex, to_us(datetime.now(UTC))
-        record = Prepared((feedback_id, decision_id, ts, label, reviewer, note), [])
         with self._write_conn() as conn, conn.begin():
-            seq = chain.append(conn, chain.FEEDBACK, [record])
-        return Feedback(feedback_id, decision_id, label, reviewer, note, from_us(ts), seq)
+            seq = chain.append(conn, chain.FEEDBACK, [Prepared(values, [])])
+        return Feedback(values[0], decision_id, label, reviewer, note, from_us(values[2]), seq)
 
     def list_policies(self, name: str | None = None) -> list[PolicyVersion]:
         """Every policy version seen, newest first (optionally only those named ``name``)."""

@@ -12,9 +12,10 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from audit import AuditStore
-from audit.journal import JOURNAL_DIR_ENV
+from audit.journal import JOURNAL_DIR_ENV, Journal, journal_dir
 from audit.keys import generate
 from audit.migrate import VERSION_TABLE
+from audit.records import prepare_decision
 from audit.schema import Base
 from guards.types import Action, CallContext, Decision, Finding, PolicyRef, RuleHit, Stage, Verdict
 
@@ -81,6 +82,7 @@ def _decision(
     timestamp: datetime | None = None,
     findings: tuple[Finding, ...] = (Finding("EMAIL_ADDRESS", 0.95, 12, 27, {"recognizer": "email"}),),
     latency_ms: float = 1.5,
+    policy: PolicyRef = POLICY,
 ) -> Decision:
     verdicts = (
         Verdict("pii", max((f.score for f in findings), default=0.0), findings, 0.8),
@@ -94,7 +96,7 @@ def _decision(
         safe_text=text,
         verdicts=verdicts,
         rules=rules,
-        policy=POLICY,
+        policy=policy,
         context=CallContext(
             request_id="req-1",
             session_id="sess-1",
@@ -114,3 +116,14 @@ def _decision(
 def make_decision() -> MakeDecision:
     """Factory of realistic decisions (keyword arguments override the defaults)."""
     return _decision
+
+
+def orphan_journal(db_url: str, decisions: list[Decision]) -> Path:
+    """The journal file a process killed before committing ``decisions`` leaves behind for ``db_url``."""
+    directory = journal_dir(db_url)
+    assert directory is not None
+    orphan = Journal(directory)
+    for d in decisions:
+        orphan.append(prepare_decision(d, str))
+    orphan.close(keep=True)
+    return orphan._path

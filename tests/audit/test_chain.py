@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -10,7 +11,7 @@ from sqlalchemy import create_engine, text
 
 from audit import AuditStore, Problem
 from audit.chain import DECISIONS
-from guards.types import Decision, Finding
+from guards.types import Decision, Finding, PolicyRef
 
 MakeDecision = Callable[..., Decision]
 N = 10
@@ -145,3 +146,63 @@ def test_parallel_verify_agrees_with_the_sequential_walk(
     with AuditStore(filled) as store:
         report = store.verify(workers=2).first_problem
     assert report is not None and (report.problem, report.seq) == (Problem.EDITED, 8)
+
+
+def test_a_findings_row_with_a_text_seq_is_reported_not_raised(
+    db_url: str, filled: str, sql: Callable[..., Any]
+) -> None:
+    if not db_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL refuses text in a bigint column")
+    sql(f"UPDATE audit_finding SET decision_seq = 'x{N}' WHERE decision_seq = {N}")
+    report = _verify(filled)
+    assert (report.chain, report.problem) == ("decision", Problem.INSERTED) and f"'x{N}'" in report.message
+
+
+@pytest.mark.parametrize("seq", [0, -5])
+def test_a_record_before_the_first_names_the_chain_start(filled: str, sql: Callable[..., Any], seq: int) -> None:
+    rest = ", ".join(DECISIONS.fields[3:])  # after seq, prev_hash, id
+    sql(
+        f"INSERT INTO audit_decision (seq, prev_hash, id, {rest}, hash) SELECT {seq}, prev_hash, 'z', {rest}, hash "
+        "FROM audit_decision WHERE seq = 1"
+    )
+    report = _verify(filled)
+    assert (report.problem, report.seq) == (Problem.INSERTED, seq)
+    assert report.message == f"record {seq} lies before the chain's first record"
+
+
+DOCUMENTS = {version: f"name: default\nversion: {version}\n" for version in ("1", "2")}
+REFS = {v: PolicyRef("default", v, hashlib.sha256(d.encode()).hexdigest()) for v, d in DOCUMENTS.items()}
+
+
+@pytest.fixture
+def with_policies(db_url: str, make_decision: MakeDecision) -> str:
+    """Two registered policy versions, three decisions under version 1."""
+    with AuditStore(db_url) as store:
+        for version, ref in REFS.items():
+            store.register_policy(ref, DOCUMENTS[version])
+        for _ in range(3):
+            store.write(make_decision(policy=REFS["1"]))
+        store.flush()
+        assert store.verify().ok
+    return db_url
+
+
+@pytest.mark.parametrize(
+    ("statement", "problem"),
+    [
+        ("UPDATE audit_policy SET name = 'lenient' WHERE version = '1'", Problem.EDITED),
+        ("UPDATE audit_policy SET version = '0' WHERE version = '1'", Problem.EDITED),
+        ("DELETE FROM audit_policy WHERE version = '1'", Problem.DELETED),
+    ],
+    ids=["name", "version", "delete"],
+)
+def test_a_policy_row_is_checked_against_the_decisions_naming_it(
+    with_policies: str, statement: str, problem: Problem
+) -> None:
+    engine = create_engine(with_policies)
+    with engine.begin() as conn:
+        conn.execute(text(statement))
+    engine.dispose()
+    report = _verify(with_policies)
+    assert (report.chain, report.problem) == ("policy", problem)
+    assert REFS["1"].sha256 in report.message and "decision 1" in report.message

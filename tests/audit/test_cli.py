@@ -27,9 +27,10 @@ def _sha256(document: str) -> str:
 def filled(db_url: str, make_decision: MakeDecision) -> str:
     with AuditStore(db_url) as store:
         for version, document in (("1", "threshold: 0.5\n"), ("2", "threshold: 0.7\n")):
-            store.register_policy(PolicyRef("default", version, _sha256(document)), document)
-        for age in (300, 300, 1, 0):
-            store.write(make_decision(timestamp=datetime.now(UTC) - timedelta(days=age)))
+            policy = PolicyRef("default", version, _sha256(document))
+            store.register_policy(policy, document)
+        for age in (300, 300, 1, 0):  # under version 2
+            store.write(make_decision(timestamp=datetime.now(UTC) - timedelta(days=age), policy=policy))
     return db_url
 
 

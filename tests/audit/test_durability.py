@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from audit import AuditStore
-from audit.journal import JOURNAL_DIR_ENV, Journal, journal_dir
-from audit.records import prepare_decision
+from audit.journal import JOURNAL_DIR_ENV
 from guards.types import Decision
+from tests.audit.conftest import orphan_journal
 
 CHILD = str(Path(__file__).with_name("writer_process.py"))
 ACKNOWLEDGED_BEFORE_KILL = 200
@@ -59,13 +59,8 @@ def test_normal_exit_commits_the_queue(db_url: str) -> None:
 def test_a_dead_process_journal_is_replayed_once(db_url: str, make_decision: Callable[..., Decision]) -> None:
     with AuditStore(db_url) as store:
         store.write(make_decision())
-    directory = journal_dir(db_url)
-    assert directory is not None
     left = [make_decision() for _ in range(5)]
-    orphan = Journal(directory)  # what a process killed before committing leaves behind
-    for d in left:
-        orphan.append(prepare_decision(d, str))
-    orphan.close(keep=True)
+    directory = orphan_journal(db_url, left).parent
     with AuditStore(db_url) as store:
         assert store.count() == 6
         assert all(store.get_decision(d.id) is not None for d in left)

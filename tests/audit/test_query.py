@@ -146,3 +146,12 @@ def test_attribute_names_of_any_spelling_are_read_without_rollups(
     report = fairness_report(store, by=key, outcome=key, n_boot=0)
     assert report.missing == 0 and report.by_group["n"].to_dict() == {"F": 3, "M": 3}
     assert report.by_group["selection_rate"].to_dict() == pytest.approx({"F": 1 / 3, "M": 1 / 3})
+
+
+def test_a_subject_filter_compares_as_text_on_both_databases(store: AuditStore, make_decision: MakeDecision) -> None:
+    """PostgreSQL's ->> reads the JSON number 5 as '5'; SQLite's json_extract read it as 5, matching nothing."""
+    store.write(make_decision(subject={"num": 5, "region": "EU"}))
+    store.write(make_decision(subject={"num": "5", "region": "US"}))
+    store.flush()
+    assert store.count(Filters(subject={"num": "5"})) == 2
+    assert len(store.to_frame(Filters(subject={"num": "5", "region": "EU"}))) == 1

@@ -24,9 +24,10 @@ DOCUMENT = "threshold: 0.5\n"
 
 def _fill(url: str, make_decision: MakeDecision, n: int = 12) -> None:
     with AuditStore(url) as store:
-        store.register_policy(PolicyRef("default", "1", hashlib.sha256(DOCUMENT.encode()).hexdigest()), DOCUMENT)
+        policy = PolicyRef("default", "1", hashlib.sha256(DOCUMENT.encode()).hexdigest())
+        store.register_policy(policy, DOCUMENT)
         for _ in range(n):
-            store.write(make_decision())
+            store.write(make_decision(policy=policy))
 
 
 def _state(folder: Path) -> dict[str, str]:

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from audit import AuditStore
 from audit.chain import DECISIONS, FEEDBACK, GENESIS
+from audit.errors import AuditValueError
 from audit.records import canonical, column_json, dumps, encode, prepare_decision
 from guards.types import Action, CallContext, Decision, Finding, PolicyRef, RuleHit, Stage, Verdict
 
@@ -138,3 +139,55 @@ def test_the_findings_index_holds_detections_not_every_classifier_label() -> Non
                                                           ("toxicity", "toxic")]  # fmt: skip
     stored = json.loads(record.values[-1])
     assert [f[0] for f in stored[-1][4]] == ["toxic", "hate", "offensive"]  # every label's score is kept
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda d: dataclasses.replace(d, context=CallContext(request_id=12345)), "request_id"),  # type: ignore[arg-type]
+        (lambda d: dataclasses.replace(d, context=CallContext(session_id=7)), "session_id"),  # type: ignore[arg-type]
+        (lambda d: dataclasses.replace(d, context=CallContext(application=1.5)), "application"),  # type: ignore[arg-type]
+        (lambda d: dataclasses.replace(d, context=CallContext(model=True)), "model"),  # type: ignore[arg-type]
+        (lambda d: dataclasses.replace(d, policy=PolicyRef("p", 2, "ab" * 32)), "policy_version"),  # type: ignore[arg-type]
+        (lambda d: dataclasses.replace(d, original_length=60.0), "original_length"),
+        (lambda d: dataclasses.replace(d, latency_ms=math.nan), "latency_ms"),
+        (lambda d: dataclasses.replace(d, verdicts=(Verdict("pii", 1.0, (Finding(3, 1.0, 0, 4),), 1.0),)), "label"),  # type: ignore[arg-type]
+        (
+            lambda d: dataclasses.replace(d, verdicts=(Verdict("pii", 1.0, (Finding("P", 1.0, 0.0, 4),), 1.0),)),
+            "span_start",
+        ),  # type: ignore[arg-type]
+    ],
+    ids=["request_id", "session_id", "application", "model", "policy", "length", "latency", "label", "span"],
+)
+def test_a_value_its_column_would_store_otherwise_is_refused(
+    store: AuditStore, change: Callable[[Decision], Decision], field: str
+) -> None:
+    """SQLite keeps 12345 as the text '12345' in a text column (and 60.0 as 60 in an integer one), so a record
+    hashed with the number verified as TAMPERED: such values are refused, naming the field, and nothing is stored."""
+    with pytest.raises(AuditValueError, match=field):
+        store.write(change(_decision()))
+    store.flush()
+    assert store.count() == 0
+
+
+def test_numbers_are_stored_as_their_columns_hold_them(store: AuditStore) -> None:
+    """An integer score and latency are floats in their columns, and hashed as such; a StrEnum is its text."""
+    decision = dataclasses.replace(
+        _decision(),
+        verdicts=(Verdict("pii", 1, (Finding("PERSON", 1, 0, 4),), 1),),  # type: ignore[arg-type]
+        latency_ms=3,
+        context=CallContext(application=Stage.INPUT),
+    )
+    store.write(decision)
+    store.flush()
+    assert store.verify().ok
+
+
+@pytest.mark.parametrize(("field", "value"), [("label", 5), ("reviewer", 1.5), ("note", None)])
+def test_feedback_fields_must_be_text(store: AuditStore, field: str, value: Any) -> None:
+    store.write(_decision())
+    store.flush()
+    arguments: dict[str, Any] = {"label": "ok", "reviewer": "ann", "note": "", field: value}
+    with pytest.raises(AuditValueError, match=field):
+        store.add_feedback(_decision().id, **arguments)
+    assert store.feedback() == [] and store.verify().ok
