@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
-from guards.errors import InputError, UncheckableAnswer
+from guards.errors import GuardError, InputError, UncheckableAnswer
 from guards.objects import get_field, has_field, set_field
 from guards.toolcalls import TextFn, check_arguments
 from guards.types import Stage
@@ -35,6 +35,10 @@ def map_input_item(item: dict[str, Any], session: PromptChecks) -> dict[str, Any
     """A Responses input item that is not a message, checked at ``session``'s input stage (a copy). ``InputError``
     for an item of a type whose text the guard cannot find."""
     kind = item.get("type")
+    if kind not in _INPUT_ITEM_FIELDS:
+        raise InputError(f"a Responses input item of type {kind!r} cannot be checked")
+    if extra := sorted(set(item) - _INPUT_ITEM_FIELDS[kind]):  # e.g. a role and content under another type
+        raise InputError(f"a Responses input item of type {kind!r} carries {extra}, which it cannot hold")
     item = copy.deepcopy(item)  # the caller's own items stay as they were
     if kind in ("function_call", "custom_tool_call"):
         field = "arguments" if kind == "function_call" else "input"
@@ -42,10 +46,20 @@ def map_input_item(item: dict[str, Any], session: PromptChecks) -> dict[str, Any
     elif kind in ("function_call_output", "custom_tool_call_output"):
         item["output"] = _tool_output(item.get("output"), session)
     elif kind == "reasoning":
-        _check_reasoning(item, lambda text: session.input(text, "assistant"))
-    elif kind != "item_reference":  # a reference to an item stored upstream carries no text
-        raise InputError(f"a Responses input item of type {kind!r} cannot be checked")
-    return item
+        _check_reasoning(item, lambda text: session.input(text, "assistant"), InputError)
+    return item  # an item_reference names an item stored upstream: it carries no text
+
+
+_ID = {"type", "id"}
+_INPUT_ITEM_FIELDS: dict[str, set[str]] = {
+    "function_call": {*_ID, "call_id", "name", "arguments", "status"},
+    "custom_tool_call": {*_ID, "call_id", "name", "input"},
+    "function_call_output": {*_ID, "call_id", "output", "status"},
+    "custom_tool_call_output": {*_ID, "call_id", "output"},
+    "reasoning": {*_ID, "summary", "content", "encrypted_content", "status"},
+    "item_reference": _ID,
+}
+"""The input items, other than messages, that the guard can check, with every field each may hold."""
 
 
 def _tool_output(output: Any, session: PromptChecks) -> Any:
@@ -66,7 +80,7 @@ def check_response(result: Any, session: GuardSession) -> Any:
             field = "arguments" if kind == "function_call" else "input"
             set_field(item, field, check_arguments(get_field(item, field), session.output))
         elif kind == "reasoning":
-            _check_reasoning(item, session.output)
+            _check_reasoning(item, session.output, UncheckableAnswer)
         else:
             raise UncheckableAnswer(f"a response output item of type {kind!r} cannot be checked")
     if session.blocked:
@@ -116,19 +130,22 @@ def _check_message(item: Any, session: GuardSession) -> None:
     set_field(item, "content", [p for p in parts if p is first or get_field(p, "type") != "output_text"])
 
 
-def _text(part: Any, key: str) -> str:
+def _text(part: Any, key: str, error: type[GuardError] = UncheckableAnswer) -> str:
     text = get_field(part, key)
     if not isinstance(text, str):
-        raise UncheckableAnswer(f"a response's {get_field(part, 'type')} part has no '{key}' text")
+        raise error(f"a {get_field(part, 'type') or 'content'} part has no '{key}' text")
     return text
 
 
-def _check_reasoning(item: Any, check: TextFn) -> None:
-    """A reasoning item's summary and reasoning texts, each checked; its ``encrypted_content`` is opaque to
-    everyone but the model's provider and passes as it is."""
+def _check_reasoning(item: Any, check: TextFn, error: type[GuardError]) -> None:
+    """A reasoning item's summary and reasoning texts, each checked (``error`` when they are not lists of text
+    parts); its ``encrypted_content`` is opaque to everyone but the model's provider and passes as it is."""
     for key in _REASONING_PARTS:
-        for part in get_field(item, key) or []:
-            set_field(part, "text", check(_text(part, "text")))
+        parts = get_field(item, key) or []
+        if not isinstance(parts, list):
+            raise error(f"a reasoning item's '{key}' must be a list of text parts")
+        for part in parts:
+            set_field(part, "text", check(_text(part, "text", error)))
 
 
 _TEXT_DELTAS = ("response.output_text.delta", "response.refusal.delta")
@@ -140,6 +157,9 @@ def event_text(event: Any) -> str:
     other events carry none). An item other than a message or reasoning raises ``UncheckableAnswer``: a wrapped
     stream yields text, so a tool call could only be dropped."""
     kind = get_field(event, "type")
+    if kind in ("error", "response.failed"):
+        error = get_field(event, "error") or get_field(get_field(event, "response"), "error") or event
+        raise UncheckableAnswer(f"the model's stream failed: {get_field(error, 'message') or kind}")
     if kind in _TEXT_DELTAS:
         delta = get_field(event, "delta")
         return delta if isinstance(delta, str) else ""

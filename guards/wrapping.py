@@ -147,12 +147,18 @@ def _map_message(message: dict[str, Any], session: PromptChecks) -> dict[str, An
     content, role = message.get("content"), message.get("role")
     if not isinstance(role, str):
         raise InputError("a chat message needs a 'role' string")
-    if isinstance(message.get("name"), str):  # a participant's name ("Jane_Doe") is personal data like any text
-        message = _with_checked_name(message, lambda text: session.input(text, role))
+    check = functools.partial(session.input, role=role)
+    if message.get("name") is not None:  # a participant's name ("Jane_Doe") is personal data like any text
+        message = _with_checked_name(message, check)
     if has_tool_calls(message):  # arguments sent back to the model are checked like its text (a copy: not the caller's)
-        message = checked_copy(message, lambda text: session.input(text, role))
+        message = checked_copy(message, check)
+    for key in ANSWER_TEXT_FIELDS:  # an earlier answer's refusal or reasoning sent back
+        if (text := message.get(key)) is not None:
+            if not isinstance(text, str):
+                raise InputError(f"a {role} message's '{key}' is not text")
+            message = {**message, key: check(text)}
     if isinstance(content, str):
-        return {**message, "content": session.input(content, role)}
+        return {**message, "content": check(content)}
     if content is None:
         return message
     kinds = unreadable_parts(content)
@@ -160,8 +166,13 @@ def _map_message(message: dict[str, Any], session: PromptChecks) -> dict[str, An
         raise InputError(f"a {role} message's content is neither text, a list of parts ({PARTS}) nor null")
     if kinds:
         session.media(kinds, Stage.INPUT)
-    parts = [{**p, "text": session.input(p["text"], role)} if is_text_part(p) else p for p in content]
-    return {**message, "content": parts}
+    return {**message, "content": [_checked_part(p, check) for p in content]}
+
+
+def _checked_part(part: dict[str, Any], check: Callable[[str], str]) -> dict[str, Any]:
+    """A content part with its text (``text``, or a refusal part's ``refusal``) checked; a part without text as is."""
+    key = part_text_key(part)
+    return part if key is None else {**part, key: check(part[key])}
 
 
 _NAME_SEPARATORS = str.maketrans("_-", "  ")
@@ -173,6 +184,8 @@ def _with_checked_name(message: dict[str, Any], check: Callable[[str], str]) -> 
     policy changes becomes the checked text in the characters a name may hold (``<PERSON_1>`` → ``PERSON_1``), or
     goes when none is left."""
     name = message["name"]
+    if not isinstance(name, str):
+        raise InputError(f"a message's 'name' must be a string, not {type(name).__name__}")
     spaced = name.translate(_NAME_SEPARATORS)
     checked = check(spaced)
     if checked == spaced:
@@ -181,25 +194,41 @@ def _with_checked_name(message: dict[str, Any], check: Callable[[str], str]) -> 
     return {k: kept if k == "name" else v for k, v in message.items() if k != "name" or kept}
 
 
+TEXT_PART_TYPES = frozenset({"text", "input_text", "output_text", "refusal"})
+"""Content part types that carry text: in ``text``, a refusal part in ``refusal``."""
+
+
+def part_text_key(part: dict[str, Any]) -> str | None:
+    """The key holding a content part's text: ``refusal`` for a refusal part, ``text`` for any other part with a
+    string ``text`` (whatever its type says, so that no spelling of a text part skips the guard); None for none."""
+    if part.get("type") == "refusal":
+        return "refusal" if isinstance(part.get("refusal"), str) else None
+    return "text" if isinstance(part.get("text"), str) else None
+
+
 def is_text_part(part: Any) -> bool:
-    """Whether a content part carries text: any part with a string ``text`` (``text``, ``input_text``,
-    ``output_text``...), whatever its type says, so that no spelling of a text part skips the guard."""
-    return isinstance(part, dict) and isinstance(part.get("text"), str)
+    """Whether a content part carries its text in ``text`` (``text``, ``input_text``, ``output_text``...)."""
+    return isinstance(part, dict) and part_text_key(part) == "text"
 
 
-PARTS = "objects; a text part with a 'text' string"
+PARTS = "objects; a text part with its text string"
 _PART_TYPE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 
 def unreadable_parts(content: Any) -> tuple[str, ...] | None:
-    """The types of the parts of a list ``content`` that carry no text (``image_url``, ``input_audio``, ``file``...;
-    ``unknown`` for a type that is not a plain name, since it is recorded), or None when ``content`` is not a
-    list of parts: a part that is not an object, or a ``text`` part without a ``text`` string."""
+    """The types of the parts of a list ``content`` that go by the policy's ``media`` rule — every part whose type
+    is not a text type, even if it also carries a ``text`` (which is checked too), and an untyped part without text
+    (``unknown`` for a type that is not a plain name, since it is recorded) — or None when ``content`` is not a list
+    of parts: a part that is not an object, or a text-typed part without its text string."""
     if not isinstance(content, list) or not all(isinstance(p, dict) for p in content):
         return None
-    if any(p.get("type") == "text" and not is_text_part(p) for p in content):
+    if any(p.get("type") in TEXT_PART_TYPES and part_text_key(p) is None for p in content):
         return None
-    return tuple(part_kind(p.get("type")) for p in content if not is_text_part(p))
+    return tuple(
+        part_kind(p.get("type"))
+        for p in content
+        if p.get("type") not in TEXT_PART_TYPES and (p.get("type") is not None or part_text_key(p) is None)
+    )
 
 
 def part_kind(value: Any) -> str:
@@ -297,6 +326,7 @@ def check_content(content: Any, session: GuardSession) -> Any:
     if kinds is None:
         raise UncheckableAnswer(f"a message's 'content' is neither text, a list of parts ({PARTS}) nor null")
     refusal = session.media(kinds, Stage.OUTPUT) if kinds else None
+    content = [_checked_part(p, session.output) if part_text_key(p) == "refusal" else p for p in content]
     texts = [p for p in content if is_text_part(p)]
     if texts:
         checked = {**texts[0], "text": session.output("".join(p["text"] for p in texts))}
@@ -331,7 +361,7 @@ def chunk_text(chunk: Any) -> str:
     if isinstance(chunk, str):
         return chunk
     kind = get_field(chunk, "type")
-    if isinstance(kind, str) and kind.startswith("response."):
+    if isinstance(kind, str) and (kind.startswith("response.") or kind == "error"):
         from guards.responses import event_text  # it builds on this module
 
         return event_text(chunk)

@@ -23,9 +23,9 @@ from guards.wrapping import (
     PARTS,
     check_message,
     drop_logprobs,
-    is_text_part,
     map_messages,
     map_prompt_value,
+    part_text_key,
     unreadable_parts,
 )
 
@@ -150,7 +150,7 @@ def _content_texts(content: Any, where: str) -> list[str]:
         return [content]
     if unreadable_parts(content) is None:
         raise bad_request(f"{where} must be a string, a list of parts ({PARTS}) or null", param=where)
-    return [p["text"] for p in content if is_text_part(p)]
+    return [p[key] for p in content if (key := part_text_key(p)) is not None]
 
 
 def check_prompt(kind: Kind, body: Mapping[str, Any], session: GuardSession) -> dict[str, Any]:

@@ -157,6 +157,22 @@ def test_a_participant_name_is_checked_like_text(default_guard: Guard) -> None:
     assert messages[0]["name"] == "Jane_Doe"
 
 
+def test_an_earlier_answers_refusal_and_reasoning_sent_back_are_checked(default_guard: Guard) -> None:
+    """A tool loop appends the SDK message, pseudonyms restored: its refusal and reasoning reached the model raw,
+    and a refusal part was refused as media (QA)."""
+    received: list[Any] = []
+    email = "jane.doe@example.com"
+    messages = [
+        {"role": "assistant", "content": None, "refusal": f"I can't email {email}"},
+        {"role": "assistant", "content": "ok", "reasoning_content": f"the user is {email}"},
+        {"role": "assistant", "content": [{"type": "refusal", "refusal": f"no {email}"}]},
+    ]
+    default_guard.wrap(lambda messages: received.append(messages) or "ok")(messages=messages)
+    assert email not in json.dumps(received) and "<EMAIL_ADDRESS_1>" in received[0][0]["refusal"]
+    with pytest.raises(InputError, match="'name' must be a string"):
+        default_guard.wrap(lambda messages: "x")(messages=[{"role": "user", "name": [email], "content": "hi"}])
+
+
 def test_wrapped_tool_calls_are_checked_in_dicts_and_sdk_objects(default_guard: Guard) -> None:
     """Tool calls sent back in the history are checked (on a copy), and so are the ones the model answers with:
     function arguments (a card sent as a JSON number included) and a custom tool's input."""

@@ -98,6 +98,8 @@ def test_parts_without_text_in_an_answer(
         {"type": "text", "text": "mail jane.doe@example.com"},  # an object, not a list of parts
         ["mail jane.doe@example.com"],  # a part that is not an object
         [{"type": "text", "content": "mail jane.doe@example.com"}],  # a text part without a 'text' string
+        [{"type": "input_text", "text": {"value": "mail jane.doe@example.com"}}],  # it was taken for media
+        [{"type": "refusal", "text": "mail jane.doe@example.com"}],  # a refusal part keeps it in 'refusal'
         42,
     ],
 )
@@ -130,3 +132,13 @@ def test_the_media_scanner_id_is_reserved() -> None:
 def test_an_unknown_media_mode_is_a_policy_error(mode: str) -> None:
     with pytest.raises(PolicyError, match="media"):
         parse_policy(f"name: t\nmedia: {mode}\nscanners:\n  - type: regex\n")
+
+
+def test_a_part_of_another_type_goes_by_the_media_rule_even_with_a_text(
+    make_guard: Callable[..., tuple[Guard, ListSink]],
+) -> None:
+    """Its text is checked, and its image goes by the rule: a 'text' key let the image through (QA)."""
+    guard, sink = guard_with(make_guard)
+    with pytest.raises(Blocked):
+        guard.wrap(lambda messages: "unreachable")(messages=ask({**IMAGE, "text": "hi"}))
+    assert sink.decisions[0].rules[0].label == "image_url"

@@ -88,12 +88,19 @@ def test_input_items_are_checked_on_a_copy(default_guard: Guard) -> None:
     assert sent[4]["output"] == "sent to <EMAIL_ADDRESS_1>" and sent[5] == items[5]
 
 
-def test_an_input_item_of_another_type_is_refused(default_guard: Guard) -> None:
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ({"type": "computer_call_output", "output": {"type": "input_image"}}, "'computer_call_output' cannot be"),
+        ({"type": "item_reference", "id": "x", "role": "user", "content": EMAIL}, r"carries \['content', 'role'\]"),
+        ({**call("{}"), "content": EMAIL}, r"carries \['content'\]"),  # a message under another type was unchecked
+        ({"type": "reasoning", "summary": EMAIL}, "'summary' must be a list of text parts"),
+    ],
+)
+def test_an_input_item_the_guard_cannot_check_is_refused(default_guard: Guard, item: Any, message: str) -> None:
     called: list[Any] = []
-    with pytest.raises(InputError, match="'computer_call_output' cannot be checked"):
-        default_guard.wrap(lambda *, input: called.append(input))(
-            input=[{"type": "computer_call_output", "output": {"type": "input_image"}}]
-        )
+    with pytest.raises(InputError, match=message):
+        default_guard.wrap(lambda *, input: called.append(input))(input=[item])
     assert called == []
 
 
@@ -173,3 +180,9 @@ def test_embeddings_inputs_are_checked_and_vectors_pass(default_guard: Guard) ->
 def test_an_unchanged_answer_keeps_its_citations(default_guard: Guard) -> None:
     result = default_guard.wrap(lambda *, input: response(message("Hello there.")))(input="hi")
     assert result["output"][0]["content"][0]["annotations"] == [CITATION]
+
+
+def test_a_streamed_error_event_says_what_failed(default_guard: Guard) -> None:
+    events = [{"type": "response.output_text.delta", "delta": "Hi"}, {"type": "error", "message": "overloaded"}]
+    with pytest.raises(UncheckableAnswer, match="stream failed: overloaded"):
+        "".join(default_guard.wrap(lambda *, input, stream: iter(events))(input="hi", stream=True))
