@@ -6,6 +6,7 @@ import itertools
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
@@ -160,14 +161,25 @@ _PLAIN_DECISION, _PLAIN_INDEX = _plain(DECISION_KINDS), _plain(INDEX_KINDS)
 _LATENCY, _SCORE = DECISION_COLUMNS.index("latency_ms"), INDEX_COLUMNS.index("score")
 
 
-def check_record(values: Sequence[Any], index: Sequence[Sequence[Any]]) -> None:
+def check_record(values: Sequence[Any], index: Sequence[Sequence[Any]]) -> bool:
     """``check_values`` for a decision record and each of its findings index rows (a fast look at the values'
-    exact types first: this runs on every write)."""
-    if tuple(map(type, values)) not in _PLAIN_DECISION or not math.isfinite(values[_LATENCY]):
+    exact types first: this runs on every write). True when every value has exactly its column's type and every
+    float is written the same by orjson and ``dumps`` (0, or 1e-4 <= |x| < 1e16): the record's canonical form can
+    then be written by orjson without looking at each value again."""
+    plain = True
+    if tuple(map(type, values)) not in _PLAIN_DECISION or not _positional(values[_LATENCY]):
         check_values(DECISION_COLUMNS, DECISION_KINDS, values)
+        plain = False
     for row in index:
-        if tuple(map(type, row)) not in _PLAIN_INDEX or not math.isfinite(row[_SCORE]):
+        if tuple(map(type, row)) not in _PLAIN_INDEX or not _positional(row[_SCORE]):
             check_values(INDEX_COLUMNS, INDEX_KINDS, row)
+            plain = False
+    return plain
+
+
+def _positional(x: float) -> bool:
+    """Finite, and written in positional notation by both JSON encoders."""
+    return x == 0.0 or 1e-4 <= abs(x) < 1e16
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +239,9 @@ def prepare_decision(decision: Decision, encrypt: Callable[[str], str]) -> Prepa
         column_json(rules),
         column_json(verdicts),
     )
-    check_record(values, index)
+    if check_record(values, index):  # plain values: orjson writes them as dumps does, no need to look again
+        with suppress(orjson.JSONEncodeError):  # a lone surrogate or an integer beyond 64 bits: dumps decides
+            return Prepared(values, index, orjson.dumps([*values, index]))
     return Prepared(values, index, canonical(values, index))
 
 

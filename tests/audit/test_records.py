@@ -66,6 +66,30 @@ def test_a_decision_hashes_as_it_did_before_the_fast_path() -> None:
     assert DECISIONS.digest_encoded(1, GENESIS, DECISIONS.encode(record)) == expected
 
 
+@given(
+    latency=st.floats(0, 1e20),
+    scores=st.lists(st.floats(0, 1), max_size=4),
+    text=st.text(),
+    length=st.integers(0, 2**70),
+)
+def test_a_prepared_body_is_the_canonical_form(latency: float, scores: list[float], text: str, length: int) -> None:
+    """Plain records skip the per-value look before orjson writes them: the bytes must still be ``dumps``'s (tiny
+    and huge floats, lone surrogates and integers beyond 64 bits take the slow path)."""
+    findings = tuple(Finding("PERSON", score, i, i + 1) for i, score in enumerate(scores))
+    rules = tuple(RuleHit("pii", f.label, f.score, 0.5, Action.REDACT, "replace") for f in findings)
+    base = _decision()
+    decision = dataclasses.replace(
+        base,
+        safe_text=text,
+        latency_ms=latency,
+        original_length=length,
+        rules=rules,
+        verdicts=(Verdict("pii", max(scores, default=0.0), findings, 1.0),),
+    )
+    record = prepare_decision(decision, str)
+    assert record.body == canonical(record.values, record.index)
+
+
 @given(seq=st.integers(1, 2**62), prev=HASHES, values=st.lists(CELLS, min_size=1, max_size=8), index=INDEX_ROWS)
 def test_the_spliced_digest_is_the_reference_digest(seq: int, prev: str, values: list[Any], index: list[Any]) -> None:
     assert DECISIONS.digest_encoded(seq, prev, canonical(values, index)) == DECISIONS.digest(
