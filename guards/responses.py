@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from guards.errors import GuardError, InputError, UncheckableAnswer
 from guards.objects import get_field, has_field, set_field
-from guards.toolcalls import TextFn, check_arguments
+from guards.toolcalls import TextFn, check_arguments, checked_citations
 from guards.types import Stage
 from guards.wrapping import PromptChecks, map_messages, part_kind
 
@@ -103,8 +103,8 @@ def output_text(result: Any) -> str:
 
 def _check_message(item: Any, session: GuardSession) -> None:
     """An output message's ``output_text`` parts checked as one text (the first part takes it, the others go, and
-    citations whose offsets no longer match are dropped), its ``refusal`` parts each checked, and any other part by
-    the policy's ``media`` rule."""
+    citations whose offsets no longer match are dropped; those kept are checked too), its ``refusal`` parts each
+    checked, and any other part by the policy's ``media`` rule."""
     parts = get_field(item, "content")
     if not isinstance(parts, list):
         raise UncheckableAnswer("a response message has no list of content parts")
@@ -127,6 +127,8 @@ def _check_message(item: Any, session: GuardSession) -> None:
     if checked != joined or len(texts) > 1:
         set_field(first, "text", checked)
         set_field(first, "annotations", [])
+    elif has_field(first, "annotations"):
+        set_field(first, "annotations", checked_citations(get_field(first, "annotations"), session.output))
     set_field(item, "content", [p for p in parts if p is first or get_field(p, "type") != "output_text"])
 
 

@@ -220,3 +220,31 @@ def merge_tool_call_deltas(deltas: list[list[Any]]) -> list[dict[str, Any]]:
                 else:
                     call[key] = value
     return [calls[i] for i in sorted(calls)]
+
+
+def checked_citations(annotations: Any, check: TextFn) -> Any:
+    """An answer's citations (``annotations``: titles, URLs, file names) with their texts checked together as one
+    text; when the check changes any of it, they are all dropped (a redacted URL cites nothing, and their offsets
+    name text the caller no longer gets). Anything but a non-empty list is returned as it is."""
+    if not isinstance(annotations, list) or not annotations:
+        return annotations
+    texts = [text for a in annotations for text in _citation_texts(a)]
+    if not texts:
+        return annotations
+    joined = SEPARATOR.join(texts)
+    return annotations if check(joined) == joined else []
+
+
+def _citation_texts(value: Any) -> Iterator[str]:
+    """Every string in a citation (a dict or an SDK object), its ``type`` names aside."""
+    if hasattr(value, "model_dump"):
+        value = value.model_dump()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key != "type":
+                yield from _citation_texts(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _citation_texts(item)
+    elif isinstance(value, str):
+        yield value

@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from guards.errors import GuardError, InputError, UncheckableAnswer
 from guards.objects import get_field, has_field, set_field
-from guards.toolcalls import TextFn, check_tool_calls, checked_copy, has_tool_calls, withdraw_tool_calls
+from guards.toolcalls import (
+    TextFn,
+    check_tool_calls,
+    checked_citations,
+    checked_copy,
+    has_tool_calls,
+    withdraw_tool_calls,
+)
 from guards.types import Stage
 
 if TYPE_CHECKING:
@@ -284,11 +291,14 @@ ANSWER_TEXT_FIELDS = ("refusal", "reasoning_content", "reasoning")
 
 def check_message(message: Any, session: GuardSession) -> None:
     """Check a chat answer's message in place at ``session``'s output stage: its ``content`` (see
-    ``check_content``), its ``refusal`` and reasoning texts when present, and its tool calls' arguments (see
-    ``guards.toolcalls``). An audio answer is refused: its sound cannot be checked, only its transcript."""
+    ``check_content``), its citations, its ``refusal`` and reasoning texts when present, and its tool calls'
+    arguments (see ``guards.toolcalls``). An audio answer is refused: its sound cannot be checked, only its
+    transcript."""
     if get_field(message, "audio") is not None:
         raise UncheckableAnswer("an audio answer cannot be checked (only text can)")
     set_field(message, "content", check_content(get_field(message, "content"), session))
+    if get_field(message, "annotations"):  # web citations: titles and URLs are text the caller gets
+        set_field(message, "annotations", checked_citations(get_field(message, "annotations"), session.output))
     for key in ANSWER_TEXT_FIELDS:
         text = get_field(message, key)
         if text is not None and not isinstance(text, str):

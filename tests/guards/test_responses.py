@@ -186,3 +186,26 @@ def test_a_streamed_error_event_says_what_failed(default_guard: Guard) -> None:
     events = [{"type": "response.output_text.delta", "delta": "Hi"}, {"type": "error", "message": "overloaded"}]
     with pytest.raises(UncheckableAnswer, match="stream failed: overloaded"):
         "".join(default_guard.wrap(lambda *, input, stream: iter(events))(input="hi", stream=True))
+
+
+LEAKY = {**CITATION, "title": f"Contact {EMAIL}", "url": f"https://example.com/?mail={EMAIL}"}
+
+
+@pytest.mark.parametrize(("citation", "kept"), [(LEAKY, False), (CITATION, True)])
+def test_citations_are_checked_and_dropped_when_they_name_personal_data(
+    default_guard: Guard, citation: dict[str, Any], kept: bool
+) -> None:
+    """Titles and URLs of citations reached the caller unchecked (QA); a clean one is kept."""
+    part = {"type": "output_text", "text": "Hi.", "annotations": [citation]}
+    answer = response(message(content=[part]))
+    result = default_guard.wrap(lambda *, input: answer)(input="hi")
+    assert result["output"][0]["content"][0]["annotations"] == ([citation] if kept else [])
+
+    fields = {k: citation[k] for k in ("title", "url", "start_index", "end_index")}
+    chat_message = {
+        "role": "assistant",
+        "content": "Hi.",
+        "annotations": [{"type": "url_citation", "url_citation": fields}],
+    }
+    chat = default_guard.wrap(lambda **_: {"choices": [{"message": chat_message}]})(model="m", messages=[])
+    assert bool(chat["choices"][0]["message"]["annotations"]) is kept
