@@ -97,8 +97,12 @@ def map_prompt(
     prompt_arg: str | None,
 ) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """Check the prompt wherever the call carries it (``session``'s input stage); return the new arguments."""
-    if isinstance(kwargs.get("instructions"), str):  # the Responses API's system prompt
-        kwargs = {**kwargs, "instructions": session.input(kwargs["instructions"], "system")}
+    if isinstance(kwargs.get("prompt"), dict):  # a Responses prompt template: the upstream fills in its variables
+        raise InputError("a prompt template cannot be checked: send its text in input")
+    if (instructions := kwargs.get("instructions")) is not None:  # the Responses API's system prompt
+        if not isinstance(instructions, str):
+            raise InputError(f"instructions must be text, not {type(instructions).__name__}")
+        kwargs = {**kwargs, "instructions": session.input(instructions, "system")}
     if prompt_arg is None:
         prompt_arg = next((k for k in PROMPT_ARGS if k in kwargs), None)
     if prompt_arg is not None and prompt_arg not in kwargs:

@@ -107,6 +107,8 @@ class EchoUpstream:
             chunks = self.answer(body)
             if isinstance(chunks, RawReply):
                 return chunks.response()
+            if body.get("stream"):
+                return StreamingResponse(_response_events(body, chunks), media_type="text/event-stream")
             return JSONResponse(_response(body, "".join(chunks)))
 
         async def models() -> dict[str, Any]:
@@ -168,6 +170,22 @@ def _response(body: dict[str, Any], text: str) -> dict[str, Any]:
         "output": [{**message, "content": content}],
         "usage": {"input_tokens": 1, "output_tokens": tokens, "total_tokens": tokens + 1},
     }
+
+
+async def _response_events(body: dict[str, Any], chunks: list[str]) -> AsyncIterator[bytes]:
+    """A streamed Responses answer: created, the text in deltas, completed (the events a client reads)."""
+    done = _response(body, "".join(chunks))
+    message = done["output"][0]
+    where = {"item_id": message["id"], "output_index": 0, "content_index": 0}
+    created = {**done, "status": "in_progress", "output": []}
+    events: list[dict[str, Any]] = [{"type": "response.created", "response": created}]
+    events += [{"type": "response.output_text.delta", **where, "delta": text} for text in chunks]
+    events += [
+        {"type": "response.output_item.done", "output_index": 0, "item": message},
+        {"type": "response.completed", "response": done},
+    ]
+    for n, event in enumerate(events):
+        yield f"event: {event['type']}\ndata: {json.dumps({**event, 'sequence_number': n})}\n\n".encode()
 
 
 async def _stream(chat: bool, body: dict[str, Any], chunks: list[str]) -> AsyncIterator[bytes]:

@@ -25,6 +25,7 @@ from guards.proxy.errors import ProxyError, bad_request, blocked_error, too_larg
 from guards.proxy.keys import KeyRing
 from guards.proxy.limits import ConcurrencyLimiter, RateLimiter
 from guards.proxy.metrics import Metrics
+from guards.proxy.response_stream import ResponseEvents, checked_items, stream_finished, upstream_texts
 from guards.proxy.settings import ClientKey, ProxySettings
 from guards.proxy.upstream import UpstreamClient, events
 from guards.session import GuardSession
@@ -201,8 +202,6 @@ class ProxyService:
             if body.get("stream"):
                 raise bad_request("embeddings are not streamed", param="stream")
             return body
-        if body.get("stream") and kind is shapes.RESPONSES:
-            raise bad_request("this proxy does not stream Responses yet: call without stream", param="stream")
         if body.get("stream") and (body.get("n", 1) != 1 or (len(texts) > 1 and not kind.chat)):
             raise bad_request("streamed requests must ask for one choice (n=1, one prompt)", param="n")
         budget_fields = [f for f in kind.budget_fields if body.get(f) is not None]
@@ -265,7 +264,11 @@ class ProxyService:
                 )
                 if body.get("stream"):
                     streaming = True
-                    refusal_stream = self._refusal_stream(kind, refusal, release)
+                    refusal_stream = (
+                        self._refused_response_stream(request_id, refusal, release)
+                        if kind is shapes.RESPONSES
+                        else self._refusal_stream(kind, refusal, release)
+                    )
                     weakref.finalize(refusal_stream, release)
                     return Answer(stream=refusal_stream, headers=headers)
                 return Answer(body=refusal, headers=headers)
@@ -273,7 +276,11 @@ class ProxyService:
                 started = time.perf_counter()
                 response = await self.upstream.open_stream(kind.path, forward, authorization=caller.authorization)
                 streaming = True
-                stream = self._guarded_stream(kind, session, response, started, release)
+                stream = (
+                    self._guarded_response_stream(session, response, started, release)
+                    if kind is shapes.RESPONSES
+                    else self._guarded_stream(kind, session, response, started, release)
+                )
                 weakref.finalize(stream, release)  # a stream never started (client gone) still frees its slot
                 return Answer(stream=stream, headers=headers)
             return Answer(body=await self._complete(kind, session, forward, caller, headers), headers=headers)
@@ -393,6 +400,47 @@ class ProxyService:
             self.metrics.decisions(session.decisions[before:])
             release()
         yield b"data: [DONE]\n\n"
+
+    async def _guarded_response_stream(
+        self, session: GuardSession, response: httpx.Response, started: float, release: Callable[[], None]
+    ) -> AsyncIterator[bytes]:
+        """A Responses stream guarded like a chat stream (see ``guards.proxy.response_stream``)."""
+        writer = ResponseEvents(session.context.request_id or "")
+        items: list[dict[str, Any]] = []
+        before = len(session.decisions)
+        try:
+            texts = upstream_texts(events(response, stream_finished), writer, items)
+            async with aclosing(session.astream(texts)) as pieces:  # closed here, so a cut stream is recorded
+                async for piece in pieces:
+                    yield writer.start() + writer.delta(piece)
+            self.metrics.observe("ombud_proxy_upstream_seconds", time.perf_counter() - started)
+            blocked = session.blocked
+            checked = await asyncio.to_thread(checked_items, items, session)
+            refusal = writer.delta(session.refusal) if session.blocked and not blocked else b""
+            yield writer.start() + refusal + writer.finish(checked)
+        except Blocked as exc:
+            yield writer.start() + writer.error(blocked_error(exc).body())
+        except ProxyError as exc:
+            yield writer.start() + writer.error(exc.body())
+        except InputError as exc:  # the upstream sent text the guard cannot take (a lone surrogate)
+            error = upstream_error(f"the upstream's answer cannot be checked: {exc}")
+            yield writer.start() + writer.error(error.body())
+        finally:
+            await response.aclose()
+            self.metrics.decisions(session.decisions[before:])
+            release()
+
+    async def _refused_response_stream(
+        self, request_id: str, refusal: dict[str, Any], release: Callable[[], None]
+    ) -> AsyncIterator[bytes]:
+        """The events of a Responses stream that only says the policy's message (the prompt was refused)."""
+        try:
+            writer = ResponseEvents(request_id)
+            writer.response.update({k: v for k, v in refusal.items() if k != "output"})
+            text = refusal["output"][0]["content"][0]["text"]
+            yield writer.start() + writer.delta(text) + writer.finish([])
+        finally:
+            release()
 
     @staticmethod
     def _check_streamed_tool_calls(deltas: list[list[Any]], session: GuardSession) -> list[dict[str, Any]]:

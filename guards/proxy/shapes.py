@@ -129,6 +129,8 @@ def _response_prompt_texts(body: Mapping[str, Any]) -> list[str]:
     """The texts of a Responses request (``instructions`` and every ``input`` item), walked as the check walks them,
     so that a shape the check would refuse is a 400 here."""
     instructions, prompt = body.get("instructions"), body.get("input")
+    if body.get("prompt") is not None:  # its variables are texts and files the upstream fills in
+        raise bad_request("a prompt template cannot be checked: send its text in 'input'", param="prompt")
     if instructions is not None and not isinstance(instructions, str):
         raise bad_request("'instructions' must be a string", param="instructions")
     if not isinstance(prompt, str) and not (isinstance(prompt, list) and prompt):

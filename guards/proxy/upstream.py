@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -92,10 +92,17 @@ class UpstreamClient:
         return response
 
 
-async def events(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
-    """The JSON payloads of an SSE response until ``[DONE]``; closes the response. Raises ProxyError (502) on
-    failure: an event that is not a JSON object, an error event, or a stream that ends before ``[DONE]`` without
-    any finish reason (cut off, or not a stream at all)."""
+def chunk_finished(payload: Mapping[str, Any]) -> bool:
+    """Whether a chat or text completion chunk carries a finish reason."""
+    return finish_reason(payload) is not None
+
+
+async def events(
+    response: httpx.Response, finished_by: Callable[[Mapping[str, Any]], bool] = chunk_finished
+) -> AsyncIterator[dict[str, Any]]:
+    """The JSON payloads of an SSE response until ``[DONE]`` or its end; closes the response. Raises ProxyError
+    (502) on failure: an event that is not a JSON object, an error event, or a stream that ends without ``[DONE]``
+    and without an event that ``finished_by`` says ends it (cut off, or not a stream at all)."""
     finished = False
     try:
         async for line in response.aiter_lines():
@@ -112,7 +119,7 @@ async def events(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
                 raise upstream_error(f"a streamed event is not a JSON object: {data[:200]!r}")
             if "error" in payload:
                 raise upstream_error(_error_message(payload))
-            finished = finished or finish_reason(payload) is not None
+            finished = finished or finished_by(payload)
             yield payload
     except httpx.HTTPError as exc:
         raise upstream_failure(exc) from exc

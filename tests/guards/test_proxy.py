@@ -935,7 +935,7 @@ def test_the_responses_api_is_guarded(make_proxy, echo) -> None:
         ({"model": "echo", "input": []}, "input"),
         ({"model": "echo", "input": "hi", "instructions": 7}, "instructions"),
         ({"model": "echo", "input": [{"type": "computer_call_output", "output": {}}]}, "input"),
-        ({"model": "echo", "input": "hi", "stream": True}, "stream"),
+        ({"model": "echo", "input": "hi", "prompt": {"id": "pmpt_1", "variables": {"who": NAME}}}, "prompt"),
     ],
 )
 def test_a_responses_request_the_proxy_cannot_check_is_a_400(make_proxy, echo, body, param) -> None:
@@ -958,3 +958,61 @@ def test_a_refused_responses_request_answers_the_policy_message(make_proxy, echo
     response = client.post("/v1/responses", json={"model": "echo", "input": f"you {MARKER}"})
     assert response.status_code == 200 and echo.received == []
     assert response.json()["output"][0]["content"][0]["text"] == "Withheld by policy."
+
+
+def _response_events(client: httpx.Client, body: dict[str, Any]) -> list[dict[str, Any]]:
+    with client.stream("POST", "/v1/responses", json={**body, "stream": True}) as response:
+        assert response.status_code == 200
+        return [json.loads(line[6:]) for line in response.iter_lines() if line.startswith("data: ")]
+
+
+def test_a_streamed_response_is_guarded_and_reads_with_the_openai_sdk(make_proxy, echo) -> None:
+    """Guarded text deltas, numbered events, the upstream's response id, and a completed response whose output is
+    what was sent: the OpenAI SDK reads it."""
+    from openai import OpenAI
+
+    client, sink = make_proxy()
+    reply = ["Hello <PER", "SON_1>, I wrote to bob.sm", "ith@example.org. ", *["Have a good day. "] * 12]
+    echo.replies.append(reply)
+    events = _response_events(client, {"model": "echo", "input": f"I am {NAME}"})
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    text = "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
+    assert text.startswith(f"Hello {NAME}, I wrote to <EMAIL_ADDRESS") and "bob.smith" not in text
+    completed = events[-1]["response"]
+    assert completed["id"].startswith("resp-echo-") and completed["output"][0]["content"][0]["text"] == text
+    assert [d.stage.value for d in sink.decisions] == ["input", "output"]
+
+    echo.replies.append(reply)
+    sdk = OpenAI(base_url=str(client.base_url) + "/v1", api_key="unused")
+    streamed = list(sdk.responses.create(model="echo", input=f"I am {NAME}", stream=True))
+    assert streamed[-1].type == "response.completed" and streamed[-1].response.output_text == text
+
+
+def test_a_streamed_response_checks_its_tool_calls_and_refuses_what_it_cannot_check(make_proxy, echo) -> None:
+    client, _ = make_proxy()
+    call = {"type": "function_call", "id": "fc", "call_id": "c", "name": "send", "arguments": json.dumps({"to": EMAIL})}
+    done = {"type": "response.completed", "response": {"id": "resp_up", "object": "response", "output": []}}
+    added = {"type": "response.output_item.done", "output_index": 0, "item": call}
+    echo.replies.append(_sse_body({"type": "response.created", "response": done["response"]}, added, done))
+    events = _response_events(client, {"model": "echo", "input": "mail John"})
+    output = events[-1]["response"]["output"]
+    assert [item["type"] for item in output] == ["message", "function_call"]
+    assert EMAIL not in output[1]["arguments"] and events[-1]["response"]["id"] == "resp_up"
+
+    search = {**added, "item": {"type": "web_search_call", "id": "ws", "status": "completed"}}
+    echo.replies.append(_sse_body({"type": "response.created", "response": done["response"]}, search, done))
+    events = _response_events(client, {"model": "echo", "input": "hi"})
+    assert events[-1]["type"] == "error" and "web_search_call" in events[-1]["message"]
+
+
+def test_a_streamed_response_blocked_or_refused(make_proxy, echo, policies) -> None:
+    client, _ = make_proxy()
+    echo.replies.append(["You are a ", f"{MARKER}, clearly. ", *["More words here. "] * 10])
+    events = _response_events(client, {"model": "echo", "input": "hi"})
+    assert events[-1]["type"] == "error" and events[-1]["code"] == "output_blocked"
+
+    refusing, _ = make_proxy(policy=policies["message"])
+    events = _response_events(refusing, {"model": "echo", "input": f"you {MARKER}"})
+    assert events[-1]["response"]["output"][0]["content"][0]["text"] == "Withheld by policy."
