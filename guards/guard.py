@@ -270,8 +270,8 @@ class Guard:
         if evaluation.unscanned:
             skipped = ", ".join(evaluation.unscanned)
             return f"[text withheld: scanner {skipped} did not run (blocked first), {len(evaluation.text)} characters]"
-        # A span the caller's text keeps is replaced in the stored text, never removed: removing a character the
-        # policy only flagged (a U+FFFD inside an address) would join the value around it back together.
+        # Spans are replaced in the stored text, never removed: removing a character the policy only flagged (a
+        # U+FFFD inside an address) would join the value around it back together.
         redactions = [
             replace(r, operator="replace") if r.operator == "remove" else r
             for r in evaluation.decision.audit_redactions

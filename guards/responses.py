@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Any
 from guards.errors import GuardError, InputError, UncheckableAnswer
 from guards.objects import get_field, has_field, set_field
 from guards.toolcalls import TextFn, check_arguments, checked_citations
-from guards.types import Stage
-from guards.wrapping import PromptChecks, map_messages, part_kind
+from guards.wrapping import PromptChecks, check_answer_parts, map_messages, part_text_keys
 
 if TYPE_CHECKING:
     from guards.session import GuardSession
@@ -102,34 +101,22 @@ def output_text(result: Any) -> str:
 
 
 def _check_message(item: Any, session: GuardSession) -> None:
-    """An output message's ``output_text`` parts checked as one text (the first part takes it, the others go, and
-    citations whose offsets no longer match are dropped; those kept are checked too), its ``refusal`` parts each
-    checked, and any other part by the policy's ``media`` rule."""
+    """An output message's parts checked (see ``check_answer_parts``); per-token ``logprobs`` are dropped, and
+    citations are dropped when their text changed (their offsets no longer match), else checked too."""
     parts = get_field(item, "content")
     if not isinstance(parts, list):
         raise UncheckableAnswer("a response message has no list of content parts")
-    texts = [p for p in parts if get_field(p, "type") == "output_text"]
-    unreadable = [get_field(p, "type") for p in parts if get_field(p, "type") not in ("output_text", "refusal")]
-    if unreadable:
-        session.media([part_kind(k) for k in unreadable], Stage.OUTPUT)
     for part in parts:
-        if get_field(part, "type") == "refusal":
-            set_field(part, "refusal", session.output(_text(part, "refusal")))
-    for part in texts:
-        _text(part, "text")
+        if get_field(part, "type") in ("output_text", "refusal") and not part_text_keys(part):
+            raise UncheckableAnswer(f"a response's {get_field(part, 'type')} part has no text")
         if has_field(part, "logprobs"):  # their tokens spell the answer as the model wrote it
             set_field(part, "logprobs", [])
-    if not texts:
-        return
-    joined = "".join(get_field(p, "text") for p in texts)
-    checked = session.output(joined)
-    first = texts[0]
-    if checked != joined or len(texts) > 1:
-        set_field(first, "text", checked)
-        set_field(first, "annotations", [])
-    elif has_field(first, "annotations"):
-        set_field(first, "annotations", checked_citations(get_field(first, "annotations"), session.output))
-    set_field(item, "content", [p for p in parts if p is first or get_field(p, "type") != "output_text"])
+    checked = check_answer_parts(parts, session)
+    first = checked.text_part
+    if first is not None and has_field(first, "annotations"):
+        citations = get_field(first, "annotations")
+        set_field(first, "annotations", [] if checked.changed else checked_citations(citations, session.output))
+    set_field(item, "content", checked.parts)
 
 
 def _text(part: Any, key: str, error: type[GuardError] = UncheckableAnswer) -> str:

@@ -42,7 +42,7 @@ class OutputStream:
         self._received: list[str] = []
         self._closed = False
         self._held: tuple[Redaction, ...] = ()  # values found in earlier windows, in text not yet emitted
-        self._unchecked_limit = session.guard.size_limit(Stage.OUTPUT)  # checked whole once, when passed
+        self._size_limit = session.guard.size_limit(Stage.OUTPUT)  # the whole is checked once, when it grows past it
         self._length = 0
         self._lock = threading.Lock()
         self._bytes = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -54,8 +54,8 @@ class OutputStream:
             if self._closed:
                 return ""
             self._add(self._decode(chunk))
-            if self._unchecked_limit is not None and self._length > self._unchecked_limit:
-                self._unchecked_limit = None
+            if self._size_limit is not None and self._length > self._size_limit:
+                self._size_limit = None
                 whole = self._evaluate_whole()  # an answer too long for the policy: refused now, not at its end
                 if whole.decision.action is Action.BLOCK:
                     self._closed = True
@@ -132,16 +132,13 @@ class OutputStream:
 
 
 def with_held(evaluation: Evaluation, held: Sequence[Redaction]) -> Evaluation:
-    """``evaluation`` also redacting the values an earlier window found (``held``), where it found none of its own
-    over them: a value announced by words already emitted ("my driver license is D1234567") may score below the
-    threshold without them, and must not come out raw for that."""
+    """``evaluation`` also redacting the values an earlier window found (``held``): a value announced by words
+    already emitted ("my driver license is D1234567") may score below the threshold without them, and must not come
+    out raw for that. Overlapping spans are joined when the text is transformed (``merge_spans``)."""
     if not held:
         return evaluation
-    chosen: list[Redaction] = []
-    for r in sorted((*evaluation.decision.redactions, *held), key=lambda r: (r.start, r.start - r.end)):
-        if not chosen or r.start >= chosen[-1].end:
-            chosen.append(r)
-    return replace(evaluation, decision=replace(evaluation.decision, redactions=tuple(chosen)))
+    redactions = tuple(dict.fromkeys((*evaluation.decision.redactions, *held)))  # the same value found again: once
+    return replace(evaluation, decision=replace(evaluation.decision, redactions=redactions))
 
 
 def safe_cut(text: str, evaluation: Evaluation, holdback: int) -> int:

@@ -41,7 +41,9 @@ class _Folding(dict[int, str]):
     """A ``str.translate`` table that works out each character's plain form the first time it is seen."""
 
     def __missing__(self, code: int) -> str:
-        self[code] = plain = _plain(chr(code))
+        plain = _plain(chr(code))
+        if len(self) < _FOLDING_CACHE:  # bounded: a text may hold any of a million code points
+            self[code] = plain
         return plain
 
 
@@ -58,6 +60,7 @@ def _plain(char: str) -> str:
     return compatible if len(compatible) == 1 else char
 
 
+_FOLDING_CACHE = 65_536
 _FOLDING = _Folding()
 
 

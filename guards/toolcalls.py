@@ -66,20 +66,6 @@ def checked_copy(message: dict[str, Any], check: TextFn) -> dict[str, Any]:
     return checked
 
 
-def tool_call_texts(message: dict[str, Any]) -> list[str]:
-    """The texts the guard would check in a chat message's tool calls, decoded from their JSON (for size limits and
-    the lone-surrogate check); the message is left as it is. Raises ``UncheckableAnswer`` as ``check_tool_calls``."""
-    texts: list[str] = []
-
-    def keep(text: str) -> str:
-        texts.append(text)
-        return text
-
-    if has_tool_calls(message):
-        checked_copy(message, keep)
-    return texts
-
-
 def has_tool_calls(message: Any) -> bool:
     """Whether a chat message (or a streamed delta) carries tool calls (``tool_calls`` or the legacy
     ``function_call``)."""

@@ -8,6 +8,7 @@ import inspect
 import re
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import aclosing
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from guards.errors import GuardError, InputError, UncheckableAnswer
@@ -155,6 +156,8 @@ def _map_message(message: dict[str, Any], session: PromptChecks) -> dict[str, An
         from guards.responses import map_input_item  # it builds on this module
 
         return map_input_item(message, session)
+    if message.get("type") == "message" and (extra := sorted(set(message) - _RESPONSES_MESSAGE_FIELDS)):
+        raise InputError(f"a Responses message item carries {extra}, which it cannot hold")
     content, role = message.get("content"), message.get("role")
     if not isinstance(role, str):
         raise InputError("a chat message needs a 'role' string")
@@ -180,10 +183,13 @@ def _map_message(message: dict[str, Any], session: PromptChecks) -> dict[str, An
     return {**message, "content": [_checked_part(p, check) for p in content]}
 
 
+_RESPONSES_MESSAGE_FIELDS = frozenset({"type", "id", "role", "content", "status"})
+"""Every field of a Responses API input message item (``type: message``); any other is not half checked."""
+
+
 def _checked_part(part: dict[str, Any], check: Callable[[str], str]) -> dict[str, Any]:
-    """A content part with its text (``text``, or a refusal part's ``refusal``) checked; a part without text as is."""
-    key = part_text_key(part)
-    return part if key is None else {**part, key: check(part[key])}
+    """A content part with each of its texts (``text``, ``refusal``) checked; a part without text as is."""
+    return {**part, **{key: check(part[key]) for key in part_text_keys(part)}}
 
 
 _NAME_SEPARATORS = str.maketrans("_-", "  ")
@@ -207,19 +213,20 @@ def _with_checked_name(message: dict[str, Any], check: Callable[[str], str]) -> 
 
 TEXT_PART_TYPES = frozenset({"text", "input_text", "output_text", "refusal"})
 """Content part types that carry text: in ``text``, a refusal part in ``refusal``."""
+_TEXT_KEYS = ("text", "refusal")
+_JOINED_TYPES = frozenset({None, "text", "input_text", "output_text"})
 
 
-def part_text_key(part: dict[str, Any]) -> str | None:
-    """The key holding a content part's text: ``refusal`` for a refusal part, ``text`` for any other part with a
-    string ``text`` (whatever its type says, so that no spelling of a text part skips the guard); None for none."""
-    if part.get("type") == "refusal":
-        return "refusal" if isinstance(part.get("refusal"), str) else None
-    return "text" if isinstance(part.get("text"), str) else None
+def part_text_keys(part: Any) -> list[str]:
+    """The keys of a content part (a dict or an SDK object) that hold text: ``text`` and ``refusal``, whatever its
+    type says, so that no spelling of a text skips the guard."""
+    return [key for key in _TEXT_KEYS if isinstance(get_field(part, key), str)]
 
 
 def is_text_part(part: Any) -> bool:
-    """Whether a content part carries its text in ``text`` (``text``, ``input_text``, ``output_text``...)."""
-    return isinstance(part, dict) and part_text_key(part) == "text"
+    """Whether a part's ``text`` is part of the message's text: a text type (``text``, ``input_text``,
+    ``output_text``), or no type at all, and a string ``text``."""
+    return isinstance(get_field(part, "text"), str) and get_field(part, "type") in _JOINED_TYPES
 
 
 PARTS = "objects; a text part with its text string"
@@ -233,12 +240,25 @@ def unreadable_parts(content: Any) -> tuple[str, ...] | None:
     of parts: a part that is not an object, or a text-typed part without its text string."""
     if not isinstance(content, list) or not all(isinstance(p, dict) for p in content):
         return None
-    if any(p.get("type") in TEXT_PART_TYPES and part_text_key(p) is None for p in content):
+    if any(_text_missing(p) for p in content):
         return None
+    return media_kinds(content)
+
+
+def _text_missing(part: dict[str, Any]) -> bool:
+    """Whether a text-typed part lacks its text string (a refusal part's is in ``refusal``)."""
+    kind = part.get("type")
+    if kind == "refusal":
+        return not isinstance(part.get("refusal"), str)
+    return kind in TEXT_PART_TYPES and not isinstance(part.get("text"), str)
+
+
+def media_kinds(parts: list[Any]) -> tuple[str, ...]:
+    """The types, as the audit records them, of the parts (dicts or SDK objects) that go by the ``media`` rule."""
     return tuple(
-        part_kind(p.get("type"))
-        for p in content
-        if p.get("type") not in TEXT_PART_TYPES and (p.get("type") is not None or part_text_key(p) is None)
+        part_kind(kind)
+        for p in parts
+        if (kind := get_field(p, "type")) not in TEXT_PART_TYPES and (kind is not None or not part_text_keys(p))
     )
 
 
@@ -328,24 +348,50 @@ def withhold_tool_calls(choice: Any, refusal: str) -> None:
 
 
 def check_content(content: Any, session: GuardSession) -> Any:
-    """A chat answer's ``content`` checked: a string, ``None`` (tool calls only: no text) or a list of parts,
-    whose text parts are checked together and come back as one text part in the place of the first; parts without
-    text go by the policy's ``media`` rule (refused: the policy's message is the content). Any other shape raises
-    ``UncheckableAnswer``."""
+    """A chat answer's ``content`` checked: a string, ``None`` (tool calls only: no text) or a list of parts (see
+    ``check_answer_parts``; refused by the ``media`` rule: the policy's message is the content). Any other shape
+    raises ``UncheckableAnswer``."""
     if content is None:
         return None
     if isinstance(content, str):
         return session.output(content)
-    kinds = unreadable_parts(content)
-    if kinds is None:
+    if unreadable_parts(content) is None:
         raise UncheckableAnswer(f"a message's 'content' is neither text, a list of parts ({PARTS}) nor null")
+    checked = check_answer_parts(copy.deepcopy(content), session)
+    return checked.parts if checked.refusal is None else checked.refusal
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedParts:
+    """An answer's parts once checked: those to send, the one that took the joined text (None without text), whether
+    that text changed, and the policy's message when the ``media`` rule refused a part."""
+
+    parts: list[Any]
+    text_part: Any
+    changed: bool
+    refusal: str | None
+
+
+def check_answer_parts(parts: list[Any], session: GuardSession) -> CheckedParts:
+    """Check the parts (dicts or SDK objects, changed in place) of an answer message at ``session``'s output stage:
+    its text parts (``is_text_part``) together as one text, which the first of them takes (the others go); every
+    other text a part holds (a refusal, a text beside an image) on its own; parts of other types by the ``media``
+    rule (kept when it lets them pass)."""
+    kinds = media_kinds(parts)
     refusal = session.media(kinds, Stage.OUTPUT) if kinds else None
-    content = [_checked_part(p, session.output) if part_text_key(p) == "refusal" else p for p in content]
-    texts = [p for p in content if is_text_part(p)]
-    if texts:
-        checked = {**texts[0], "text": session.output("".join(p["text"] for p in texts))}
-        content = [checked if p is texts[0] else p for p in content if not is_text_part(p) or p is texts[0]]
-    return content if refusal is None else refusal
+    texts = [p for p in parts if is_text_part(p)]
+    for part in parts:
+        for key in part_text_keys(part):
+            if not (key == "text" and is_text_part(part)):
+                set_field(part, key, session.output(get_field(part, key)))
+    if not texts:
+        return CheckedParts(parts, None, False, refusal)
+    joined = "".join(get_field(p, "text") for p in texts)
+    checked = session.output(joined)
+    first = texts[0]
+    set_field(first, "text", checked)
+    kept = [p for p in parts if p is first or not is_text_part(p)]
+    return CheckedParts(kept, first, checked != joined or len(texts) > 1, refusal)
 
 
 def _map_generated(generated: Any, check: TextFn) -> Any:

@@ -298,7 +298,7 @@ class ProxyService:
             forward = await asyncio.to_thread(shapes.check_prompt, kind, body, session)
         except Blocked as exc:
             raise blocked_error(exc) from exc
-        except UncheckableAnswer as exc:  # e.g. tool calls in the history whose arguments cannot be checked
+        except (UncheckableAnswer, InputError) as exc:  # tool calls in the history that cannot be checked, a name...
             raise bad_request(f"the request cannot be checked: {exc}", param="messages") from exc
         finally:
             self.metrics.decisions(session.decisions)

@@ -17,16 +17,12 @@ from typing import TYPE_CHECKING, Any
 from guards.errors import GuardError, InputError, UncheckableAnswer
 from guards.proxy.errors import bad_request, upstream_error
 from guards.responses import check_response, is_response, refusal_message
-from guards.toolcalls import tool_call_texts
 from guards.types import Stage
 from guards.wrapping import (
-    PARTS,
     check_message,
     drop_logprobs,
     map_messages,
     map_prompt_value,
-    part_text_key,
-    unreadable_parts,
 )
 
 if TYPE_CHECKING:
@@ -88,16 +84,15 @@ def prompt_texts(kind: Kind, body: Mapping[str, Any]) -> list[str]:
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             raise bad_request("'messages' must be a non-empty list of chat messages", param="messages")
-        texts = []
+        collector = _Collector()
         for i, message in enumerate(messages):
             if not isinstance(message, dict) or not isinstance(message.get("role"), str):
                 raise bad_request(f"messages[{i}] must be an object with a 'role'", param=f"messages[{i}]")
-            texts += _content_texts(message.get("content"), f"messages[{i}].content")
-            try:
-                texts += tool_call_texts(message)
-            except UncheckableAnswer as exc:
-                raise bad_request(f"messages[{i}]: {exc}", param=f"messages[{i}].tool_calls") from exc
-        return texts
+            try:  # walked as the check walks it: every text it will check is counted, every shape it refuses a 400
+                map_messages([message], collector)
+            except GuardError as exc:
+                raise bad_request(f"messages[{i}]: {exc}", param=f"messages[{i}]") from exc
+        return collector.texts
     if kind is RESPONSES:
         return _response_prompt_texts(body)
     field = kind.prompt_field
@@ -143,16 +138,6 @@ def _response_prompt_texts(body: Mapping[str, Any]) -> list[str]:
     except GuardError as exc:
         raise bad_request(f"the request cannot be checked: {exc}", param="input") from exc
     return collector.texts
-
-
-def _content_texts(content: Any, where: str) -> list[str]:
-    if content is None:
-        return []
-    if isinstance(content, str):
-        return [content]
-    if unreadable_parts(content) is None:
-        raise bad_request(f"{where} must be a string, a list of parts ({PARTS}) or null", param=where)
-    return [p[key] for p in content if (key := part_text_key(p)) is not None]
 
 
 def check_prompt(kind: Kind, body: Mapping[str, Any], session: GuardSession) -> dict[str, Any]:

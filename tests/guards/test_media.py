@@ -142,3 +142,34 @@ def test_a_part_of_another_type_goes_by_the_media_rule_even_with_a_text(
     with pytest.raises(Blocked):
         guard.wrap(lambda messages: "unreachable")(messages=ask({**IMAGE, "text": "hi"}))
     assert sink.decisions[0].rules[0].label == "image_url"
+
+
+def test_a_text_beside_an_image_in_an_answer_is_checked_and_the_image_kept(
+    make_guard: Callable[..., tuple[Guard, ListSink]],
+) -> None:
+    """Chat: the part's text was merged into the answer's text and the image dropped; Responses: its text was not
+    checked at all (review)."""
+    guard, _ = guard_with(make_guard, "media: flag\n")
+    image = {"type": "image_url", "image_url": {"url": "data:..."}, "text": "caption zorblax"}
+
+    def chat(**_: Any) -> dict[str, Any]:
+        return {"choices": [{"message": {"role": "assistant", "content": [{"type": "text", "text": "Here."}, image]}}]}
+
+    with pytest.raises(Blocked):
+        guard.wrap(chat)(model="m", messages=[{"role": "user", "content": "draw"}])
+    flagged, _ = guard_with(make_guard, "media: flag\non_block: message\nblock_message: Withheld.\n")
+    parts = flagged.wrap(chat)(model="m", messages=[{"role": "user", "content": "draw"}])["choices"][0]["message"]
+    assert parts["content"][1]["image_url"] == image["image_url"] and parts["content"][1]["text"] == "Withheld."
+
+    output = [{"type": "output_text", "text": "Here."}, {"type": "output_image", "text": "zorblax"}]
+    message = {"type": "message", "id": "m", "role": "assistant", "content": output}
+    with pytest.raises(Blocked):
+        guard.wrap(lambda **_: {"object": "response", "output": [message]})(input="draw")
+
+
+def test_every_text_a_prompt_part_holds_is_checked(make_guard: Callable[..., tuple[Guard, ListSink]]) -> None:
+    guard, _ = guard_with(make_guard)
+    with pytest.raises(Blocked):
+        guard.wrap(lambda messages: "x")(
+            messages=[{"role": "user", "content": [{"type": "text", "text": "hi", "refusal": "zorblax"}]}]
+        )

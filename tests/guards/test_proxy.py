@@ -509,7 +509,7 @@ def test_tool_call_arguments_that_cannot_be_checked_are_refused(make_proxy, echo
     assert events[-1]["error"]["code"] == "upstream_error" and said in events[-1]["error"]["message"]
     refused = request.json()["error"]
     assert request.status_code == 400 and (said in refused["message"] or "surrogate" in refused["message"])
-    assert refused["param"] == "messages[1].tool_calls" or "lone UTF-16 surrogate" in refused["message"]
+    assert refused["param"] == "messages[1]" or "lone UTF-16 surrogate" in refused["message"]
 
 
 def test_tool_call_arguments_count_against_the_input_limit(make_proxy) -> None:
@@ -1016,3 +1016,19 @@ def test_a_streamed_response_blocked_or_refused(make_proxy, echo, policies) -> N
     refusing, _ = make_proxy(policy=policies["message"])
     events = _response_events(refusing, {"model": "echo", "input": f"you {MARKER}"})
     assert events[-1]["response"]["output"][0]["content"][0]["text"] == "Withheld by policy."
+
+
+def test_every_text_of_a_chat_request_is_counted_and_its_bad_shapes_are_400s(make_proxy, echo) -> None:
+    """A name that is not a string was a 503, and reasoning sent back was not counted against the limit (review)."""
+    client, _ = make_proxy()
+    named = {"model": "echo", "messages": [{"role": "user", "name": 5, "content": "hi"}]}
+    response = client.post("/v1/chat/completions", json=named)
+    assert response.status_code == 400 and response.json()["error"]["param"] == "messages[0]"
+
+    small, _ = make_proxy(limits=Limits(max_input_chars=100))
+    history = [
+        {"role": "assistant", "content": "ok", "reasoning_content": "x" * 500},
+        {"role": "user", "content": "hi"},
+    ]
+    assert small.post("/v1/chat/completions", json={"model": "echo", "messages": history}).status_code == 413
+    assert echo.received == []

@@ -95,6 +95,7 @@ def test_input_items_are_checked_on_a_copy(default_guard: Guard) -> None:
         ({"type": "item_reference", "id": "x", "role": "user", "content": EMAIL}, r"carries \['content', 'role'\]"),
         ({**call("{}"), "content": EMAIL}, r"carries \['content'\]"),  # a message under another type was unchecked
         ({"type": "reasoning", "summary": EMAIL}, "'summary' must be a list of text parts"),
+        ({"type": "message", "role": "user", "content": "hi", "output": EMAIL}, r"carries \['output'\]"),
     ],
 )
 def test_an_input_item_the_guard_cannot_check_is_refused(default_guard: Guard, item: Any, message: str) -> None:

@@ -301,3 +301,18 @@ def test_a_stream_dense_with_values_is_still_emitted_incrementally(make_guard) -
     rows = "".join(f"Row {i}: user{i}@example.com, tel 212-555-01{i:02d}\n" for i in range(12))
     pieces = list(guard.stream(iter([rows[i : i + 8] for i in range(0, len(rows), 8)])))
     assert len(pieces) > 5 and "@example.com" not in "".join(pieces)
+
+
+def test_a_held_value_and_an_overlapping_new_one_are_redacted_as_their_union(make_guard) -> None:
+    """Keeping only the first of two overlapping spans would emit the rest of the second raw (review)."""
+    from guards.policy.decide import Redaction
+    from guards.streaming import with_held
+
+    guard, _ = make_guard(
+        "name: t\nscanners:\n  - type: regex\n    action: redact\n"
+        "    params: {entities: [{label: M, deny_list: [abcdefghij]}]}\n"
+    )
+    evaluation = guard.evaluate("01234567 abcdefghij tail", "output")
+    held = Redaction(5, 12, "X", "replace", "regex")
+    merged = with_held(evaluation, [held])
+    assert guard.transform(merged, None) == "01234<X> tail"

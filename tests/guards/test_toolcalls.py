@@ -12,8 +12,8 @@ from guards.toolcalls import (
     SEPARATOR,
     check_arguments,
     check_tool_calls,
+    checked_copy,
     merge_tool_call_deltas,
-    tool_call_texts,
     withdraw_tool_calls,
 )
 
@@ -60,6 +60,13 @@ def test_text_the_guard_cannot_take_makes_the_arguments_uncheckable() -> None:
 
     with pytest.raises(UncheckableAnswer, match="hold text that cannot be checked: lone surrogate"):
         check_arguments('{"to": "\\ud800x"}', refuse)
+
+
+def tool_call_texts(message: dict[str, Any]) -> list[str]:
+    """The texts ``checked_copy`` hands the check (the proxy counts them against its limits)."""
+    texts: list[str] = []
+    checked_copy(message, lambda text: texts.append(text) or text)
+    return texts
 
 
 def test_tool_call_texts_are_the_decoded_texts_and_leave_the_message_alone() -> None:
