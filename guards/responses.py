@@ -84,7 +84,7 @@ def check_response(result: Any, session: GuardSession) -> Any:
             raise UncheckableAnswer(f"a response output item of type {kind!r} cannot be checked")
     if session.blocked:
         return _withheld(result, session.refusal)
-    if isinstance(result, dict) and isinstance(result.get("output_text"), str):
+    if isinstance(result, dict) and "output_text" in result:  # whatever it held: the checked text
         result["output_text"] = output_text(result)
     return result
 
@@ -100,12 +100,17 @@ def output_text(result: Any) -> str:
     )
 
 
+_MESSAGE_FIELDS = frozenset({"type", "id", "role", "status", "content"})
+
+
 def _check_message(item: Any, session: GuardSession) -> None:
     """An output message's parts checked (see ``check_answer_parts``); per-token ``logprobs`` are dropped, and
     citations are dropped when their text changed (their offsets no longer match), else checked too."""
     parts = get_field(item, "content")
     if not isinstance(parts, list):
         raise UncheckableAnswer("a response message has no list of content parts")
+    if isinstance(item, dict) and (extra := sorted(set(item) - _MESSAGE_FIELDS)):
+        raise UncheckableAnswer(f"a response message carries {extra}, which the guard cannot check")
     for part in parts:
         if get_field(part, "type") in ("output_text", "refusal") and not part_text_keys(part):
             raise UncheckableAnswer(f"a response's {get_field(part, 'type')} part has no text")

@@ -16,7 +16,7 @@ from typing import Any
 
 from guards.errors import UncheckableAnswer
 from guards.proxy.errors import upstream_error
-from guards.responses import check_response, refusal_message
+from guards.responses import check_response, output_text, refusal_message
 from guards.session import GuardSession
 
 TEXT_DELTAS = ("response.output_text.delta", "response.refusal.delta")
@@ -94,19 +94,35 @@ async def upstream_texts(
     events: AsyncIterator[dict[str, Any]], writer: ResponseEvents, items: list[dict[str, Any]]
 ) -> AsyncIterator[str]:
     """The answer text of an upstream Responses stream; its response object goes to ``writer.response`` and its
-    finished non-message items to ``items``. ``response.failed`` raises a 502 ``ProxyError``."""
+    non-message output items to ``items`` (as its completed response lists them: those it never streamed too, and
+    its text when it streamed none). A failure (``response.failed``, an ``error`` event, a stream that ends without
+    a completed response) raises a 502 ``ProxyError``."""
+    streamed_text = False
     async for event in events:
         kind = event.get("type")
-        if kind in ("response.created", *ENDINGS) and isinstance(event.get("response"), dict):
-            upstream = {k: v for k, v in event["response"].items() if k not in ("output", "output_text")}
-            writer.response.update(upstream)
-        elif kind == "response.failed":
-            error = (event.get("response") or {}).get("error") or {}
+        if kind == "response.created" and isinstance(event.get("response"), dict):
+            writer.response.update(_without_output(event["response"]))
+        elif kind in ENDINGS and isinstance(done := event.get("response"), dict):
+            writer.response.update(_without_output(done))
+            output: list[Any] = done["output"] if isinstance(done.get("output"), list) else []
+            if output:  # the upstream's own account of its answer, when it gives one
+                items[:] = [item for item in output if not (isinstance(item, dict) and item.get("type") == "message")]
+            if not streamed_text and (text := output_text({"output": output})):
+                yield text
+            return
+        elif kind in ("response.failed", "error"):
+            error = (event.get("response") or {}).get("error") or event
             raise upstream_error(f"the upstream's response failed: {error.get('message', error)}")
         elif kind in TEXT_DELTAS and isinstance(event.get("delta"), str):
+            streamed_text = True
             yield event["delta"]
         elif kind == "response.output_item.done" and isinstance(item := event.get("item"), dict):
             items.extend([item] if item.get("type") != "message" else [])
+    raise upstream_error("the upstream's response stream ended without a completed response")
+
+
+def _without_output(response: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in response.items() if k not in ("output", "output_text")}
 
 
 def checked_items(items: list[dict[str, Any]], session: GuardSession) -> list[dict[str, Any]]:

@@ -56,7 +56,8 @@ class Kind:
     @property
     def budget_fields(self) -> tuple[str, ...]:
         """The request fields that cap the answer's tokens (the last one is set when the client sets none)."""
-        return ("max_output_tokens",) if self.name == "responses" else ("max_completion_tokens", "max_tokens")
+        chat = ("max_completion_tokens", "max_tokens")
+        return (*chat, "max_output_tokens") if self.name == "responses" else chat  # the chat names too: any may count
 
 
 CHAT = Kind("chat", "/chat/completions", "chat.completion", "chat.completion.chunk")

@@ -1032,3 +1032,33 @@ def test_every_text_of_a_chat_request_is_counted_and_its_bad_shapes_are_400s(mak
     ]
     assert small.post("/v1/chat/completions", json={"model": "echo", "messages": history}).status_code == 413
     assert echo.received == []
+
+
+def test_a_responses_stream_is_read_from_its_completed_response(make_proxy, echo) -> None:
+    """An error event before [DONE] was sent on as a completed response; items and text only in the completed
+    response were dropped (QA)."""
+    client, _ = make_proxy()
+    created = {"type": "response.created", "response": {"id": "resp_up", "object": "response", "output": []}}
+    failed = {"type": "error", "code": "server_error", "message": "the model crashed"}
+    echo.replies.append(_sse_body(created, {"type": "response.output_text.delta", "delta": "Hi"}, failed))
+    events = _response_events(client, {"model": "echo", "input": "hi"})
+    assert events[-1]["type"] == "error" and "the model crashed" in events[-1]["message"]
+
+    call = {"type": "function_call", "id": "fc", "call_id": "c", "name": "send", "arguments": json.dumps({"to": EMAIL})}
+    text = {"type": "message", "id": "m", "role": "assistant", "content": [{"type": "output_text", "text": "Sent."}]}
+    done = {"type": "response.completed", "response": {**created["response"], "output": [text, call]}}
+    echo.replies.append(_sse_body(created, done))
+    output = _response_events(client, {"model": "echo", "input": "hi"})[-1]["response"]["output"]
+    assert output[0]["content"][0]["text"] == "Sent." and output[1]["type"] == "function_call"
+    assert EMAIL not in output[1]["arguments"]
+
+
+def test_responses_limits_count_every_budget_name_and_unknown_fields_are_refused(make_proxy, echo) -> None:
+    client, _ = make_proxy(limits=Limits(max_output_tokens=100))
+    too_much = client.post("/v1/responses", json={"model": "echo", "input": "hi", "max_tokens": 100_000})
+    assert too_much.status_code == 413
+
+    odd = {"type": "message", "id": "m", "role": "assistant", "content": [], "transcript": EMAIL}
+    echo.replies.append(RawReply(json.dumps({"object": "response", "output": [odd]}).encode()))
+    refused = client.post("/v1/responses", json={"model": "echo", "input": "hi"})
+    assert refused.status_code == 502 and "transcript" in refused.json()["error"]["message"]
