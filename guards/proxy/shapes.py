@@ -149,8 +149,7 @@ def check_prompt(kind: Kind, body: Mapping[str, Any], session: GuardSession) -> 
     if kind is RESPONSES:
         if isinstance(body.get("instructions"), str):
             out["instructions"] = session.input(body["instructions"], "system")
-        prompt = body[field]
-        out[field] = session.input(prompt, "user") if isinstance(prompt, str) else map_prompt_value(prompt, session)
+        out[field] = map_prompt_value(body[field], session)  # as guard.wrap checks it
     elif kind.chat:
         out["messages"] = map_messages(body["messages"], session)
     elif isinstance(body[field], str):

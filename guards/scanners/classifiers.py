@@ -140,8 +140,10 @@ class ClassifierScanner(ModelScanner[ClassifierModel]):
         """The encoder setting in the head's ``meta.json``; a weights directory without one is a PolicyError."""
         directory = head_dir(self.head, self.params)
         if not (directory / META_FILE).is_file():
+            weights = self.params.get("weights")
+            where = f"params.weights {weights}" if weights is not None else f"the shipped head folder {directory}"
             raise PolicyError(
-                f"scanner {self.id!r}: params.weights {self.params.get('weights', directory)} holds no trained head "
+                f"scanner {self.id!r}: {where} holds no trained head "
                 f"({META_FILE} missing; heads are written by python -m guards.training)"
             )
         encoder: Mapping[str, Any] = read_meta(directory).get("encoder", {})
