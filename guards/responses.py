@@ -21,6 +21,8 @@ from guards.wrapping import PromptChecks, check_answer_parts, map_messages, part
 if TYPE_CHECKING:
     from guards.session import GuardSession
 
+_ARGUMENTS = {"function_call": "arguments", "custom_tool_call": "input"}
+"""Where each kind of tool call holds the text the model wrote for the tool."""
 _REASONING_PARTS = ("summary", "content")
 """A reasoning item's lists of text parts: its summary and, where the server sends it, its reasoning text."""
 
@@ -34,13 +36,12 @@ def map_input_item(item: dict[str, Any], session: PromptChecks) -> dict[str, Any
     """A Responses input item that is not a message, checked at ``session``'s input stage (a copy). ``InputError``
     for an item of a type whose text the guard cannot find."""
     kind = item.get("type")
-    if kind not in _INPUT_ITEM_FIELDS:
+    if not isinstance(kind, str) or kind not in _INPUT_ITEM_FIELDS:
         raise InputError(f"a Responses input item of type {kind!r} cannot be checked")
     if extra := sorted(set(item) - _INPUT_ITEM_FIELDS[kind]):  # e.g. a role and content under another type
         raise InputError(f"a Responses input item of type {kind!r} carries {extra}, which it cannot hold")
     item = copy.deepcopy(item)  # the caller's own items stay as they were
-    if kind in ("function_call", "custom_tool_call"):
-        field = "arguments" if kind == "function_call" else "input"
+    if (field := _ARGUMENTS.get(kind)) is not None:
         item[field] = check_arguments(item.get(field), lambda text: session.input(text, "assistant"))
     elif kind in ("function_call_output", "custom_tool_call_output"):
         item["output"] = _tool_output(item.get("output"), session)
@@ -75,8 +76,7 @@ def check_response(result: Any, session: GuardSession) -> Any:
         kind = get_field(item, "type")
         if kind == "message":
             _check_message(item, session)
-        elif kind in ("function_call", "custom_tool_call"):
-            field = "arguments" if kind == "function_call" else "input"
+        elif isinstance(kind, str) and (field := _ARGUMENTS.get(kind)) is not None:
             set_field(item, field, check_arguments(get_field(item, field), session.output))
         elif kind == "reasoning":
             _check_reasoning(item, session.output, UncheckableAnswer)

@@ -349,15 +349,15 @@ def withhold_tool_calls(choice: Any, refusal: str) -> None:
 
 def check_content(content: Any, session: GuardSession) -> Any:
     """A chat answer's ``content`` checked: a string, ``None`` (tool calls only: no text) or a list of parts (see
-    ``check_answer_parts``; refused by the ``media`` rule: the policy's message is the content). Any other shape
-    raises ``UncheckableAnswer``."""
+    ``check_answer_parts``: changed in place, as the message holding them is; refused by the ``media`` rule: the
+    policy's message is the content). Any other shape raises ``UncheckableAnswer``."""
     if content is None:
         return None
     if isinstance(content, str):
         return session.output(content)
     if unreadable_parts(content) is None:
         raise UncheckableAnswer(f"a message's 'content' is neither text, a list of parts ({PARTS}) nor null")
-    checked = check_answer_parts(copy.deepcopy(content), session)
+    checked = check_answer_parts(content, session)
     return checked.parts if checked.refusal is None else checked.refusal
 
 

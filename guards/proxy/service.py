@@ -389,12 +389,8 @@ class ProxyService:
             yield _sse(shapes.chunk(kind, template, None, finish_reason=reason))
             if state["usage"]:
                 yield _sse({**shapes.chunk(kind, template, None), "choices": [], "usage": state["usage"]})
-        except Blocked as exc:
-            yield _sse(blocked_error(exc).body())
-        except ProxyError as exc:
-            yield _sse(exc.body())
-        except InputError as exc:  # the upstream sent text the guard cannot take (a lone surrogate)
-            yield _sse(upstream_error(f"the upstream's answer cannot be checked: {exc}").body())
+        except (Blocked, ProxyError, InputError) as exc:
+            yield _sse(_stream_failure(exc).body())
         finally:
             await response.aclose()
             self.metrics.decisions(session.decisions[before:])
@@ -418,13 +414,8 @@ class ProxyService:
             checked = await asyncio.to_thread(checked_items, items, session)
             refusal = writer.delta(session.refusal) if session.blocked and not blocked else b""
             yield writer.start() + refusal + writer.finish(checked)
-        except Blocked as exc:
-            yield writer.start() + writer.error(blocked_error(exc).body())
-        except ProxyError as exc:
-            yield writer.start() + writer.error(exc.body())
-        except InputError as exc:  # the upstream sent text the guard cannot take (a lone surrogate)
-            error = upstream_error(f"the upstream's answer cannot be checked: {exc}")
-            yield writer.start() + writer.error(error.body())
+        except (Blocked, ProxyError, InputError) as exc:
+            yield writer.start() + writer.error(_stream_failure(exc).body())
         finally:
             await response.aclose()
             self.metrics.decisions(session.decisions[before:])
@@ -463,6 +454,16 @@ class ProxyService:
             yield b"data: [DONE]\n\n"
         finally:
             release()
+
+
+def _stream_failure(exc: Blocked | ProxyError | InputError) -> ProxyError:
+    """The error a guarded stream ends with: a block, an upstream failure, or text from the upstream the guard
+    cannot take (a lone surrogate)."""
+    if isinstance(exc, Blocked):
+        return blocked_error(exc)
+    if isinstance(exc, InputError):
+        return upstream_error(f"the upstream's answer cannot be checked: {exc}")
+    return exc
 
 
 def _sse(payload: Mapping[str, Any]) -> bytes:
