@@ -13,6 +13,7 @@ torch and transformers are imported only when an encoder is first built.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -20,6 +21,8 @@ import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,6 +35,8 @@ THREADS_ENV = "OMBUD_TORCH_THREADS"
 DEFAULT_WINDOW = 256
 DEFAULT_OVERLAP = 32
 MIN_WINDOW = 16
+TUNED_FILE = "tuned-layers.safetensors"
+"""The file of an encoder's fine-tuned layers (float16, state-dict names), applied over the base model."""
 
 
 def default_encoder_path() -> str:
@@ -45,11 +50,13 @@ def default_encoder_path() -> str:
 class EncoderConfig:
     """How to build an encoder.
 
-    ``name`` is a local path or a hub id; ``quantize`` uses int8 dynamic linear layers; ``trace`` runs a
-    TorchScript-traced forward (same outputs, less per-call overhead; falls back to eager if it cannot).
+    ``name`` is a local path or a hub id; ``tuned`` a file of fine-tuned layers applied over it (``TUNED_FILE``);
+    ``quantize`` uses int8 dynamic linear layers; ``trace`` runs a TorchScript-traced forward (same outputs, less
+    per-call overhead; falls back to eager if it cannot).
     """
 
     name: str
+    tuned: str | None = None
     quantize: bool = True
     trace: bool = True
     window: int = DEFAULT_WINDOW
@@ -63,7 +70,29 @@ class EncoderConfig:
     @property
     def key(self) -> str:
         """A stable identifier of everything that changes the embeddings."""
-        return f"{self.name}|q={int(self.quantize)}|w={self.window}|o={self.overlap}|unbatched"
+        tuned = f"|t={file_digest(self.tuned)}" if self.tuned else ""
+        return f"{self.name}{tuned}|q={int(self.quantize)}|w={self.window}|o={self.overlap}|unbatched"
+
+
+@lru_cache(maxsize=16)
+def file_digest(path: str) -> str:
+    """The first 16 hex digits of the SHA-256 of the file at ``path`` (read once per process)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def apply_tuned(model: Any, path: str) -> None:
+    """Load the fine-tuned layers in ``path`` over ``model``'s weights; ``ValueError`` when they do not fit it."""
+    import torch
+    from safetensors.torch import load_file
+
+    tuned = load_file(path)
+    own = model.state_dict()
+    wrong = sorted(k for k, v in tuned.items() if k not in own or own[k].shape != v.shape)
+    if wrong or not tuned:
+        raise ValueError(
+            f"the tuned layers in {path} do not fit this encoder ({', '.join(wrong[:3]) or 'the file holds none'})"
+        )
+    model.load_state_dict({k: v.to(torch.float32) for k, v in tuned.items()}, strict=False)
 
 
 def window_problem(window: int, overlap: int) -> str | None:
@@ -164,9 +193,13 @@ class Encoder:
             from transformers.utils import logging as hf_logging
 
             hf_logging.disable_progress_bar()  # a guard loading its model must not draw on the caller's terminal
-            logger.info("loading encoder %s (quantize=%s)", self.config.name, self.config.quantize)
+            logger.info(
+                "loading encoder %s (tuned=%s, quantize=%s)", self.config.name, self.config.tuned, self.config.quantize
+            )
             tokenizer = AutoTokenizer.from_pretrained(self.config.name)
             model = AutoModel.from_pretrained(self.config.name).eval()
+            if self.config.tuned:
+                apply_tuned(model, self.config.tuned)
             if self.config.quantize:
                 with warnings.catch_warnings():  # torch deprecates eager quantisation in favour of torchao
                     warnings.simplefilter("ignore")

@@ -13,7 +13,7 @@ import numpy as np
 
 from guards.errors import PolicyError
 from guards.models.heads import META_FILE, read_meta
-from guards.models.runtime import ClassifierModel, check_encoder_params, head_dir, load_model
+from guards.models.runtime import ClassifierModel, check_encoder_params, head_dir, load_model, trained_setting
 from guards.scanners.base import ParamTypes, ScanContext, ScannerBase
 from guards.types import Finding, Verdict
 
@@ -44,6 +44,7 @@ def sentences(text: str) -> list[str]:
 
 ENCODER_PARAMS: ParamTypes = {
     "encoder": str,
+    "tuned_layers": (str, bool),
     "quantize": bool,
     "window": int,
     "overlap": int,
@@ -89,9 +90,10 @@ class ModelScanner(ScannerBase, Generic[M]):
                 f"scanner {self.id!r}: params.encoder {encoder} is not a model directory (no config.json)"
             )
 
-    def trained_encoder(self) -> Mapping[str, Any]:
-        """The encoder setting the model was trained with: the defaults of ``window``, ``overlap`` and ``quantize``."""
-        return {}
+    def trained_encoder(self) -> Mapping[str, Any] | None:
+        """The encoder setting the model was trained with: the defaults of ``window``, ``overlap``, ``quantize`` and
+        ``tuned`` layers (None: the model is not a trained head)."""
+        return None
 
     @property
     def model(self) -> M:
@@ -146,8 +148,7 @@ class ClassifierScanner(ModelScanner[ClassifierModel]):
                 f"scanner {self.id!r}: {where} holds no trained head "
                 f"({META_FILE} missing; heads are written by python -m guards.training)"
             )
-        encoder: Mapping[str, Any] = read_meta(directory).get("encoder", {})
-        return encoder
+        return trained_setting(directory, read_meta(directory))
 
     def warmup(self) -> None:
         """Load the encoder and head now."""

@@ -15,6 +15,7 @@ from typing import Any
 from guards.models.encoder import (
     DEFAULT_OVERLAP,
     DEFAULT_WINDOW,
+    TUNED_FILE,
     Encoder,
     EncoderConfig,
     default_encoder_path,
@@ -23,6 +24,7 @@ from guards.models.encoder import (
 from guards.models.heads import META_FILE, WEIGHTS_DIR
 from guards.training import data as D
 from guards.training.cards import write_card
+from guards.training.finetune import tune_encoder
 from guards.training.heads import RECIPES, Context, Trained
 from guards.training.store import EmbeddingStore
 
@@ -160,7 +162,7 @@ def ship(name: str, trained: Trained, ctx: Context, out: Path, docs: Path | None
     meta = _clean(
         {
             "encoder": {"name": "all-MiniLM-L6-v2", "quantize": enc.quantize, "window": enc.window,
-                        "overlap": enc.overlap},
+                        "overlap": enc.overlap, "tuned": os.path.relpath(enc.tuned, out) if enc.tuned else None},
             "architecture": f"dropout → Linear({384}→{trained.head.layers[0][0].shape[1]}) → ReLU → Linear(→"
             f"{len(trained.head.labels)}) → sigmoid"
             + (f"; {removed.shape[1]} identity directions projected out first" if removed is not None else "")
@@ -209,6 +211,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--identity-dims", type=int, default=8)
     parser.add_argument("--lexical-features", type=int, default=2**18, help="0 turns the lexical channel off")
+    parser.add_argument(
+        "--tune", action="store_true", help=f"fine-tune the encoder's upper layers first (OUT/encoder/{TUNED_FILE}); "
+        "without it, heads are trained on the tuned layers already in OUT, if any",
+    )  # fmt: skip
     parser.add_argument("--smoke", action="store_true", help="tiny seeded sample, a few epochs (pipeline check)")
     parser.add_argument("--cards-only", action="store_true", help="rewrite the model cards from saved metadata")
     args = parser.parse_args(argv)
@@ -222,7 +228,21 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.use_deterministic_algorithms(True)
-    encoder = Encoder(EncoderConfig(default_encoder_path(), window=DEFAULT_WINDOW, overlap=DEFAULT_OVERLAP))
+    tuned = args.out / "encoder" / TUNED_FILE
+    if args.tune:
+        t0 = time.perf_counter()
+        torch.set_num_threads(args.threads)  # tuning runs padded batches; the heads' windows run one thread each
+        tune_encoder(default_encoder_path(), args.data, args.seed, smoke=args.smoke).save(tuned.parent)
+        torch.set_num_threads(1)
+        logger.info("encoder tuned in %.0f s", time.perf_counter() - t0)
+    encoder = Encoder(
+        EncoderConfig(
+            default_encoder_path(),
+            tuned=str(tuned) if tuned.is_file() else None,
+            window=DEFAULT_WINDOW,
+            overlap=DEFAULT_OVERLAP,
+        )
+    )
     store = EmbeddingStore(encoder, None if args.smoke else args.cache)
     ctx = Context(
         data=args.data,

@@ -282,6 +282,8 @@ def test_a_policy_naming_missing_model_files_fails_when_the_guard_is_built(tmp_p
         ({"overlap": -1}, "params.overlap must be at least 0 and less than half the window of 256 tokens, not -1"),
         ({"window": 40}, "params.overlap must be at least 0 and less than half the window of 40 tokens, not 32"),
         ({"encoder": "."}, "params.encoder . is not a model directory"),
+        ({"tuned_layers": True}, "params.tuned_layers must be a file of tuned layers or false, not true"),
+        ({"tuned_layers": "/no/such/file"}, "params.tuned_layers: no file /no/such/file"),
     ],
 )
 def test_encoder_params_that_would_fail_every_scan_fail_the_policy(
