@@ -238,17 +238,25 @@ def verify_prefix(conn: Connection, spec: ChainSpec, public_key: Ed25519PublicKe
 def verify_policies(conn: Connection) -> ChainReport:
     """The stored policy documents against their SHA-256, by which the chained decisions name them (the policy
     table is not itself a chain: this names the first policy version whose document was changed), then the policy
-    rows against the decisions naming them (``_policy_of_decisions``)."""
-    rows = conn.execute(select(POLICY_TABLE).order_by(POLICY_TABLE.c.first_seen_us, POLICY_TABLE.c.sha256))
+    rows (with or without a document) against the decisions naming them (``_policy_of_decisions``)."""
+    p = POLICY_TABLE.c
+    rows = conn.execute(select(POLICY_TABLE).where(p.document.is_not(None)).order_by(p.first_seen_us, p.sha256))
     checked = 0
     for row in rows:
         checked += 1
         if hashlib.sha256(row.document.encode()).hexdigest() != row.sha256:
             message = f"the stored document of policy {row.name} {row.version} does not hash to its sha256 {row.sha256}"
             return ChainReport("policy", checked, None, None, None, Problem.EDITED, message=message)
-    found = _policy_of_decisions(conn) if checked else None  # no document stored: written without register_policy
+    found = _policy_of_decisions(conn)
     if found is not None:
         return ChainReport("policy", checked, None, None, None, found[0], message=found[1])
+    missing = conn.scalar(select(func.count()).select_from(POLICY_TABLE).where(p.document.is_(None)))
+    if missing:
+        message = (
+            f"ok; {missing} policy version(s) named by decisions have no stored document (never registered with "
+            "register_policy, as the guard does, or the document was erased)"
+        )
+        return ChainReport("policy", checked, None, None, None, message=message)
     return ChainReport("policy", checked, None, None, None)
 
 
@@ -267,7 +275,7 @@ def _policy_of_decisions(conn: Connection) -> tuple[Problem, str] | None:
         return None
     seq, name, version, sha, stored_name, stored_version = row
     if stored_name is None:
-        message = f"the document of policy {name} {version} ({sha}) named by decision {seq} is not stored"
+        message = f"the row of policy {name} {version} ({sha}), named by decision {seq}, was deleted"
         return Problem.DELETED, message
     message = (
         f"the policy {sha} is stored as {stored_name} {stored_version}, but decision {seq} names it {name} {version}"

@@ -120,7 +120,8 @@ def _verify(args: argparse.Namespace) -> int:
         where = f" ({c.first_seq}..{c.last_seq})" if c.first_seq is not None else ""
         start = f", from signed checkpoint {c.start_checkpoint}" if c.start_checkpoint is not None else ""
         if c.ok:
-            print(f"ok: {c.chain} chain, {c.checked} records{where}{start}", file=sys.stderr)
+            note = f" ({c.message.removeprefix('ok; ')})" if c.message != "ok" else ""
+            print(f"ok: {c.chain} chain, {c.checked} records{where}{start}{note}", file=sys.stderr)
         elif c.message == keys.MISSING_VERIFY_KEY:  # a missing key is a configuration error, not tampering
             print(f"UNVERIFIED: {c.chain} chain: {c.message}", file=sys.stderr)
         else:

@@ -97,14 +97,18 @@ class FeedbackRow(Base):
 
 
 class PolicyRow(Base):
-    """A policy version (by content hash) with its canonical document and when decisions used it."""
+    """A policy version (by content hash) with its canonical document and when decisions used it.
+
+    ``document`` is ``None`` for a policy that decisions name but ``register_policy`` never stored: the row is
+    still there, so ``verify`` notices when policy rows are deleted (it checks each decision against its row).
+    """
 
     __tablename__ = "audit_policy"
 
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), index=True)
     version: Mapped[str] = mapped_column(String(64))
-    document: Mapped[str] = mapped_column(Text)
+    document: Mapped[str | None] = mapped_column(Text)
     first_seen_us: Mapped[int] = mapped_column(BigInteger)
     last_seen_us: Mapped[int] = mapped_column(BigInteger)
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from audit import chain, keys, query, retention, rollups
@@ -53,6 +53,7 @@ MAX_RETENTION_DAYS = 36_500
 _POLICY = POLICY_TABLE
 _DECISION = DECISION_TABLE
 _SHA, _TS = DECISION_COLUMNS.index("policy_sha256"), DECISION_COLUMNS.index("ts_us")
+_NAME, _VERSION = DECISION_COLUMNS.index("policy_name"), DECISION_COLUMNS.index("policy_version")
 _READ_ONLY_HINT = (
     " (SQLite writes -wal and -shm files next to the database, and the store its journal folder: to read a"
     " write-protected copy, pass --read-only, or AuditStore(read_only=True))"
@@ -217,8 +218,10 @@ class AuditStore:
         for _ in range(2):  # a concurrent first registration makes the insert fail once
             try:
                 with self.engine.begin() as conn:
-                    updated = conn.execute(
-                        update(_POLICY).where(_POLICY.c.sha256 == policy.sha256).values(last_seen_us=now)
+                    updated = conn.execute(  # a row its decisions made (no document yet) gets the document
+                        update(_POLICY)
+                        .where(_POLICY.c.sha256 == policy.sha256)
+                        .values(last_seen_us=now, document=func.coalesce(_POLICY.c.document, document))
                     ).rowcount
                     if not updated:
                         conn.execute(insert(_POLICY).values(**values, first_seen_us=now, last_seen_us=now))
@@ -263,10 +266,13 @@ class AuditStore:
     def _append(self, records: list[Prepared]) -> None:
         """Append one batch in one transaction, on the writer's own connection (kept between batches)."""
         stale: dict[str, int] = {}
+        new: dict[str, tuple[Any, ...]] = {}  # policies this process has not written a decision under yet
         for r in records:
             sha, ts = r.values[_SHA], r.values[_TS]
             if ts - self._policy_seen.get(sha, 0) > _LAST_SEEN_RESOLUTION_US:
                 stale[sha] = max(stale.get(sha, 0), ts)
+                if sha not in self._policy_seen and sha not in new:
+                    new[sha] = (sha, r.values[_NAME], r.values[_VERSION], ts, ts)
         self._check_file()
         if self._conn is None:
             self._conn = self._write_conn()
@@ -275,6 +281,12 @@ class AuditStore:
             with conn.begin():
                 chain.append(conn, chain.DECISIONS, records)
                 m = chain.marker(conn)
+                if new:  # each named policy has a row, so verify notices a deleted one (the document comes later)
+                    conn.exec_driver_sql(
+                        "INSERT INTO audit_policy (sha256, name, version, first_seen_us, last_seen_us) "
+                        f"VALUES ({m}, {m}, {m}, {m}, {m}) ON CONFLICT (sha256) DO NOTHING",
+                        list(new.values()),
+                    )
                 for sha, ts in stale.items():
                     conn.exec_driver_sql(
                         f"UPDATE audit_policy SET last_seen_us = {m} WHERE sha256 = {m} AND last_seen_us < {m}",
@@ -330,8 +342,8 @@ class AuditStore:
         return Feedback(values[0], decision_id, label, reviewer, note, from_us(values[2]), seq)
 
     def list_policies(self, name: str | None = None) -> list[PolicyVersion]:
-        """Every policy version seen, newest first (optionally only those named ``name``)."""
-        stmt = select(PolicyRow).order_by(PolicyRow.first_seen_us.desc())
+        """Every registered policy version, newest first (optionally only those named ``name``)."""
+        stmt = select(PolicyRow).where(PolicyRow.document.is_not(None)).order_by(PolicyRow.first_seen_us.desc())
         if name is not None:
             stmt = stmt.where(PolicyRow.name == name)
         with self.engine.connect() as conn:

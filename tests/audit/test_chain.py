@@ -193,8 +193,9 @@ def with_policies(db_url: str, make_decision: MakeDecision) -> str:
         ("UPDATE audit_policy SET name = 'lenient' WHERE version = '1'", Problem.EDITED),
         ("UPDATE audit_policy SET version = '0' WHERE version = '1'", Problem.EDITED),
         ("DELETE FROM audit_policy WHERE version = '1'", Problem.DELETED),
+        ("DELETE FROM audit_policy", Problem.DELETED),
     ],
-    ids=["name", "version", "delete"],
+    ids=["name", "version", "delete", "delete-all"],
 )
 def test_a_policy_row_is_checked_against_the_decisions_naming_it(
     with_policies: str, statement: str, problem: Problem
@@ -206,3 +207,16 @@ def test_a_policy_row_is_checked_against_the_decisions_naming_it(
     report = _verify(with_policies)
     assert (report.chain, report.problem) == ("policy", problem)
     assert REFS["1"].sha256 in report.message and "decision 1" in report.message
+
+
+def test_every_policy_row_deleted_from_a_log_without_registered_policies_is_reported(
+    filled: str, sql: Callable[..., Any]
+) -> None:
+    """``store.write`` without ``register_policy``: the decisions' own transaction gave their policy a row."""
+    with AuditStore(filled) as store:
+        policy = store.verify().chains[-1]
+    assert policy.ok and "1 policy version(s) named by decisions have no stored document" in policy.message
+    sql("DELETE FROM audit_policy")
+    report = _verify(filled)
+    assert (report.chain, report.problem) == ("policy", Problem.DELETED)
+    assert report.message.startswith("the row of policy ") and "named by decision 1, was deleted" in report.message

@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, text
 
 from audit import AuditStore
 from audit.config import DATABASE_URL_ENV
+from audit.migrate import head_revision
 from guards.cli import main
 from guards.types import Decision, PolicyRef
 
@@ -56,6 +57,17 @@ def test_an_edited_policy_document_fails_verify(filled: str, capsys: pytest.Capt
     engine.dispose()
     assert main(["audit", "verify", "--db", filled]) == 1
     assert "TAMPERED: policy chain: edited: the stored document of policy default 2" in capsys.readouterr().err
+
+
+def test_an_erased_policy_document_shows_in_verify(filled: str, capsys: pytest.CaptureFixture[str]) -> None:
+    engine = create_engine(filled)
+    with engine.begin() as conn:  # the row stays, so it is no tampering with a decision, but it must not go unseen
+        conn.execute(text("UPDATE audit_policy SET document = NULL WHERE version = '2'"))
+    engine.dispose()
+    assert main(["audit", "verify", "--db", filled]) == 0
+    assert "ok: policy chain, 1 records (1 policy version(s) named by decisions have no stored document" in (
+        capsys.readouterr().err
+    )
 
 
 @pytest.mark.parametrize(
@@ -129,9 +141,9 @@ def test_migrate_keygen_and_env_default(
 ) -> None:
     monkeypatch.setenv(DATABASE_URL_ENV, f"sqlite:///{tmp_path / 'env.db'}")
     assert main(["audit", "migrate"]) == 0
-    assert "migrated to revision 0004" in capsys.readouterr().out
+    assert f"migrated to revision {head_revision()}" in capsys.readouterr().out
     assert main(["audit", "migrate"]) == 0
-    assert "already at revision 0004" in capsys.readouterr().out
+    assert f"already at revision {head_revision()}" in capsys.readouterr().out
     assert main(["audit", "keygen"]) == 0
     assert capsys.readouterr().out.count("export OMBUD_AUDIT_") == 3
 

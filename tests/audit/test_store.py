@@ -137,6 +137,20 @@ def test_policies_are_versioned_and_diffable(store: AuditStore, make_decision: M
         store.policy_diff(v1_ref.sha256, "c" * 64)
 
 
+def test_a_policy_registered_after_its_decisions_gets_its_document(
+    store: AuditStore, make_decision: MakeDecision
+) -> None:
+    document = "name: late\nthreshold: 0.5\n"
+    policy = PolicyRef("late", "1", hashlib.sha256(document.encode()).hexdigest())
+    store.write(make_decision(policy=policy))
+    store.flush()
+    assert store.list_policies() == []  # a row without document: not a registered version
+    store.register_policy(policy, document)
+    assert [(p.sha256, p.document) for p in store.list_policies()] == [(policy.sha256, document)]
+    report = store.verify()
+    assert report.ok and report.chains[-1].message == "ok"
+
+
 def test_feedback_is_its_own_chained_record(store: AuditStore, make_decision: MakeDecision) -> None:
     d = make_decision()
     store.write(d)  # not flushed: add_feedback must still find it
