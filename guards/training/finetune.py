@@ -23,7 +23,8 @@ import numpy as np
 from guards.models.encoder import TUNED_FILE
 from guards.training import data as D
 from guards.training.data import Example
-from guards.training.metrics import roc_auc
+from guards.training.fit import FitConfig, balanced_loss, classifier
+from guards.training.metrics import mean_roc_auc
 
 logger = logging.getLogger(__name__)
 
@@ -122,17 +123,11 @@ def finetune(
                 out[idx] = encode([texts[i] for i in idx])
         return out
 
-    k = len(train[0].y)
-    head = torch.nn.Sequential(
-        torch.nn.Dropout(0.1), torch.nn.Linear(model.config.hidden_size, 256), torch.nn.ReLU(),
-        torch.nn.Dropout(0.2), torch.nn.Linear(256, k),
-    )  # fmt: skip
-    y = torch.tensor([e.y for e in train], dtype=torch.float32)
-    w = torch.tensor([e.weight for e in train], dtype=torch.float32)
-    w = w / w.mean()
-    pos = (y * w[:, None]).sum(0)
-    pos_weight = ((w.sum() - pos) / pos.clamp(min=1e-6)).clamp(1.0, 10.0)
-    bce = torch.nn.BCEWithLogitsLoss(reduction="none", pos_weight=pos_weight)
+    y_np = np.array([e.y for e in train], dtype=np.float32)
+    w_np = np.array([e.weight for e in train], dtype=np.float32)
+    head = classifier(model.config.hidden_size, y_np.shape[1], FitConfig())  # the shape of the heads trained after
+    loss_fn = balanced_loss(y_np, w_np, FitConfig().max_pos_weight)
+    y, w = torch.from_numpy(y_np), torch.from_numpy(w_np / w_np.mean())
     keep_target = dict(zip(keep, embed(keep), strict=True)) if keep else {}
     lengths = [len(tokenizer(e.text, add_special_tokens=True, verbose=False)["input_ids"]) for e in train]
     steps = config.epochs * -(-len(train) // config.batch_size)
@@ -156,7 +151,7 @@ def finetune(
         head.train()
         losses = []
         for step, idx in enumerate(_batches(lengths, config.batch_size, rng)):
-            loss = (bce(head(encode([train[i].text for i in idx])), y[idx]).mean(1) * w[idx]).mean()
+            loss = loss_fn(head(encode([train[i].text for i in idx])), y[idx], w[idx])
             if keep_batches is not None:
                 texts = next(keep_batches)
                 target = torch.stack([keep_target[t] for t in texts])
@@ -173,8 +168,7 @@ def finetune(
         with torch.inference_mode():
             scores = torch.sigmoid(head(embed(val_texts))).numpy()
             drift = float((embed(keep[:500]) * torch.stack([keep_target[t] for t in keep[:500]])).sum(1).mean())
-        aucs = {j: roc_auc(val_y[:, j], scores[:, j]) for j in range(k)}
-        auc = float(np.mean(list(aucs.values())))
+        auc = mean_roc_auc(val_y, scores)
         logger.info("tune epoch %d: val AUC %.4f, keep-text cosine %.4f", epoch, auc, drift)
         if auc > best[0]:
             state = {

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from guards.models.heads import Head
-from guards.training.metrics import roc_auc
+from guards.training.metrics import mean_roc_auc
 
 logger = logging.getLogger(__name__)
 
@@ -65,18 +67,8 @@ def fit_head(
     x = train.x
     if removed is not None:
         x = x - (x @ removed) @ removed.T
-    dim, k = x.shape[1], train.y.shape[1]
-    model = torch.nn.Sequential(
-        torch.nn.Dropout(0.1),
-        torch.nn.Linear(dim, config.hidden),
-        torch.nn.ReLU(),
-        torch.nn.Dropout(config.dropout),
-        torch.nn.Linear(config.hidden, k),
-    )
-    pos = (train.y * train.w[:, None]).sum(0)
-    neg = ((1 - train.y) * train.w[:, None]).sum(0)
-    pos_weight = torch.tensor(np.clip(neg / np.maximum(pos, 1e-6), 1.0, config.max_pos_weight), dtype=torch.float32)
-    loss_fn = torch.nn.BCEWithLogitsLoss(reduction="none", pos_weight=pos_weight)
+    model = classifier(x.shape[1], train.y.shape[1], config)
+    loss_fn = balanced_loss(train.y, train.w, config.max_pos_weight)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     xt, yt = torch.from_numpy(x), torch.from_numpy(train.y)
     wt = torch.from_numpy(train.w / train.w.mean())
@@ -87,13 +79,13 @@ def fit_head(
         order = torch.from_numpy(rng.permutation(len(x)))
         for b in range(0, len(order), config.batch_size):
             idx = order[b : b + config.batch_size]
-            loss = (loss_fn(model(xt[idx]), yt[idx]).mean(1) * wt[idx]).mean()
+            loss = loss_fn(model(xt[idx]), yt[idx], wt[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
         head = _export(name, labels, model, removed)
         scores = head.score_windows(val_windows)
-        auc = float(np.mean([roc_auc(val_y[:, j], scores[:, j]) for j in range(k)]))
+        auc = mean_roc_auc(val_y, scores)
         logger.info("%s epoch %d val AUC %.4f", name, epoch, auc)
         if auc > best[0] + 1e-4:
             best, stale = (auc, head), 0
@@ -103,6 +95,31 @@ def fit_head(
                 break
     assert best[1] is not None
     return best[1]
+
+
+def classifier(dim: int, labels: int, config: FitConfig) -> Any:
+    """A head's MLP (torch): dropout → Linear(dim → hidden) → ReLU → dropout → Linear(→ labels), logits out."""
+    import torch
+
+    return torch.nn.Sequential(
+        torch.nn.Dropout(0.1),
+        torch.nn.Linear(dim, config.hidden),
+        torch.nn.ReLU(),
+        torch.nn.Dropout(config.dropout),
+        torch.nn.Linear(config.hidden, labels),
+    )
+
+
+def balanced_loss(y: np.ndarray, w: np.ndarray, max_pos_weight: float) -> Callable[[Any, Any, Any], Any]:
+    """``loss(logits, y, w)``: the ``w``-weighted mean of per-example binary cross-entropy, each label's positives
+    weighted by its (``w``-weighted) negatives over positives in ``y``, between 1 and ``max_pos_weight``."""
+    import torch
+
+    pos = (y * w[:, None]).sum(0)
+    neg = ((1 - y) * w[:, None]).sum(0)
+    pos_weight = torch.tensor(np.clip(neg / np.maximum(pos, 1e-6), 1.0, max_pos_weight), dtype=torch.float32)
+    bce = torch.nn.BCEWithLogitsLoss(reduction="none", pos_weight=pos_weight)
+    return lambda logits, targets, weights: (bce(logits, targets).mean(1) * weights).mean()
 
 
 def _export(name: str, labels: tuple[str, ...], model: object, removed: np.ndarray | None) -> Head:

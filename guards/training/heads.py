@@ -21,6 +21,7 @@ from guards.training.metrics import (
     best_f1_threshold,
     borkan,
     generalized_mean,
+    mean_roc_auc,
     quantile_threshold,
     roc_auc,
 )
@@ -139,7 +140,7 @@ def add_lexical(ctx: Context, head: Head, ex: list[D.Example]) -> tuple[Head, np
     best = (-1.0, 1.0)
     for mix in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0):
         s = replace(head, lexical=lex, mix=mix).score(val_texts, val_w)
-        auc = float(np.mean([roc_auc(val_y[:, j], s[:, j]) for j in range(val_y.shape[1])]))
+        auc = mean_roc_auc(val_y, s)
         logger.info("lexical mix %.1f: val AUC %.4f", mix, auc)
         if auc > best[0]:
             best = (auc, mix)

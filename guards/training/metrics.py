@@ -29,6 +29,11 @@ def roc_auc(y: np.ndarray, s: np.ndarray) -> float:
     return float((_ranks(s)[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def mean_roc_auc(y: np.ndarray, s: np.ndarray) -> float:
+    """The mean over labels (columns of ``y`` and ``s``) of each label's ROC AUC."""
+    return float(np.mean([roc_auc(y[:, j], s[:, j]) for j in range(y.shape[1])]))
+
+
 def at_threshold(y: np.ndarray, s: np.ndarray, threshold: float) -> dict[str, float]:
     """Precision, recall, F1, FPR and accuracy when flagging ``s >= threshold``."""
     y = np.asarray(y).astype(bool)
