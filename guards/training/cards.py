@@ -63,7 +63,12 @@ LIMITS = {
         "HateXplain); sexual content is not one of its labels.",
         "The held-out ROC AUC target (0.93 on Davidson + HateXplain) is missed; the HateXplain half is the gap. "
         "Frozen-encoder variants do not close it: adding layer 4's pooled embedding moved a probe's AUC by -0.001 "
-        "to +0.007 depending on the seed, wider or ensembled MLPs not at all. A throwaway run fine-tuning the "
+        "to +0.007 depending on the seed, wider or ensembled MLPs not at all. Where the pooled AUC is lost "
+        "(2026-12-02): Davidson pairs 0.978, HateXplain pairs 0.827, Davidson toxic over HateXplain normal 0.953, "
+        "HateXplain toxic over Davidson neither 0.898. A probe with a learnt attention pooling over the last "
+        "layer's token states went from 0.9145 to 0.9188 with the lexical channel, all of it on Davidson pairs "
+        "(HateXplain pairs 0.826); weighting HateXplain 2.5x in the loss lifted its pairs to 0.831 and the "
+        "pooled AUC fell to 0.913. A throwaway run fine-tuning the "
         "encoder's top two layers for `toxic` alone (fp32, 2 epochs, about 30 CPU minutes) reached 0.921 on the "
         "same test split, 0.923-0.925 mixed with the lexical channel (HateXplain 0.833); shipping such layers "
         "would also change every other head's input. A second run (2026-12-01) tuned the same two layers for all "
